@@ -1,0 +1,274 @@
+/* exec_async: the non-blocking executor (see exec_async.h).
+ *
+ * Owns: one struct aorder per running order (freed when the order ends,
+ * before on_done), holding a slot per step for its in-flight I/O and its
+ * timeout timer. An order is an explicit state machine; every change goes
+ * through ao_set_state(), which can log it.
+ * Must never: block (no curl_easy_perform, PQexec, sleep), or free an
+ * aorder whose I/O is still registered with the pool or curl. */
+#include "exec_async.h"
+
+#include "clock.h"
+#include "curl_loop.h"
+#include "db.h"
+#include "evloop.h"
+#include "log.h"
+#include "order.h"
+#include "pgpool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ao_state {
+    AO_INSERTING, /* writing the order's row, which gives its id */
+    AO_STEPS,     /* steps run as their dependencies end */
+    AO_FINISHING, /* writing the outcome and timeline to the row */
+    AO_ENDED      /* handed back through on_done */
+};
+
+static const char *const ao_state_names[] = {"inserting", "steps", "finishing", "ended"};
+
+struct aorder;
+
+/* The I/O of one step: exactly one of http/q is in use, per the step's io. */
+struct astep {
+    struct aorder *ao;
+    int index;
+    int inflight;
+    struct hreq http;
+    struct pgq q;
+    struct db_stmt stmt;
+};
+
+struct aorder {
+    struct exec_async *ex;
+    struct order *o;
+    enum ao_state state;
+    struct pgq q; /* the row's insert or finish */
+    struct db_stmt stmt;
+    struct astep steps[WF_MAX_STEPS];
+};
+
+struct exec_async {
+    struct evloop *loop;
+    struct pgpool *pool;
+    struct curl_loop *http;
+    struct exec_async_options opt;
+    int inflight;
+};
+
+static void ao_set_state(struct aorder *ao, enum ao_state next)
+{
+    log_debug("order %lld (async): %s -> %s", (long long)ao->o->id, ao_state_names[ao->state],
+              ao_state_names[next]);
+    ao->state = next;
+}
+
+/* Hands the order back and frees the executor's state. */
+static void ao_end(struct aorder *ao)
+{
+    struct order *o = ao->o;
+    ao_set_state(ao, AO_ENDED);
+    ao->ex->inflight--;
+    db_stmt_release(&ao->stmt);
+    free(ao);
+    o->exec = NULL;
+    o->on_done(o, o->done_arg);
+}
+
+static void on_finished(struct pgq *q, int status, const PGresult *res, const char *err)
+{
+    (void)res;
+    struct aorder *ao = (struct aorder *)((char *)q - offsetof(struct aorder, q));
+    ao->o->queued_ns += q->waited_ns;
+    if (status != PGQ_OK && ao->o->status == ORDER_DONE) {
+        /* The row does not say how the order ended: it must not be
+         * answered as a success. (A failed order keeps its first error.) */
+        char msg[300];
+        snprintf(msg, sizeof msg, "could not record the order: %s", err);
+        ao->o->status = ORDER_RUNNING;
+        order_fail(ao->o, OERR_DB, msg);
+    }
+    ao_end(ao);
+}
+
+/* Every step has ended (or the order failed and the others were
+ * abandoned): write the outcome. */
+static void ao_finish(struct aorder *ao)
+{
+    struct order *o = ao->o;
+    order_end_steps(o, clock_mono_ns());
+    ao_set_state(ao, AO_FINISHING);
+    db_stmt_release(&ao->stmt);
+    if (db_stmt_finish(&ao->stmt, o) != 0) {
+        order_fail(o, OERR_INTERNAL, "out of memory");
+        ao_end(ao);
+        return;
+    }
+    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_finished};
+    pgpool_submit(ao->ex->pool, &ao->q);
+}
+
+static int steps_inflight(const struct aorder *ao)
+{
+    int n = 0;
+    for (int i = 0; i < wf_nsteps; i++)
+        n += ao->steps[i].inflight;
+    return n;
+}
+
+/* Stops the I/O of every step still in flight (the order failed). */
+static void abandon_steps(struct aorder *ao)
+{
+    struct exec_async *ex = ao->ex;
+    for (int i = 0; i < wf_nsteps; i++) {
+        struct astep *s = &ao->steps[i];
+        if (!s->inflight)
+            continue;
+        if (wf_steps[i].io == IO_HTTP)
+            curl_loop_abandon(ex->http, &s->http);
+        else
+            pgpool_abandon(ex->pool, &s->q);
+        db_stmt_release(&s->stmt);
+        s->inflight = 0;
+    }
+    order_abandon_steps(ao->o, clock_mono_ns());
+}
+
+static void launch_ready(struct aorder *ao);
+
+/* The one place a step's outcome is taken in: err 0 = result holds the
+ * step's result; else an order_error with msg. */
+static void step_ended(struct astep *s, int err, const char *result, const char *msg)
+{
+    struct aorder *ao = s->ao;
+    int64_t now = clock_mono_ns();
+    s->inflight = 0;
+    db_stmt_release(&s->stmt);
+    if (err) {
+        char full[240];
+        snprintf(full, sizeof full, "%s: %s", wf_steps[s->index].name, msg);
+        order_step_fail(ao->o, s->index, err, full, now);
+        abandon_steps(ao);
+    } else {
+        order_step_done(ao->o, s->index, result, now);
+        launch_ready(ao);
+    }
+    if (!steps_inflight(ao) && ao->state == AO_STEPS)
+        ao_finish(ao);
+}
+
+static void on_http_done(struct hreq *r, CURLcode code)
+{
+    struct astep *s = (struct astep *)((char *)r - offsetof(struct astep, http));
+    char result[WF_RESULT_MAX], msg[200];
+    int err = kc_result(r->easy, code, &r->resp, result, sizeof result, msg, sizeof msg);
+    step_ended(s, err, result, msg);
+}
+
+static void on_sql_done(struct pgq *q, int status, const PGresult *res, const char *errmsg)
+{
+    struct astep *s = (struct astep *)((char *)q - offsetof(struct astep, q));
+    char result[WF_RESULT_MAX];
+    order_step_queued(s->ao->o, s->index, q->waited_ns);
+    if (status == PGQ_OK && db_result_text(res, result, sizeof result) == 0)
+        step_ended(s, 0, result, NULL);
+    else if (status == PGQ_TIMEOUT)
+        step_ended(s, OERR_TIMEOUT, NULL, errmsg);
+    else
+        step_ended(s, OERR_DB, NULL, status == PGQ_OK ? "brew returned no row" : errmsg);
+}
+
+/* Starts the I/O of one step. Outcomes arrive through step_ended on a
+ * later pass, failures to start included. */
+static void start_step(struct aorder *ao, int i)
+{
+    struct exec_async *ex = ao->ex;
+    struct astep *s = &ao->steps[i];
+    const struct step_def *d = &wf_steps[i];
+    int64_t limit_ms = wf_step_ms(d, ao->o->scale) + ex->opt.step_slack_ms;
+    order_step_start(ao->o, i, clock_mono_ns());
+    s->inflight = 1;
+    if (d->io == IO_HTTP) {
+        char url[512];
+        s->http.cb = on_http_done;
+        /* An URL that does not fit fails the transfer at its start. */
+        if (wf_http_url(d, ex->opt.kitchen_url, ao->o->scale, url, sizeof url) != 0)
+            url[0] = '\0';
+        curl_loop_get(ex->http, &s->http, url, (long)limit_ms);
+        return;
+    }
+    s->q = (struct pgq){.stmt = &s->stmt, .cls = PGQ_LONG, .cb = on_sql_done, .timeout_ms = limit_ms};
+    if (db_stmt_brew(&s->stmt, ao->o, i) != 0) {
+        /* Cannot happen with the kitchen's short results; let the
+         * database reject it so that it still ends on a later pass. */
+        s->stmt = (struct db_stmt){.what = "brew", .sql = "SELECT brew_coffee(NULL, NULL, NULL)"};
+    }
+    ao->o->steps[i].state = STEP_WAITING;
+    pgpool_submit(ex->pool, &s->q);
+}
+
+static void launch_ready(struct aorder *ao)
+{
+    unsigned ready = order_ready(ao->o);
+    for (int i = 0; i < wf_nsteps; i++)
+        if (ready & (1u << i))
+            start_step(ao, i);
+}
+
+static void on_inserted(struct pgq *q, int status, const PGresult *res, const char *err)
+{
+    struct aorder *ao = (struct aorder *)((char *)q - offsetof(struct aorder, q));
+    struct order *o = ao->o;
+    o->queued_ns += q->waited_ns;
+    if (status != PGQ_OK || db_result_id(res, &o->id) != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "could not record the order: %s", status == PGQ_OK ? "no id returned" : err);
+        order_fail(o, OERR_DB, msg);
+        order_end_steps(o, clock_mono_ns());
+        ao_end(ao);
+        return;
+    }
+    ao_set_state(ao, AO_STEPS);
+    launch_ready(ao);
+}
+
+void exec_async_submit(struct exec_async *ex, struct order *o)
+{
+    struct aorder *ao = calloc(1, sizeof *ao);
+    if (!ao) {
+        order_fail(o, OERR_INTERNAL, "out of memory");
+        order_end_later(ex->loop, o);
+        return;
+    }
+    ex->inflight++;
+    ao->ex = ex;
+    ao->o = o;
+    o->exec = ao;
+    for (int i = 0; i < wf_nsteps; i++) {
+        ao->steps[i].ao = ao;
+        ao->steps[i].index = i;
+    }
+    ao->state = AO_INSERTING;
+    db_stmt_insert_order(&ao->stmt, o);
+    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_inserted};
+    pgpool_submit(ex->pool, &ao->q);
+}
+
+int exec_async_inflight(const struct exec_async *ex) { return ex->inflight; }
+
+struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
+                                  const struct exec_async_options *opt)
+{
+    struct exec_async *ex = calloc(1, sizeof *ex);
+    if (!ex)
+        return NULL;
+    ex->loop = loop;
+    ex->pool = pool;
+    ex->http = http;
+    ex->opt = *opt;
+    return ex;
+}
+
+void exec_async_free(struct exec_async *ex) { free(ex); }

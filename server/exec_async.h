@@ -1,0 +1,29 @@
+/* exec_async: runs orders on the event loop. Every wait of every order
+ * (kitchen calls, database queries, the pool's connects) is driven by the
+ * loop thread; a step starts as soon as the steps it depends on end. */
+#ifndef COFFEE_EXEC_ASYNC_H
+#define COFFEE_EXEC_ASYNC_H
+
+struct evloop;
+struct pgpool;
+struct curl_loop;
+struct order;
+struct exec_async;
+
+struct exec_async_options {
+    const char *kitchen_url;
+    long step_slack_ms; /* a step fails with a timeout this long after its planned duration */
+};
+
+/* Returns new, or NULL. Everything passed is borrowed and must outlive it. */
+struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
+                                  const struct exec_async_options *opt);
+/* Frees ex; accepts NULL. No order may be running. */
+void exec_async_free(struct exec_async *ex);
+/* Starts o. o->on_done runs on a later loop pass, once, after the order's
+ * row was written (or could not be). Loop thread only. */
+void exec_async_submit(struct exec_async *ex, struct order *o);
+/* Orders running. */
+int exec_async_inflight(const struct exec_async *ex);
+
+#endif

@@ -1,0 +1,297 @@
+/* exec_blocking: the blocking executor (see exec_blocking.h).
+ *
+ * Owns: the worker threads, each with its own easy handle and PGconn, and
+ * the FIFO of orders waiting for a worker (not the orders: they go back to
+ * the loop thread through evloop_post when done).
+ * Must never: run on the loop thread, or share a handle between workers. */
+#include "exec_blocking.h"
+
+#include "clock.h"
+#include "db.h"
+#include "evloop.h"
+#include "kitchen_client.h"
+#include "log.h"
+#include "order.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct worker {
+    struct exec_blocking *ex;
+    int index;
+    pthread_t thread;
+    int started;
+    CURL *easy;
+    PGconn *conn;
+    long stmt_timeout_ms; /* statement_timeout set on conn, -1 = unknown */
+    struct kc_response resp;
+};
+
+struct exec_blocking {
+    struct evloop *loop;
+    const struct db_config *db;
+    struct exec_blocking_options opt;
+    pthread_mutex_t lock; /* guards the queue, busy and stopping */
+    pthread_cond_t cond;
+    struct order *head, *tail;
+    int queued;
+    int busy;
+    int stopping;
+    struct worker *workers;
+};
+
+/* Opens the worker's connection if it has none. 0, or -1 with err. */
+static int ensure_conn(struct worker *w, char *err, size_t errlen)
+{
+    if (w->conn && PQstatus(w->conn) == CONNECTION_OK)
+        return 0;
+    PQfinish(w->conn);
+    w->stmt_timeout_ms = -1;
+    w->conn = db_connect_blocking(w->ex->db, err, errlen);
+    if (!w->conn)
+        return -1;
+    if (db_schema_apply_blocking(w->conn, err, errlen) != 0) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs st, blocking. Returns the result (PQclear it) or NULL with err and
+ * the kind of failure in *kind. */
+static PGresult *run_sql(struct worker *w, const struct db_stmt *st, int *kind, char *err, size_t errlen)
+{
+    PGresult *r = db_exec_blocking(w->conn, st);
+    if (db_result_ok(r))
+        return r;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    *kind = state && !strcmp(state, "57014") ? OERR_TIMEOUT : OERR_DB;
+    snprintf(err, errlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(w->conn));
+    err[strcspn(err, "\n")] = '\0';
+    PQclear(r);
+    return NULL;
+}
+
+/* Bounds the next statements on the worker's connection (blocking libpq has
+ * no timeout of its own); only sent when the bound changes. */
+static int set_stmt_timeout(struct worker *w, long ms, int *kind, char *err, size_t errlen)
+{
+    if (w->stmt_timeout_ms == ms)
+        return 0;
+    char text[32];
+    snprintf(text, sizeof text, "%ld", ms);
+    struct db_stmt st = {.what = "set timeout",
+                         .sql = "SELECT set_config('statement_timeout', $1, false)",
+                         .nparams = 1,
+                         .values = {text}};
+    PGresult *r = run_sql(w, &st, kind, err, errlen);
+    if (!r)
+        return -1;
+    PQclear(r);
+    w->stmt_timeout_ms = ms;
+    return 0;
+}
+
+/* Performs step i of o and records its outcome. */
+static void run_step(struct worker *w, struct order *o, int i)
+{
+    const struct step_def *d = &wf_steps[i];
+    long limit_ms = wf_step_ms(d, o->scale) + w->ex->opt.step_slack_ms;
+    char result[WF_RESULT_MAX] = "", msg[200] = "", full[240];
+    int err = 0;
+    order_step_start(o, i, clock_mono_ns());
+    if (d->io == IO_HTTP) {
+        char url[512];
+        if (wf_http_url(d, w->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0 ||
+            kc_prepare(w->easy, url, limit_ms, &w->resp) != 0) {
+            err = OERR_KITCHEN;
+            snprintf(msg, sizeof msg, "cannot prepare the kitchen request");
+        } else {
+            CURLcode code = curl_easy_perform(w->easy);
+            err = kc_result(w->easy, code, &w->resp, result, sizeof result, msg, sizeof msg);
+        }
+    } else {
+        struct db_stmt st;
+        PGresult *r = NULL;
+        if (db_stmt_brew(&st, o, i) != 0) {
+            err = OERR_INTERNAL;
+            snprintf(msg, sizeof msg, "ingredients too long");
+        } else if (set_stmt_timeout(w, limit_ms, &err, msg, sizeof msg) == 0 &&
+                   (r = run_sql(w, &st, &err, msg, sizeof msg)) != NULL) {
+            if (db_result_text(r, result, sizeof result) != 0) {
+                err = OERR_DB;
+                snprintf(msg, sizeof msg, "brew returned no row");
+            }
+        }
+        PQclear(r);
+        db_stmt_release(&st);
+    }
+    if (err) {
+        snprintf(full, sizeof full, "%s: %s", d->name, msg);
+        order_step_fail(o, i, err, full, clock_mono_ns());
+    } else {
+        order_step_done(o, i, result, clock_mono_ns());
+    }
+}
+
+/* Runs a whole order, blocking: row, steps in table order, outcome. */
+static void run_order(struct worker *w, struct order *o)
+{
+    char msg[300], err[260];
+    int kind = OERR_DB;
+    o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
+
+    struct db_stmt st;
+    PGresult *r = NULL;
+    db_stmt_insert_order(&st, o);
+    if (ensure_conn(w, err, sizeof err) != 0 || (r = run_sql(w, &st, &kind, err, sizeof err)) == NULL ||
+        db_result_id(r, &o->id) != 0) {
+        snprintf(msg, sizeof msg, "could not record the order: %s", r ? "no id returned" : err);
+        PQclear(r);
+        order_fail(o, OERR_DB, msg);
+        order_end_steps(o, clock_mono_ns());
+        return;
+    }
+    PQclear(r);
+
+    /* One ready step at a time, lowest index first: the table's order. */
+    unsigned ready;
+    while ((ready = order_ready(o)) != 0)
+        run_step(w, o, __builtin_ctz(ready));
+    order_end_steps(o, clock_mono_ns());
+
+    if (db_stmt_finish(&st, o) != 0) {
+        order_fail(o, OERR_INTERNAL, "out of memory");
+        return;
+    }
+    r = w->conn && PQstatus(w->conn) == CONNECTION_OK ? run_sql(w, &st, &kind, err, sizeof err) : NULL;
+    if (!r && o->status == ORDER_DONE) {
+        snprintf(msg, sizeof msg, "could not record the order: %s", w->conn ? err : "no connection");
+        o->status = ORDER_RUNNING;
+        order_fail(o, OERR_DB, msg);
+    }
+    PQclear(r);
+    db_stmt_release(&st);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct exec_blocking *ex = w->ex;
+    char err[260];
+    /* Connect now, so the first order does not pay for it. */
+    if (ensure_conn(w, err, sizeof err) != 0)
+        log_warn("worker %d: %s (will retry with the next order)", w->index, err);
+    for (;;) {
+        pthread_mutex_lock(&ex->lock);
+        while (!ex->head && !ex->stopping)
+            pthread_cond_wait(&ex->cond, &ex->lock);
+        struct order *o = ex->head;
+        if (!o) {
+            pthread_mutex_unlock(&ex->lock);
+            break;
+        }
+        ex->head = o->next;
+        if (!ex->head)
+            ex->tail = NULL;
+        ex->queued--;
+        ex->busy++;
+        pthread_mutex_unlock(&ex->lock);
+
+        run_order(w, o);
+
+        pthread_mutex_lock(&ex->lock);
+        ex->busy--;
+        pthread_mutex_unlock(&ex->lock);
+        order_end_posted(ex->loop, o);
+    }
+    return NULL;
+}
+
+void exec_blocking_submit(struct exec_blocking *ex, struct order *o)
+{
+    o->next = NULL;
+    pthread_mutex_lock(&ex->lock);
+    if (ex->tail)
+        ex->tail->next = o;
+    else
+        ex->head = o;
+    ex->tail = o;
+    ex->queued++;
+    pthread_cond_signal(&ex->cond);
+    pthread_mutex_unlock(&ex->lock);
+}
+
+void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out)
+{
+    pthread_mutex_lock(&ex->lock);
+    out->workers = ex->opt.workers;
+    out->busy = ex->busy;
+    out->queued = ex->queued;
+    pthread_mutex_unlock(&ex->lock);
+}
+
+struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_config *db,
+                                        const struct exec_blocking_options *opt, char *err, size_t errlen)
+{
+    struct exec_blocking *ex = calloc(1, sizeof *ex);
+    if (!ex) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ex->loop = loop;
+    ex->db = db;
+    ex->opt = *opt;
+    pthread_mutex_init(&ex->lock, NULL);
+    pthread_cond_init(&ex->cond, NULL);
+    ex->workers = calloc((size_t)opt->workers, sizeof *ex->workers);
+    if (!ex->workers) {
+        snprintf(err, errlen, "out of memory");
+        exec_blocking_free(ex);
+        return NULL;
+    }
+    for (int i = 0; i < opt->workers; i++) {
+        struct worker *w = &ex->workers[i];
+        w->ex = ex;
+        w->index = i;
+        w->stmt_timeout_ms = -1;
+        w->easy = curl_easy_init();
+        if (!w->easy || kc_setup(w->easy) != 0) {
+            snprintf(err, errlen, "cannot create a curl handle");
+            exec_blocking_free(ex);
+            return NULL;
+        }
+        int rc = pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start worker thread: %s", strerror(rc));
+            exec_blocking_free(ex);
+            return NULL;
+        }
+        w->started = 1;
+    }
+    return ex;
+}
+
+void exec_blocking_free(struct exec_blocking *ex)
+{
+    if (!ex)
+        return;
+    pthread_mutex_lock(&ex->lock);
+    ex->stopping = 1;
+    pthread_cond_broadcast(&ex->cond);
+    pthread_mutex_unlock(&ex->lock);
+    for (int i = 0; ex->workers && i < ex->opt.workers; i++) {
+        struct worker *w = &ex->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        curl_easy_cleanup(w->easy);
+        PQfinish(w->conn);
+    }
+    free(ex->workers);
+    pthread_cond_destroy(&ex->cond);
+    pthread_mutex_destroy(&ex->lock);
+    free(ex);
+}

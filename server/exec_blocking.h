@@ -1,0 +1,39 @@
+/* exec_blocking: runs orders the blocking way, on a fixed pool of worker
+ * threads. Each worker owns one reused curl easy handle and one PGconn and
+ * performs the steps one after another with curl_easy_perform and
+ * PQexecParams. Orders beyond the pool wait in a FIFO; the wait shows as
+ * the order's queued_ms. */
+#ifndef COFFEE_EXEC_BLOCKING_H
+#define COFFEE_EXEC_BLOCKING_H
+
+#include <stddef.h>
+
+struct evloop;
+struct db_config;
+struct order;
+struct exec_blocking;
+
+struct exec_blocking_options {
+    const char *kitchen_url;
+    long step_slack_ms;
+    int workers;
+};
+
+/* Starts the workers. Returns new, or NULL with err. Borrowed arguments
+ * must outlive it. */
+struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_config *db,
+                                        const struct exec_blocking_options *opt, char *err, size_t errlen);
+/* Stops the workers once the queue is empty and joins them; accepts NULL. */
+void exec_blocking_free(struct exec_blocking *ex);
+/* Queues o for a worker. o->on_done runs later on the loop thread.
+ * Thread-safe. */
+void exec_blocking_submit(struct exec_blocking *ex, struct order *o);
+
+struct exec_blocking_stats {
+    int workers;
+    int busy;   /* workers running an order */
+    int queued; /* orders waiting for a worker */
+};
+void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out);
+
+#endif

@@ -1,0 +1,428 @@
+/* http_front: routes, validation and answers (see http_front.h).
+ *
+ * Owns: one struct req per request that waits (orders, a stored-order
+ * look-up, a readiness probe). It is created in the handler, which
+ * suspends the connection before any work starts, and freed only in
+ * front_completed; the work's callbacks fill in the answer and resume.
+ * Must never: block, answer from a callback (only the handler queues
+ * responses), or resume a connection twice. */
+#include "http_front.h"
+
+#include "curl_loop.h"
+#include "db.h"
+#include "evloop.h"
+#include "exec_async.h"
+#include "exec_blocking.h"
+#include "httpd.h"
+#include "log.h"
+#include "order.h"
+#include "params.h"
+#include "pgpool.h"
+#include "report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 16
+#define PROBE_TIMEOUT_MS 2000
+
+enum req_kind {
+    REQ_ORDER,   /* /make-coffee: one order */
+    REQ_COMPARE, /* /compare: one order per mode, at once */
+    REQ_LOOKUP,  /* /orders/{id} */
+    REQ_READY    /* /readyz */
+};
+
+struct req {
+    struct front *f;
+    struct MHD_Connection *conn;
+    enum req_kind kind;
+    int pending;             /* work still running */
+    struct order *orders[2]; /* REQ_ORDER uses [0] */
+    struct pgq q;            /* REQ_LOOKUP, REQ_READY */
+    struct db_stmt stmt;
+    struct hreq probe; /* REQ_READY: the kitchen */
+    char db_state[200], kitchen_state[200];
+    unsigned status; /* the answer, once pending is 0 */
+    char *body;
+};
+
+struct front {
+    struct evloop *loop;
+    struct httpd *httpd;
+    struct pgpool *pool;
+    struct curl_loop *http;
+    struct exec_async *async;
+    struct exec_blocking *blocking;
+    struct front_options opt;
+    int inflight; /* orders */
+    int nreqs;    /* struct req alive */
+    int draining;
+    void (*drained)(void *);
+    void *drained_arg;
+};
+
+unsigned front_status_for(int order_error)
+{
+    switch (order_error) {
+    case OERR_NONE:
+        return MHD_HTTP_OK;
+    case OERR_KITCHEN:
+        return MHD_HTTP_BAD_GATEWAY;
+    case OERR_TIMEOUT:
+        return MHD_HTTP_GATEWAY_TIMEOUT;
+    case OERR_DB:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* ---- answering ----------------------------------------------------------- */
+
+/* Sets the answer (taking body) and resumes the connection. */
+static void req_answer(struct req *r, unsigned status, char *body)
+{
+    r->status = status;
+    r->body = body;
+    httpd_resume(r->f->httpd, r->conn);
+}
+
+static char *error_body(const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    char *text = report_dumps(j);
+    json_decref(j);
+    return text;
+}
+
+static void check_drained(struct front *f)
+{
+    if (f->draining && f->nreqs == 0 && f->drained) {
+        void (*done)(void *) = f->drained;
+        f->drained = NULL;
+        done(f->drained_arg);
+    }
+}
+
+/* ---- orders -------------------------------------------------------------- */
+
+static unsigned order_status_code(const struct order *o)
+{
+    return o->status == ORDER_DONE ? MHD_HTTP_OK : front_status_for(o->error);
+}
+
+static void answer_orders(struct req *r)
+{
+    json_t *j;
+    unsigned status;
+    if (r->kind == REQ_ORDER) {
+        j = report_order(r->orders[0]);
+        status = order_status_code(r->orders[0]);
+    } else {
+        struct order *b = r->orders[0], *a = r->orders[1];
+        double be = report_ms(b->steps_end_ns - b->arrived_ns), ae = report_ms(a->steps_end_ns - a->arrived_ns);
+        int both = b->status == ORDER_DONE && a->status == ORDER_DONE && ae > 0;
+        j = json_pack("{s:o, s:o, s:o}", wf_modes[b->mode].name, report_order(b), wf_modes[a->mode].name,
+                      report_order(a), "speedup", both ? json_real(round(be / ae * 1000) / 1000) : json_null());
+        status = order_status_code(b) != MHD_HTTP_OK ? order_status_code(b) : order_status_code(a);
+        if (j && status != MHD_HTTP_OK) {
+            const struct order *bad = b->status != ORDER_DONE ? b : a;
+            char msg[260];
+            snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
+            json_object_set_new(j, "error", json_string(msg));
+        }
+    }
+    char *body = report_dumps(j);
+    json_decref(j);
+    if (!body) {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        body = error_body("out of memory");
+    }
+    req_answer(r, status, body);
+}
+
+static void on_order_done(struct order *o, void *arg)
+{
+    struct req *r = arg;
+    (void)o;
+    r->f->inflight--;
+    if (--r->pending == 0)
+        answer_orders(r);
+}
+
+static void submit_order(struct front *f, struct order *o)
+{
+    f->inflight++;
+    if (wf_modes[o->mode].exec == EXEC_BLOCKING)
+        exec_blocking_submit(f->blocking, o);
+    else
+        exec_async_submit(f->async, o);
+}
+
+/* ---- /orders/{id} and /readyz ------------------------------------------- */
+
+static void on_lookup(struct pgq *q, int status, const PGresult *res, const char *err)
+{
+    struct req *r = (struct req *)((char *)q - offsetof(struct req, q));
+    r->pending = 0;
+    db_stmt_release(&r->stmt);
+    if (status != PGQ_OK) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "database unavailable: %s", err);
+        req_answer(r, MHD_HTTP_SERVICE_UNAVAILABLE, error_body(msg));
+    } else if (PQntuples(res) == 0) {
+        req_answer(r, MHD_HTTP_NOT_FOUND, error_body("no order with that id"));
+    } else {
+        req_answer(r, MHD_HTTP_OK, strdup(PQgetvalue(res, 0, 0)));
+    }
+}
+
+static void answer_ready(struct req *r)
+{
+    int ok = !strcmp(r->db_state, "ok") && !strcmp(r->kitchen_state, "ok");
+    json_t *j = json_pack("{s:s, s:s, s:s}", "status", ok ? "ready" : "not ready", "database", r->db_state,
+                          "kitchen", r->kitchen_state);
+    char *body = report_dumps(j);
+    json_decref(j);
+    req_answer(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+static void on_ready_db(struct pgq *q, int status, const PGresult *res, const char *err)
+{
+    (void)res;
+    struct req *r = (struct req *)((char *)q - offsetof(struct req, q));
+    snprintf(r->db_state, sizeof r->db_state, "%s", status == PGQ_OK ? "ok" : err);
+    if (--r->pending == 0)
+        answer_ready(r);
+}
+
+static void on_ready_kitchen(struct hreq *h, CURLcode code)
+{
+    struct req *r = (struct req *)((char *)h - offsetof(struct req, probe));
+    long http = 0;
+    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &http);
+    if (code != CURLE_OK)
+        snprintf(r->kitchen_state, sizeof r->kitchen_state, "unreachable: %s", curl_easy_strerror(code));
+    else if (http != 200)
+        snprintf(r->kitchen_state, sizeof r->kitchen_state, "answered HTTP %ld", http);
+    else
+        snprintf(r->kitchen_state, sizeof r->kitchen_state, "ok");
+    if (--r->pending == 0)
+        answer_ready(r);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+struct args {
+    struct query_arg a[MAX_ARGS];
+    size_t n;
+    int overflow;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct args *args = cls;
+    if (args->n == MAX_ARGS) {
+        args->overflow = 1;
+        return MHD_NO;
+    }
+    args->a[args->n++] = (struct query_arg){key, value};
+    return MHD_YES;
+}
+
+static struct req *req_new(struct front *f, struct MHD_Connection *c, enum req_kind kind)
+{
+    struct req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->f = f;
+    r->conn = c;
+    r->kind = kind;
+    f->nreqs++;
+    return r;
+}
+
+/* Suspends c and records r as its context: from here on, r's work may
+ * finish (on a later pass) and resume it. */
+static enum MHD_Result req_suspend(struct req *r, void **con_cls)
+{
+    *con_cls = r;
+    MHD_suspend_connection(r->conn);
+    return MHD_YES;
+}
+
+static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, int mode_a,
+                                    int mode_b, double scale)
+{
+    int norders = mode_b >= 0 ? 2 : 1;
+    if (f->draining)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
+    if (f->inflight + norders > f->opt.max_inflight)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
+    struct req *r = req_new(f, c, norders == 2 ? REQ_COMPARE : REQ_ORDER);
+    if (!r)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    r->orders[0] = order_new(mode_a, scale, on_order_done, r);
+    r->orders[1] = norders == 2 ? order_new(mode_b, scale, on_order_done, r) : NULL;
+    if (!r->orders[0] || (norders == 2 && !r->orders[1])) {
+        order_free(r->orders[0]);
+        order_free(r->orders[1]);
+        free(r);
+        f->nreqs--;
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
+    r->pending = norders;
+    enum MHD_Result ret = req_suspend(r, con_cls);
+    for (int i = 0; i < norders; i++)
+        submit_order(f, r->orders[i]);
+    return ret;
+}
+
+static enum MHD_Result route_make_coffee(struct front *f, struct MHD_Connection *c, void **con_cls,
+                                         const struct args *args)
+{
+    struct order_params p;
+    char err[200];
+    if (params_make_coffee(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    return start_orders(f, c, con_cls, p.mode, -1, p.scale);
+}
+
+static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, void **con_cls,
+                                     const struct args *args)
+{
+    double scale;
+    char err[200];
+    if (params_compare(args->a, args->n, f->opt.default_scale, &scale, err, sizeof err) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    return start_orders(f, c, con_cls, wf_mode_lookup("blocking"), wf_mode_lookup("async"), scale);
+}
+
+static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
+{
+    int64_t id;
+    char err[200];
+    if (params_order_id(idtext, &id, err, sizeof err) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    struct req *r = req_new(f, c, REQ_LOOKUP);
+    if (!r)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    db_stmt_get_order(&r->stmt, id);
+    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .timeout_ms = PROBE_TIMEOUT_MS};
+    r->pending = 1;
+    enum MHD_Result ret = req_suspend(r, con_cls);
+    pgpool_submit(f->pool, &r->q);
+    return ret;
+}
+
+static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
+{
+    struct req *r = req_new(f, c, REQ_READY);
+    if (!r)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    char url[512];
+    snprintf(url, sizeof url, "%s/livez", f->opt.kitchen_url);
+    db_stmt_ping(&r->stmt);
+    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_ready_db, .timeout_ms = PROBE_TIMEOUT_MS};
+    r->probe.cb = on_ready_kitchen;
+    r->pending = 2;
+    enum MHD_Result ret = req_suspend(r, con_cls);
+    pgpool_submit(f->pool, &r->q);
+    curl_loop_get(f->http, &r->probe, url, PROBE_TIMEOUT_MS);
+    return ret;
+}
+
+enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void)version, (void)upload_data;
+    struct front *f = arg;
+    struct req *r = *con_cls;
+    if (r) { /* resumed: the answer is ready */
+        char *body = r->body;
+        r->body = NULL;
+        if (!body)
+            return httpd_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return httpd_respond_take(c, r->status, body, strlen(body));
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* a body is ignored; the 405 below answers */
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"error\":\"method %.20s not allowed: use GET\"}", method);
+        return httpd_respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, body, (size_t)n, "Allow", "GET, HEAD", NULL);
+    }
+    if (!strcmp(url, "/livez"))
+        return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
+
+    struct args args = {0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    if (args.overflow)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, "too many query parameters");
+    if (!strcmp(url, "/make-coffee"))
+        return route_make_coffee(f, c, con_cls, &args);
+    if (!strcmp(url, "/compare"))
+        return route_compare(f, c, con_cls, &args);
+    if (!strcmp(url, "/readyz"))
+        return route_ready(f, c, con_cls);
+    if (!strncmp(url, "/orders/", 8))
+        return route_lookup(f, c, con_cls, url + 8);
+    return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
+                               "no such path: try /make-coffee?mode=async, /compare, /orders/{id}, /livez, /readyz");
+}
+
+void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    struct front *f = arg;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->pending)
+        log_error("request completed with work pending (code %d); leaking it to stay safe", (int)toe);
+    else {
+        order_free(r->orders[0]);
+        order_free(r->orders[1]);
+        db_stmt_release(&r->stmt);
+        free(r->body);
+        free(r);
+    }
+    f->nreqs--;
+    check_drained(f);
+}
+
+void front_drain(struct front *f, void (*done)(void *), void *arg)
+{
+    f->draining = 1;
+    f->drained = done;
+    f->drained_arg = arg;
+    check_drained(f);
+}
+
+int front_inflight(const struct front *f) { return f->inflight; }
+
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
+                        struct exec_blocking *blocking, const struct front_options *opt)
+{
+    struct front *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->loop = loop;
+    f->pool = pool;
+    f->http = http;
+    f->async = async;
+    f->blocking = blocking;
+    f->opt = *opt;
+    return f;
+}
+
+void front_free(struct front *f) { free(f); }
+
+void front_attach(struct front *f, struct httpd *h) { f->httpd = h; }

@@ -1,0 +1,45 @@
+/* http_front: the coffee-server's HTTP API on libmicrohttpd.
+ *
+ * Routes requests, validates parameters, hands orders to the executor of
+ * their mode, and answers when they end. A request that waits is a
+ * suspended connection: the front itself never waits, so a slow blocking
+ * order cannot delay the answer to anything else. Maps order errors to HTTP
+ * statuses (and nothing else does). */
+#ifndef COFFEE_HTTP_FRONT_H
+#define COFFEE_HTTP_FRONT_H
+
+#include <microhttpd.h>
+
+struct evloop;
+struct httpd;
+struct pgpool;
+struct curl_loop;
+struct exec_async;
+struct exec_blocking;
+struct front;
+
+struct front_options {
+    const char *kitchen_url;
+    double default_scale;
+    int max_inflight; /* orders in flight before a 503 */
+};
+
+/* Returns new, or NULL. Everything passed is borrowed. */
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
+                        struct exec_blocking *blocking, const struct front_options *opt);
+void front_free(struct front *f);
+void front_attach(struct front *f, struct httpd *h);
+/* MHD callbacks; arg is the front. */
+enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls);
+void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe);
+/* Stops taking orders; calls done(arg) on the loop thread once every
+ * request that was waiting has been answered and completed. */
+void front_drain(struct front *f, void (*done)(void *), void *arg);
+/* Orders in flight. */
+int front_inflight(const struct front *f);
+
+/* The HTTP status for an order_error. */
+unsigned front_status_for(int order_error);
+
+#endif

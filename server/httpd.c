@@ -1,0 +1,198 @@
+/* httpd: libmicrohttpd on our evloop (see httpd.h).
+ *
+ * Owns: the MHD daemon and the loop watcher on its epoll fd, one timer for
+ * MHD's timeout. Must never: call MHD_run from inside an MHD callback (it is
+ * not re-entrant); it only marks the daemon for a run before the loop sleeps. */
+#include "httpd.h"
+
+#include "evloop.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct httpd {
+    struct evloop *loop;
+    struct MHD_Daemon *daemon;
+    int epoll_fd;
+    int port;
+    int run_pending; /* a connection was resumed: run before sleeping */
+    struct ev_timer timer;
+};
+
+static void run_daemon(struct httpd *h)
+{
+    h->run_pending = 0;
+    MHD_run(h->daemon);
+}
+
+static void on_epoll_fd(struct evloop *loop, int fd, int events, void *arg)
+{
+    (void)loop, (void)fd, (void)events;
+    run_daemon(arg);
+}
+
+static void on_timer(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    struct httpd *h = (struct httpd *)((char *)t - offsetof(struct httpd, timer));
+    run_daemon(h);
+}
+
+/* Before the loop sleeps: run resumed connections, then set MHD's timeout,
+ * which is a hard bound on when MHD_run must be called next. */
+static void before_sleep(struct evloop *loop, void *arg)
+{
+    struct httpd *h = arg;
+    if (h->run_pending)
+        run_daemon(h);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(h->daemon, &ms) == MHD_YES) {
+        if (evloop_timer_start(loop, &h->timer, (int64_t)ms * 1000000LL) != 0)
+            h->run_pending = 1; /* no memory for a timer: poll next pass */
+    } else {
+        evloop_timer_stop(loop, &h->timer);
+    }
+}
+
+static int parse_bind(const char *bind, int port, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(bind, portstr, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "bad bind address '%s': %s (want a numeric IPv4 or IPv6 address)", bind,
+                 gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    if (parse_bind(opt->bind, opt->port, &ss, err, errlen) != 0)
+        return NULL;
+    struct httpd *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->loop = loop;
+    h->timer.cb = on_timer;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, opt->handler, opt->handler_arg,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                 MHD_OPTION_CONNECTION_LIMIT, opt->conn_limit,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, opt->conn_memory ? opt->conn_memory : 32768,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout_s,
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+                                 MHD_OPTION_NOTIFY_COMPLETED, opt->completed, opt->completed_arg,
+                                 MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use, or not permitted)", opt->bind, opt->port);
+        goto free_h;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    h->epoll_fd = info ? info->epoll_fd : -1;
+    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : opt->port;
+    if (h->epoll_fd < 0 || evloop_io_set(loop, h->epoll_fd, EV_READ, on_epoll_fd, h) != 0) {
+        snprintf(err, errlen, "cannot watch the HTTP daemon's epoll fd");
+        goto stop_daemon;
+    }
+    if (evloop_add_before_sleep(loop, before_sleep, h) != 0) {
+        snprintf(err, errlen, "too many before-sleep hooks on the loop");
+        goto unwatch;
+    }
+    return h;
+
+unwatch:
+    evloop_io_del(loop, h->epoll_fd);
+stop_daemon:
+    MHD_stop_daemon(h->daemon);
+free_h:
+    free(h);
+    return NULL;
+}
+
+void httpd_quiesce(struct httpd *h)
+{
+    MHD_socket s = MHD_quiesce_daemon(h->daemon);
+    (void)s; /* still owned by MHD, closed by MHD_stop_daemon */
+}
+
+void httpd_free(struct httpd *h)
+{
+    if (!h)
+        return;
+    evloop_timer_stop(h->loop, &h->timer);
+    evloop_io_del(h->loop, h->epoll_fd);
+    evloop_remove_before_sleep(h->loop, before_sleep, h);
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}
+
+int httpd_port(const struct httpd *h) { return h->port; }
+
+void httpd_resume(struct httpd *h, struct MHD_Connection *c)
+{
+    MHD_resume_connection(c);
+    h->run_pending = 1;
+}
+
+enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const char *body, size_t len, ...)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    va_list ap;
+    va_start(ap, len);
+    const char *name;
+    while (ok == MHD_YES && (name = va_arg(ap, const char *)) != NULL)
+        ok = MHD_add_response_header(r, name, va_arg(ap, const char *));
+    va_end(ap);
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return MHD_NO;
+    enum MHD_Result ok = status == 503 ? httpd_respond(c, status, text, strlen(text), "Retry-After", "1", NULL)
+                                       : httpd_respond(c, status, text, strlen(text), NULL);
+    free(text);
+    return ok;
+}

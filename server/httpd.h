@@ -1,0 +1,51 @@
+/* httpd: a libmicrohttpd daemon driven by an evloop (external epoll mode).
+ *
+ * MHD's own epoll fd is watched by the loop; MHD_run happens on the loop
+ * thread only, when that fd is readable, when MHD's timeout expires, and
+ * before the loop sleeps after a connection was resumed (MHD 0.9.75 in
+ * external mode has no wake-up of its own for resumes). Shared by
+ * coffee-server and coffee-kitchen. */
+#ifndef COFFEE_HTTPD_H
+#define COFFEE_HTTPD_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+
+struct evloop;
+struct httpd;
+
+struct httpd_options {
+    const char *bind;        /* numeric IPv4/IPv6 address */
+    int port;                /* 0 = any free port */
+    unsigned conn_limit;     /* MHD_OPTION_CONNECTION_LIMIT */
+    size_t conn_memory;      /* per-connection memory pool, bytes (0 = MHD's) */
+    unsigned conn_timeout_s; /* idle connection timeout (0 = none) */
+    MHD_AccessHandlerCallback handler;
+    void *handler_arg;
+    MHD_RequestCompletedCallback completed; /* may be NULL */
+    void *completed_arg;
+};
+
+/* Starts a daemon on loop. Returns new, or NULL with a message in err. */
+struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, char *err, size_t errlen);
+/* Stops accepting new connections (MHD_quiesce_daemon); existing ones go on. */
+void httpd_quiesce(struct httpd *h);
+/* Stops the daemon and frees h; accepts NULL. No connection may be
+ * suspended any more (resume them and let the loop run first). */
+void httpd_free(struct httpd *h);
+/* The port actually bound. */
+int httpd_port(const struct httpd *h);
+/* Resumes a suspended connection and makes sure MHD processes it before
+ * the loop next sleeps. Loop thread only. */
+void httpd_resume(struct httpd *h, struct MHD_Connection *c);
+
+/* Queues a response whose body is copied from body (JSON). Extra headers
+ * are given as name/value pairs ending in NULL. Returns MHD_YES/MHD_NO. */
+enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const char *body, size_t len, ...);
+/* Like httpd_respond without extra headers, but takes body (malloc'd): it
+ * is freed by MHD, or here on failure. */
+enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len);
+/* Queues {"error": msg} with status (and Retry-After: 1 for 503). */
+enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg);
+
+#endif

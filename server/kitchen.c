@@ -1,0 +1,198 @@
+/* kitchen: the appliances' request handling (see kitchen.h).
+ *
+ * Owns: one struct kreq per request that reached the handler, freed only in
+ * kitchen_completed. A request waits suspended with a timer; the timer
+ * resumes it and the handler, called again, queues the answer.
+ * Must never: sleep, or resume a connection that is not suspended. */
+#include "kitchen.h"
+
+#include "evloop.h"
+#include "httpd.h"
+#include "params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct appliance {
+    const char *path;
+    const char *name;
+    const char *result;
+};
+
+static const struct appliance appliances[] = {
+    {"/kettle", "kettle", "Boiled water"},
+    {"/grinder", "grinder", "Ground coffee"},
+    {"/toaster", "toaster", "Toast bread ready!"},
+};
+
+struct kreq {
+    struct kitchen *k;
+    struct MHD_Connection *conn;
+    const struct appliance *app;
+    int ms;
+    int suspended;
+    unsigned status; /* set when the answer is ready */
+    struct ev_timer timer;
+    struct kreq *prev, *next; /* list of suspended requests */
+};
+
+struct kitchen {
+    struct evloop *loop;
+    struct httpd *httpd;
+    struct kreq *waiting; /* suspended, timer running */
+    unsigned nwaiting;
+    unsigned nrequests; /* contexts alive */
+    int shutting_down;
+};
+
+struct kitchen *kitchen_new(struct evloop *loop)
+{
+    struct kitchen *k = calloc(1, sizeof *k);
+    if (k)
+        k->loop = loop;
+    return k;
+}
+
+void kitchen_free(struct kitchen *k) { free(k); }
+
+void kitchen_attach(struct kitchen *k, struct httpd *h) { k->httpd = h; }
+
+unsigned kitchen_pending(const struct kitchen *k) { return k->nwaiting; }
+
+static void unlink_waiting(struct kreq *r)
+{
+    struct kitchen *k = r->k;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        k->waiting = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    k->nwaiting--;
+}
+
+/* The one place a waiting request is answered: stop its timer, take it off
+ * the list and resume it with status. */
+static void finish_waiting(struct kreq *r, unsigned status)
+{
+    evloop_timer_stop(r->k->loop, &r->timer);
+    unlink_waiting(r);
+    r->status = status;
+    r->suspended = 0;
+    httpd_resume(r->k->httpd, r->conn);
+}
+
+static void on_timer(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    struct kreq *r = (struct kreq *)((char *)t - offsetof(struct kreq, timer));
+    finish_waiting(r, MHD_HTTP_OK);
+}
+
+static const struct appliance *find_appliance(const char *url)
+{
+    for (size_t i = 0; i < sizeof appliances / sizeof appliances[0]; i++)
+        if (!strcmp(url, appliances[i].path))
+            return &appliances[i];
+    return NULL;
+}
+
+static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind, (void)value;
+    int *n = cls;
+    if (!strcmp(key, "ms"))
+        (*n)++;
+    return MHD_YES;
+}
+
+static enum MHD_Result answer(struct kreq *r)
+{
+    char body[160];
+    if (r->status != MHD_HTTP_OK)
+        return httpd_respond_error(r->conn, r->status, "kitchen is shutting down");
+    int n = snprintf(body, sizeof body, "{\"appliance\":\"%s\",\"ms\":%d,\"result\":\"%s\"}", r->app->name, r->ms,
+                     r->app->result);
+    return httpd_respond(r->conn, MHD_HTTP_OK, body, (size_t)n, NULL);
+}
+
+enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
+                                const char *version, const char *upload_data, size_t *upload_data_size,
+                                void **con_cls)
+{
+    (void)version, (void)upload_data;
+    struct kitchen *k = arg;
+    if (*con_cls)
+        return answer(*con_cls); /* resumed: the answer is ready */
+    if (*upload_data_size)
+        return MHD_NO; /* GET only: a body is not expected */
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return httpd_respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported");
+    if (!strcmp(url, "/livez"))
+        return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
+    const struct appliance *app = find_appliance(url);
+    if (!app)
+        return httpd_respond_error(c, MHD_HTTP_NOT_FOUND, "no such appliance: use /kettle, /grinder or /toaster");
+    int nms = 0;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_arg, &nms);
+    const char *ms_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ms");
+    int64_t ms;
+    if (nms != 1 || parse_int64(ms_text, 0, KITCHEN_MAX_MS, &ms) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, "ms must be given once, a whole number from 0 to 60000");
+    if (k->shutting_down)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen is shutting down");
+
+    struct kreq *r = calloc(1, sizeof *r);
+    if (!r)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen out of memory");
+    r->k = k;
+    r->conn = c;
+    r->app = app;
+    r->ms = (int)ms;
+    r->timer.cb = on_timer;
+    if (evloop_timer_start(k->loop, &r->timer, ms * 1000000LL) != 0) {
+        free(r);
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen out of memory");
+    }
+    *con_cls = r;
+    k->nrequests++;
+    r->next = k->waiting;
+    if (k->waiting)
+        k->waiting->prev = r;
+    k->waiting = r;
+    k->nwaiting++;
+    /* Suspend now, in the handler; the timer can only fire on a later
+     * loop pass, so the resume always comes after this suspend. */
+    MHD_suspend_connection(c);
+    r->suspended = 1;
+    return MHD_YES;
+}
+
+void kitchen_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c, (void)toe;
+    struct kitchen *k = arg;
+    struct kreq *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->suspended) { /* cannot happen while MHD honours suspension */
+        evloop_timer_stop(k->loop, &r->timer);
+        unlink_waiting(r);
+    }
+    free(r);
+    k->nrequests--;
+    if (k->shutting_down && k->nrequests == 0)
+        evloop_stop(k->loop);
+}
+
+void kitchen_shutdown(struct kitchen *k)
+{
+    k->shutting_down = 1;
+    while (k->waiting)
+        finish_waiting(k->waiting, MHD_HTTP_SERVICE_UNAVAILABLE);
+    if (k->nrequests == 0)
+        evloop_stop(k->loop);
+}

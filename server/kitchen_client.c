@@ -1,0 +1,76 @@
+/* kitchen_client: transfer options and answer checking (see
+ * kitchen_client.h). Owns nothing; does no I/O itself. */
+#include "kitchen_client.h"
+
+#include "order.h"
+#include "workflow.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct kc_response *r = arg;
+    size_t n = size * nmemb;
+    if (r->len + n >= sizeof r->body) {
+        r->overflow = 1;
+        return 0; /* stops the transfer with CURLE_WRITE_ERROR */
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return n;
+}
+
+int kc_setup(CURL *e)
+{
+    CURLcode c = CURLE_OK;
+    c |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    c |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    c |= curl_easy_setopt(e, CURLOPT_USERAGENT, "coffee-server");
+    return c == CURLE_OK ? 0 : -1;
+}
+
+int kc_prepare(CURL *e, const char *url, long timeout_ms, struct kc_response *resp)
+{
+    resp->len = 0;
+    resp->overflow = 0;
+    resp->body[0] = '\0';
+    CURLcode c = CURLE_OK;
+    c |= curl_easy_setopt(e, CURLOPT_URL, url);
+    c |= curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
+    c |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    return c == CURLE_OK ? 0 : -1;
+}
+
+int kc_result(CURL *e, CURLcode code, const struct kc_response *resp, char *result, size_t rlen, char *err,
+              size_t errlen)
+{
+    char perr[160];
+    long status = 0;
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(err, errlen, "kitchen did not answer in time");
+        return OERR_TIMEOUT;
+    }
+    if (resp->overflow) {
+        snprintf(err, errlen, "kitchen answer is larger than %d bytes", KC_BODY_MAX);
+        return OERR_KITCHEN;
+    }
+    if (code != CURLE_OK) {
+        snprintf(err, errlen, "kitchen unreachable: %s", curl_easy_strerror(code));
+        return OERR_KITCHEN;
+    }
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        snprintf(err, errlen, "kitchen answered HTTP %ld", status);
+        return OERR_KITCHEN;
+    }
+    if (wf_parse_http_result(resp->body, resp->len, result, rlen, perr, sizeof perr) != 0) {
+        snprintf(err, errlen, "%s", perr);
+        return OERR_KITCHEN;
+    }
+    return 0;
+}

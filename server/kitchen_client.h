@@ -1,0 +1,30 @@
+/* kitchen_client: how a step talks to the kitchen, shared by both
+ * executors: the easy-handle options, the response buffer and the reading
+ * of the answer. Only who drives the transfer differs (curl_easy_perform on
+ * a worker, curl_multi on the loop). */
+#ifndef COFFEE_KITCHEN_CLIENT_H
+#define COFFEE_KITCHEN_CLIENT_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#define KC_BODY_MAX 1024
+
+struct kc_response {
+    char body[KC_BODY_MAX];
+    size_t len;
+    int overflow; /* the answer did not fit: the transfer was stopped */
+};
+
+/* Sets the options every kitchen transfer uses (no signals, keep-alive,
+ * TCP_NODELAY, connect timeout). Returns 0 or -1. */
+int kc_setup(CURL *e);
+/* Points e at url, writing the answer into resp, bounded by timeout_ms
+ * (0 = none). Resets resp. Returns 0 or -1. */
+int kc_prepare(CURL *e, const char *url, long timeout_ms, struct kc_response *resp);
+/* Reads a finished transfer: 0 with the step's result, or an order_error
+ * (OERR_KITCHEN, OERR_TIMEOUT) with a message naming what went wrong. */
+int kc_result(CURL *e, CURLcode code, const struct kc_response *resp, char *result, size_t rlen, char *err,
+              size_t errlen);
+
+#endif

@@ -1,0 +1,130 @@
+/* order: the order record and its timeline (see order.h).
+ * Owns nothing but the order itself. Runs on whichever thread executes the
+ * order; an order is only ever touched by one thread at a time. */
+#include "order.h"
+
+#include "clock.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct order *order_new(int mode, double scale, order_done_fn on_done, void *done_arg)
+{
+    struct order *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->mode = mode;
+    o->scale = scale;
+    o->arrived_ns = clock_mono_ns();
+    o->started_wall = clock_wall_s();
+    o->failed_step = -1;
+    o->on_done = on_done;
+    o->done_arg = done_arg;
+    return o;
+}
+
+void order_free(struct order *o) { free(o); }
+
+void order_step_start(struct order *o, int step, int64_t now)
+{
+    o->started |= 1u << step;
+    o->steps[step].state = STEP_RUNNING;
+    o->steps[step].start_ns = now;
+}
+
+void order_step_queued(struct order *o, int step, int64_t waited_ns)
+{
+    o->steps[step].queued_ns += waited_ns;
+    o->queued_ns += waited_ns;
+}
+
+void order_step_done(struct order *o, int step, const char *result, int64_t now)
+{
+    struct step_run *s = &o->steps[step];
+    o->done |= 1u << step;
+    s->state = STEP_DONE;
+    s->end_ns = now;
+    snprintf(s->result, sizeof s->result, "%s", result);
+}
+
+void order_fail(struct order *o, enum order_error error, const char *msg)
+{
+    if (o->status == ORDER_FAILED)
+        return; /* the first failure is the one reported */
+    o->status = ORDER_FAILED;
+    o->error = error;
+    snprintf(o->errmsg, sizeof o->errmsg, "%s", msg);
+}
+
+void order_step_fail(struct order *o, int step, enum order_error error, const char *msg, int64_t now)
+{
+    o->steps[step].state = STEP_FAILED;
+    o->steps[step].end_ns = now;
+    if (o->status != ORDER_FAILED)
+        o->failed_step = step;
+    order_fail(o, error, msg);
+}
+
+void order_abandon_steps(struct order *o, int64_t now)
+{
+    for (int i = 0; i < wf_nsteps; i++) {
+        struct step_run *s = &o->steps[i];
+        if (s->state == STEP_RUNNING || s->state == STEP_WAITING) {
+            s->state = STEP_ABANDONED;
+            s->end_ns = now;
+        }
+    }
+}
+
+unsigned order_ready(const struct order *o)
+{
+    if (o->status == ORDER_FAILED)
+        return 0;
+    return wf_ready(o->done, o->started);
+}
+
+void order_results(const struct order *o, const char *results[WF_MAX_STEPS])
+{
+    for (int i = 0; i < wf_nsteps; i++)
+        results[i] = o->steps[i].state == STEP_DONE ? o->steps[i].result : NULL;
+}
+
+void order_end_steps(struct order *o, int64_t now)
+{
+    o->steps_end_ns = now;
+    if (o->status == ORDER_RUNNING && o->done == WF_ALL_STEPS)
+        o->status = ORDER_DONE;
+}
+
+static void run_done(struct evloop *loop, struct ev_task *task)
+{
+    (void)loop;
+    struct order *o = (struct order *)((char *)task - offsetof(struct order, done_task));
+    o->on_done(o, o->done_arg);
+}
+
+void order_end_later(struct evloop *loop, struct order *o)
+{
+    o->done_task.fn = run_done;
+    evloop_defer(loop, &o->done_task);
+}
+
+void order_end_posted(struct evloop *loop, struct order *o)
+{
+    o->done_task.fn = run_done;
+    evloop_post(loop, &o->done_task);
+}
+
+const char *order_status_name(enum order_status s)
+{
+    static const char *const names[] = {"running", "done", "failed"};
+    return names[s];
+}
+
+const char *step_state_name(enum step_state s)
+{
+    static const char *const names[] = {"pending", "waiting", "running", "done", "failed", "abandoned"};
+    return names[s];
+}

@@ -1,0 +1,155 @@
+/* params: strict number parsing and request-parameter validation.
+ * Owns nothing, allocates nothing, does no I/O: safe to fuzz. */
+#include "params.h"
+
+#include "workflow.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return -1;
+    /* Only plain decimal notation: digits, one dot, optional exponent.
+     * This rejects "inf", "nan", hex floats and leading spaces that
+     * strtod would accept. */
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p) && !strchr("+-.eE", *p))
+            return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (!*p)
+        return -1;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno == ERANGE || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Finds key among args. Returns 0 if absent, 1 if once (value in *value),
+ * -1 with a message if repeated. */
+static int lookup_once(const struct query_arg *args, size_t n, const char *key, const char **value, char *err,
+                       size_t errlen)
+{
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(args[i].key, key) != 0)
+            continue;
+        if (found) {
+            snprintf(err, errlen, "parameter '%s' is given more than once", key);
+            return -1;
+        }
+        found = 1;
+        *value = args[i].value;
+    }
+    return found;
+}
+
+static int check_known(const struct query_arg *args, size_t n, const char *const *known, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        int ok = 0;
+        for (const char *const *k = known; *k; k++)
+            ok |= !strcmp(args[i].key, *k);
+        if (!ok) {
+            snprintf(err, errlen, "unknown parameter '%.64s'", args[i].key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_scale(const struct query_arg *args, size_t n, double default_scale, double *scale, char *err,
+                       size_t errlen)
+{
+    const char *v = NULL;
+    int found = lookup_once(args, n, "scale", &v, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found) {
+        *scale = default_scale;
+        return 0;
+    }
+    double s;
+    if (!v || parse_double(v, &s) != 0) {
+        snprintf(err, errlen, "scale must be a number from 0 to %g, got '%.32s'", SCALE_MAX, v ? v : "");
+        return -1;
+    }
+    if (s < 0 || s > SCALE_MAX) {
+        snprintf(err, errlen, "scale must be from 0 to %g, got %.32s", SCALE_MAX, v);
+        return -1;
+    }
+    *scale = s;
+    return 0;
+}
+
+int params_make_coffee(const struct query_arg *args, size_t nargs, double default_scale, struct order_params *out,
+                       char *err, size_t errlen)
+{
+    static const char *const known[] = {"mode", "scale", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    const char *m = NULL;
+    int found = lookup_once(args, nargs, "mode", &m, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || !m || !*m) {
+        snprintf(err, errlen, "missing mode: use mode=%s", wf_mode_names());
+        return -1;
+    }
+    int mode = wf_mode_lookup(m);
+    if (mode < 0) {
+        snprintf(err, errlen, "unknown mode '%.32s': use mode=%s", m, wf_mode_names());
+        return -1;
+    }
+    out->mode = mode;
+    return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
+}
+
+int params_compare(const struct query_arg *args, size_t nargs, double default_scale, double *scale, char *err,
+                   size_t errlen)
+{
+    static const char *const known[] = {"scale", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    return parse_scale(args, nargs, default_scale, scale, err, errlen);
+}
+
+int params_order_id(const char *s, int64_t *id, char *err, size_t errlen)
+{
+    /* Digits only: no sign, no spaces, 1..INT64_MAX. */
+    int digits = s && *s;
+    for (const char *p = s; digits && *p; p++)
+        digits = isdigit((unsigned char)*p) != 0;
+    if (!digits || parse_int64(s, 1, INT64_MAX, id) != 0) {
+        snprintf(err, errlen, "order id must be a whole number from 1 to %lld, got '%.32s'", (long long)INT64_MAX,
+                 s ? s : "");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* params: strict parsing and validation of numbers and request parameters.
+ * Pure functions with no I/O: unit-tested and fuzzed. */
+#ifndef COFFEE_PARAMS_H
+#define COFFEE_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses all of s as a finite decimal double. No leading/trailing space,
+ * no hex, no inf/nan. Returns 0 or -1. */
+int parse_double(const char *s, double *out);
+/* Parses all of s as a decimal integer in [min, max]. Returns 0 or -1. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* A query string's key/value pairs as seen by the HTTP front; values are
+ * already percent-decoded; a key without '=' has value NULL. */
+struct query_arg {
+    const char *key;
+    const char *value;
+};
+
+/* One parsed /make-coffee request. */
+struct order_params {
+    int mode;     /* index into the mode table (workflow.h) */
+    double scale; /* 0..10 */
+};
+
+/* Validates /make-coffee's arguments: mode (required, once, a known mode),
+ * scale (optional, once, 0..10; default_scale when absent). Unknown keys
+ * are rejected so typos do not pass silently. Returns 0, or -1 with a
+ * message for a 400 in err. */
+int params_make_coffee(const struct query_arg *args, size_t nargs, double default_scale, struct order_params *out,
+                       char *err, size_t errlen);
+/* Validates /compare's arguments: scale only. Same contract. */
+int params_compare(const struct query_arg *args, size_t nargs, double default_scale, double *scale, char *err,
+                   size_t errlen);
+/* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
+int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
+
+#define SCALE_MAX 10.0
+
+#endif

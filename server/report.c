@@ -1,0 +1,76 @@
+/* report: builds the JSON of an order (see report.h).
+ * Owns only the jansson values it returns. */
+#include "report.h"
+
+#include "order.h"
+
+#include <math.h>
+
+double report_ms(long long ns) { return round((double)ns / 1e3) / 1e3; }
+
+static json_t *ms_since(const struct order *o, int64_t t)
+{
+    return t ? json_real(report_ms(t - o->arrived_ns)) : json_null();
+}
+
+static json_t *step_json(const struct order *o, int i)
+{
+    const struct step_def *d = &wf_steps[i];
+    const struct step_run *s = &o->steps[i];
+    json_t *after = json_array();
+    for (int j = 0; j < wf_nsteps; j++)
+        if (d->after & (1u << j))
+            json_array_append_new(after, json_string(wf_steps[j].name));
+    return json_pack("{s:s, s:s, s:o, s:f, s:o, s:f, s:o, s:s, s:o}",
+                     "name", d->name,
+                     "io", d->io == IO_HTTP ? "http" : "sql",
+                     "after", after,
+                     "planned_ms", (double)wf_step_ms(d, o->scale),
+                     "start_ms", ms_since(o, s->start_ns),
+                     "queued_ms", report_ms(s->queued_ns),
+                     "end_ms", ms_since(o, s->end_ns),
+                     "state", step_state_name(s->state),
+                     "result", s->state == STEP_DONE ? json_string(s->result) : json_null());
+}
+
+json_t *report_steps(const struct order *o)
+{
+    json_t *steps = json_array();
+    for (int i = 0; steps && i < wf_nsteps; i++) {
+        if (json_array_append_new(steps, step_json(o, i)) != 0) {
+            json_decref(steps);
+            return NULL;
+        }
+    }
+    return steps;
+}
+
+json_t *report_order(const struct order *o)
+{
+    json_t *results = json_array();
+    for (int i = 0; results && i < wf_nsteps; i++)
+        if (o->steps[i].state == STEP_DONE)
+            json_array_append_new(results, json_string(o->steps[i].result));
+    json_t *j = json_pack("{s:I, s:s, s:f, s:s, s:f, s:f, s:f, s:f, s:o, s:o}",
+                          "order_id", (json_int_t)o->id,
+                          "mode", wf_modes[o->mode].name,
+                          "scale", o->scale,
+                          "status", order_status_name(o->status),
+                          "elapsed_ms", report_ms(o->steps_end_ns - o->arrived_ns),
+                          "queued_ms", report_ms(o->queued_ns),
+                          "critical_path_ms", wf_critical_path_ms(o->scale),
+                          "sequential_ms", wf_sequential_ms(o->scale),
+                          "steps", report_steps(o),
+                          "result", results);
+    if (j && o->status == ORDER_FAILED) {
+        json_object_set_new(j, "error", json_string(o->errmsg));
+        json_object_set_new(j, "failed_step",
+                            o->failed_step >= 0 ? json_string(wf_steps[o->failed_step].name) : json_null());
+    }
+    return j;
+}
+
+char *report_dumps(const json_t *j)
+{
+    return j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+}

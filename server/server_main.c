@@ -1,0 +1,211 @@
+/* coffee-server: wires configuration, the loop, the database pool, the
+ * kitchen client, both executors and the HTTP front together; then runs
+ * the loop until SIGINT/SIGTERM and the drain of in-flight requests. */
+#include "config.h"
+#include "curl_loop.h"
+#include "db.h"
+#include "evloop.h"
+#include "exec_async.h"
+#include "exec_blocking.h"
+#include "http_front.h"
+#include "httpd.h"
+#include "log.h"
+#include "params.h"
+#include "pgpool.h"
+#include "proc.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct settings {
+    const char *bind;
+    int port;
+    const char *kitchen_url;
+    const char *database_url;
+    int workers;
+    int db_pool;
+    double scale;
+    int step_slack_ms;
+    int max_inflight;
+    int max_connections;
+    int kitchen_keepalive;
+    int verbose;
+};
+
+struct server {
+    struct evloop *loop;
+    struct httpd *httpd;
+    struct front *front;
+    int stopping;
+};
+
+static void on_drained(void *arg)
+{
+    struct server *s = arg;
+    log_info("all requests answered; stopping");
+    evloop_stop(s->loop);
+}
+
+static void on_signal(struct evloop *loop, int signo, void *arg)
+{
+    (void)loop;
+    struct server *s = arg;
+    if (s->stopping) {
+        log_info("signal %d: still waiting for %d orders in flight", signo, front_inflight(s->front));
+        return;
+    }
+    s->stopping = 1;
+    log_info("signal %d: no new orders; waiting for %d in flight", signo, front_inflight(s->front));
+    httpd_quiesce(s->httpd);
+    front_drain(s->front, on_drained, s);
+}
+
+static int parse_settings(struct settings *st, int argc, char **argv)
+{
+    const struct opt opts[] = {
+        {"port", "PORT", OPT_INT, &st->port, 0, 65535, "TCP port to listen on (0 = any free port)"},
+        {"bind", "BIND", OPT_STRING, &st->bind, 0, 0, "numeric address to listen on"},
+        {"kitchen-url", "KITCHEN_URL", OPT_STRING, &st->kitchen_url, 0, 0, "base URL of coffee-kitchen"},
+        {"database-url", "DATABASE_URL", OPT_STRING, &st->database_url, 0, 0,
+         "libpq URI or key=value string (unset: libpq's PG* variables)"},
+        {"workers", "WORKERS", OPT_INT, &st->workers, 1, 256, "blocking worker threads (each with one PGconn)"},
+        {"db-pool", "DB_POOL", OPT_INT, &st->db_pool, 1, 1000, "async database connections"},
+        {"scale", "SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX, "default scale of every step's duration"},
+        {"step-timeout-ms", "STEP_TIMEOUT_MS", OPT_INT, &st->step_slack_ms, 1, 600000,
+         "a step fails (504) when it runs this much longer than planned"},
+        {"max-inflight", "MAX_INFLIGHT", OPT_INT, &st->max_inflight, 1, 1000000,
+         "orders in flight before new ones get 503"},
+        {"max-connections", "MAX_CONNECTIONS", OPT_INT, &st->max_connections, 1, 1000000,
+         "concurrent HTTP connections accepted"},
+        {"kitchen-keepalive", "KITCHEN_KEEPALIVE", OPT_INT, &st->kitchen_keepalive, 1, 100000,
+         "idle kitchen connections kept open by the async executor"},
+        {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
+    };
+    char err[300];
+    int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
+                          "usage: coffee-server [options]\n"
+                          "Makes coffee two ways: blocking calls on worker threads, or non-blocking I/O on one "
+                          "event loop.\n"
+                          "Endpoints: /make-coffee?mode=blocking|async[&scale=S], /compare[?scale=S], "
+                          "/orders/{id}, /livez, /readyz",
+                          err, sizeof err);
+    if (rc == CONFIG_ERROR)
+        fprintf(stderr, "coffee-server: %s\n", err);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct settings st = {
+        .bind = "127.0.0.1",
+        .port = 8080,
+        .kitchen_url = "http://127.0.0.1:8081",
+        .workers = 8,
+        .db_pool = 32,
+        .scale = 1.0,
+        .step_slack_ms = 5000,
+        .max_inflight = 10000,
+        .max_connections = 16384,
+        .kitchen_keepalive = 1024,
+    };
+    int rc = parse_settings(&st, argc, argv);
+    if (rc != CONFIG_OK)
+        return rc == CONFIG_HELP ? 0 : 2;
+    log_init("coffee-server", st.verbose ? LOG_DEBUG : LOG_INFO);
+
+    /* The kitchen URL without a trailing slash: paths are appended. */
+    char kitchen[400];
+    if (snprintf(kitchen, sizeof kitchen, "%s", st.kitchen_url) >= (int)sizeof kitchen) {
+        fprintf(stderr, "coffee-server: --kitchen-url is too long\n");
+        return 2;
+    }
+    for (size_t n = strlen(kitchen); n > 0 && kitchen[n - 1] == '/'; n--)
+        kitchen[n - 1] = '\0';
+
+    proc_ignore_sigpipe();
+    int want_fds = st.max_connections + 3 * st.max_inflight + st.db_pool + st.workers * 4 + 256;
+    int nofile = proc_raise_nofile(want_fds);
+    if (nofile < want_fds)
+        log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it",
+                 nofile, want_fds);
+    if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+        log_error("curl_global_init failed");
+        return 1;
+    }
+
+    char err[300];
+    struct db_config *db = db_config_new(st.database_url, err, sizeof err);
+    if (!db) {
+        log_error("%s", err);
+        return 2;
+    }
+    struct server srv = {0};
+    struct pgpool *pool = NULL;
+    struct curl_loop *http = NULL;
+    struct exec_async *async = NULL;
+    struct exec_blocking *blocking = NULL;
+    rc = 1;
+    srv.loop = evloop_new(nofile);
+    if (!srv.loop) {
+        log_error("cannot create the event loop");
+        goto out;
+    }
+    /* Before any thread starts, so that they inherit the blocked signals. */
+    if (evloop_watch_signals(srv.loop, on_signal, &srv) != 0)
+        log_warn("cannot watch SIGINT/SIGTERM");
+    pool = pgpool_new(srv.loop, db, st.db_pool);
+    http = curl_loop_new(srv.loop, st.kitchen_keepalive);
+    struct exec_async_options aopt = {.kitchen_url = kitchen, .step_slack_ms = st.step_slack_ms};
+    async = pool && http ? exec_async_new(srv.loop, pool, http, &aopt) : NULL;
+    if (!async) {
+        log_error("out of memory");
+        goto out;
+    }
+    struct exec_blocking_options bopt = {.kitchen_url = kitchen, .step_slack_ms = st.step_slack_ms,
+                                         .workers = st.workers};
+    blocking = exec_blocking_new(srv.loop, db, &bopt, err, sizeof err);
+    if (!blocking) {
+        log_error("%s", err);
+        goto out;
+    }
+    struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
+                                 .max_inflight = st.max_inflight};
+    srv.front = front_new(srv.loop, pool, http, async, blocking, &fopt);
+    if (!srv.front) {
+        log_error("out of memory");
+        goto out;
+    }
+    struct httpd_options hopt = {
+        .bind = st.bind,
+        .port = st.port,
+        .conn_limit = (unsigned)st.max_connections,
+        .conn_memory = 16384,
+        .handler = front_handler,
+        .handler_arg = srv.front,
+        .completed = front_completed,
+        .completed_arg = srv.front,
+    };
+    srv.httpd = httpd_start(srv.loop, &hopt, err, sizeof err);
+    if (!srv.httpd) {
+        log_error("%s", err);
+        goto out;
+    }
+    front_attach(srv.front, srv.httpd);
+    log_info("kitchen %s, database %s, %d workers, db pool %d", kitchen, db->describe, st.workers, st.db_pool);
+    proc_announce("coffee-server", st.bind, httpd_port(srv.httpd));
+    rc = evloop_run(srv.loop) == 0 ? 0 : 1;
+
+out:
+    httpd_free(srv.httpd);
+    exec_blocking_free(blocking); /* joins the workers */
+    front_free(srv.front);
+    exec_async_free(async);
+    curl_loop_free(http);
+    pgpool_free(pool);
+    evloop_free(srv.loop);
+    db_config_free(db);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,155 @@
+/* workflow: the step table, the mode table and the dependency logic.
+ * Pure data and pure functions: no I/O, no allocation except jansson's
+ * parse of a kitchen answer. */
+#include "workflow.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { BOIL, GRIND, BREW, TOAST };
+
+/* Table order is a topological order: every step comes after the steps it
+ * depends on (a unit test checks it). The blocking executor runs the steps
+ * in exactly this order. */
+const struct step_def wf_steps[] = {
+    {"boil_water", IO_HTTP, 0, 3000.0, "/kettle"},
+    {"grind_coffee_bean", IO_HTTP, 0, 2000.0, "/grinder"},
+    {"brew_coffee", IO_SQL, (1u << BOIL) | (1u << GRIND), 1000.0, NULL},
+    {"toast_bread", IO_HTTP, (1u << BOIL) | (1u << GRIND), 900.0, "/toaster"},
+};
+const int wf_nsteps = (int)(sizeof wf_steps / sizeof wf_steps[0]);
+
+const struct mode_def wf_modes[] = {
+    {"blocking", EXEC_BLOCKING},
+    {"async", EXEC_ASYNC},
+};
+const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
+
+int wf_mode_lookup(const char *name)
+{
+    for (int i = 0; i < wf_nmodes; i++)
+        if (!strcmp(wf_modes[i].name, name))
+            return i;
+    return -1;
+}
+
+const char *wf_mode_names(void)
+{
+    static char names[128];
+    if (!names[0]) {
+        size_t off = 0;
+        for (int i = 0; i < wf_nmodes && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? "|" : "", wf_modes[i].name);
+    }
+    return names;
+}
+
+unsigned wf_ready(unsigned done, unsigned started)
+{
+    unsigned ready = 0;
+    for (int i = 0; i < wf_nsteps; i++) {
+        unsigned bit = 1u << i;
+        if (!(started & bit) && (wf_steps[i].after & done) == wf_steps[i].after)
+            ready |= bit;
+    }
+    return ready;
+}
+
+int wf_step_ms(const struct step_def *step, double scale)
+{
+    return (int)lround(step->planned_ms * scale);
+}
+
+double wf_critical_path_ms(double scale)
+{
+    double finish[WF_MAX_STEPS];
+    double longest = 0;
+    for (int i = 0; i < wf_nsteps; i++) {
+        double start = 0;
+        for (int j = 0; j < i; j++)
+            if ((wf_steps[i].after & (1u << j)) && finish[j] > start)
+                start = finish[j];
+        finish[i] = start + wf_step_ms(&wf_steps[i], scale);
+        if (finish[i] > longest)
+            longest = finish[i];
+    }
+    return longest;
+}
+
+double wf_sequential_ms(double scale)
+{
+    double sum = 0;
+    for (int i = 0; i < wf_nsteps; i++)
+        sum += wf_step_ms(&wf_steps[i], scale);
+    return sum;
+}
+
+int wf_http_url(const struct step_def *step, const char *kitchen_url, double scale, char *buf, size_t len)
+{
+    size_t base = strlen(kitchen_url);
+    while (base > 0 && kitchen_url[base - 1] == '/')
+        base--;
+    int n = snprintf(buf, len, "%.*s%s?ms=%d", (int)base, kitchen_url, step->target, wf_step_ms(step, scale));
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int wf_parse_http_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    const char *result = root ? json_string_value(json_object_get(root, "result")) : NULL;
+    int rc = 0;
+    if (!root)
+        snprintf(err, errlen, "kitchen answered invalid JSON: %s", jerr.text);
+    else if (!result)
+        snprintf(err, errlen, "kitchen answer has no \"result\" string");
+    else if (strlen(result) >= outlen)
+        snprintf(err, errlen, "kitchen result is too long");
+    else
+        snprintf(out, outlen, "%s", result);
+    if (!root || !result || strlen(result) >= outlen)
+        rc = -1;
+    json_decref(root);
+    return rc;
+}
+
+/* Appends c to buf, keeping room for the final NUL. */
+static int put(char *buf, size_t len, size_t *off, char c)
+{
+    if (*off + 1 >= len)
+        return -1;
+    buf[(*off)++] = c;
+    return 0;
+}
+
+int wf_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len)
+{
+    size_t off = 0;
+    int first = 1;
+    if (put(buf, len, &off, '{'))
+        return -1;
+    for (int i = 0; i < wf_nsteps; i++) {
+        if (!(step->after & (1u << i)) || !results[i])
+            continue;
+        if (!first && put(buf, len, &off, ','))
+            return -1;
+        first = 0;
+        /* Double-quote every element and escape " and \ inside it. */
+        if (put(buf, len, &off, '"'))
+            return -1;
+        for (const char *p = results[i]; *p; p++) {
+            if ((*p == '"' || *p == '\\') && put(buf, len, &off, '\\'))
+                return -1;
+            if (put(buf, len, &off, *p))
+                return -1;
+        }
+        if (put(buf, len, &off, '"'))
+            return -1;
+    }
+    if (put(buf, len, &off, '}'))
+        return -1;
+    buf[off] = '\0';
+    return 0;
+}

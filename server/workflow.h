@@ -1,0 +1,71 @@
+/* workflow: the coffee workflow as data, and the modes that run it.
+ *
+ * The step table is the one definition of the workflow: both executors walk
+ * it. What a step does is described here (which kitchen appliance, or the
+ * brew statement); how the I/O is performed (blocking or on the loop) is the
+ * executor's business only. */
+#ifndef COFFEE_WORKFLOW_H
+#define COFFEE_WORKFLOW_H
+
+#include <stddef.h>
+
+#define WF_MAX_STEPS 8
+#define WF_RESULT_MAX 64 /* longest result string kept, NUL included */
+
+enum step_io {
+    IO_HTTP, /* GET {kitchen}{target}?ms=N */
+    IO_SQL   /* SELECT brew_coffee(order_id, ms, ingredients) */
+};
+
+struct step_def {
+    const char *name;
+    enum step_io io;
+    unsigned after;    /* bit mask of the steps this one depends on */
+    double planned_ms; /* at scale 1 */
+    const char *target;
+};
+
+extern const struct step_def wf_steps[];
+extern const int wf_nsteps;
+#define WF_ALL_STEPS ((1u << wf_nsteps) - 1u)
+
+/* How a mode runs the workflow. */
+enum exec_kind {
+    EXEC_BLOCKING, /* one worker thread runs the steps in table order */
+    EXEC_ASYNC     /* the event loop runs them as their dependencies end */
+};
+
+struct mode_def {
+    const char *name;
+    enum exec_kind exec;
+};
+
+extern const struct mode_def wf_modes[];
+extern const int wf_nmodes;
+
+/* Index of the mode called name, or -1. */
+int wf_mode_lookup(const char *name);
+/* "blocking|async" (static storage), for error messages. */
+const char *wf_mode_names(void);
+
+/* Steps not yet started whose dependencies are all done. */
+unsigned wf_ready(unsigned done, unsigned started);
+/* Duration of step at scale, in whole milliseconds (what is asked of the
+ * kitchen or the database). */
+int wf_step_ms(const struct step_def *step, double scale);
+/* Longest dependency chain, in ms at scale. */
+double wf_critical_path_ms(double scale);
+/* All steps one after another, in ms at scale. */
+double wf_sequential_ms(double scale);
+
+/* Writes the kitchen URL of an HTTP step into buf. Returns 0 or -1 if it
+ * does not fit. */
+int wf_http_url(const struct step_def *step, const char *kitchen_url, double scale, char *buf, size_t len);
+/* Extracts "result" from a kitchen answer. Returns 0, or -1 with err. */
+int wf_parse_http_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen);
+/* Writes the ingredients of step (the results of the steps it comes after,
+ * in table order) as a PostgreSQL text[] literal. results[i] is step i's
+ * result or NULL when it has none. Returns 0 or -1 if it does not fit. */
+int wf_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len);
+
+#endif

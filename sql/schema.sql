@@ -1,0 +1,44 @@
+-- The coffee service's schema. Idempotent: safe to apply any number of
+-- times, also by several connections at once (the advisory lock serialises
+-- them). coffee-server applies it on its first database connection; to
+-- apply it by hand: psql "$DATABASE_URL" -f sql/schema.sql
+BEGIN;
+SELECT pg_advisory_xact_lock(4242001);
+
+CREATE TABLE IF NOT EXISTS orders (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    mode        text NOT NULL,
+    scale       double precision NOT NULL,
+    started_at  timestamptz NOT NULL,
+    status      text NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'done', 'failed')),
+    elapsed_ms  double precision,
+    queued_ms   double precision,
+    failed_step text,
+    error       text,
+    steps       jsonb
+);
+CREATE INDEX IF NOT EXISTS orders_mode_started_idx ON orders (mode, started_at);
+
+-- The brew step: holds a database backend for ms milliseconds (the
+-- "automatic coffee machine"), then answers from the ingredients it got.
+-- As in the seed, coffee is ready only with boiled water and ground coffee.
+CREATE OR REPLACE FUNCTION brew_coffee(order_id bigint, ms int, ingredients text[])
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF ms IS NULL OR ms < 0 OR ms > 60000 THEN
+        RAISE EXCEPTION 'brew_coffee: ms must be from 0 to 60000, got %', ms;
+    END IF;
+    IF ms > 0 THEN
+        PERFORM pg_sleep(ms / 1000.0);
+    END IF;
+    IF coalesce(ingredients @> ARRAY['Boiled water', 'Ground coffee'], false) THEN
+        RETURN 'Coffee ready!';
+    END IF;
+    RETURN 'Coffee not ready!';
+END;
+$$;
+
+COMMIT;
