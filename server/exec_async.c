@@ -21,13 +21,14 @@
 #include <string.h>
 
 enum ao_state {
-    AO_INSERTING, /* writing the order's row, which gives its id */
-    AO_STEPS,     /* steps run as their dependencies end */
-    AO_FINISHING, /* writing the outcome and timeline to the row */
+    AO_STARTING,  /* inserting the order's row, which gives its id; the
+                     steps that need no id (the kitchen's) already run */
+    AO_STEPS,     /* row written: steps run as their dependencies end */
+    AO_FINISHING, /* every step ended: writing the outcome to the row */
     AO_ENDED      /* handed back through on_done */
 };
 
-static const char *const ao_state_names[] = {"inserting", "steps", "finishing", "ended"};
+static const char *const ao_state_names[] = {"starting", "steps", "finishing", "ended"};
 
 struct aorder;
 
@@ -81,7 +82,6 @@ static void on_finished(struct pgq *q, int status, const PGresult *res, const ch
 {
     (void)res;
     struct aorder *ao = (struct aorder *)((char *)q - offsetof(struct aorder, q));
-    ao->o->queued_ns += q->waited_ns;
     if (status != PGQ_OK && ao->o->status == ORDER_DONE) {
         /* The row does not say how the order ended: it must not be
          * answered as a success. (A failed order keeps its first error.) */
@@ -155,6 +155,7 @@ static void step_ended(struct astep *s, int err, const char *result, const char 
         order_step_done(ao->o, s->index, result, now);
         launch_ready(ao);
     }
+    /* While the row is still being inserted, its callback finishes. */
     if (!steps_inflight(ao) && ao->state == AO_STEPS)
         ao_finish(ao);
 }
@@ -212,26 +213,31 @@ static void start_step(struct aorder *ao, int i)
 static void launch_ready(struct aorder *ao)
 {
     unsigned ready = order_ready(ao->o);
-    for (int i = 0; i < wf_nsteps; i++)
-        if (ready & (1u << i))
+    for (int i = 0; i < wf_nsteps; i++) {
+        /* The brew is called with the order's id: it waits for the row. */
+        if ((ready & (1u << i)) && (wf_steps[i].io != IO_SQL || ao->state == AO_STEPS))
             start_step(ao, i);
+    }
 }
 
 static void on_inserted(struct pgq *q, int status, const PGresult *res, const char *err)
 {
     struct aorder *ao = (struct aorder *)((char *)q - offsetof(struct aorder, q));
     struct order *o = ao->o;
-    o->queued_ns += q->waited_ns;
     if (status != PGQ_OK || db_result_id(res, &o->id) != 0) {
+        /* No row, so nothing to finish: stop the steps and answer. */
         char msg[300];
         snprintf(msg, sizeof msg, "could not record the order: %s", status == PGQ_OK ? "no id returned" : err);
         order_fail(o, OERR_DB, msg);
+        abandon_steps(ao);
         order_end_steps(o, clock_mono_ns());
         ao_end(ao);
         return;
     }
     ao_set_state(ao, AO_STEPS);
     launch_ready(ao);
+    if (!steps_inflight(ao))
+        ao_finish(ao); /* a step failed while the row was being written */
 }
 
 void exec_async_submit(struct exec_async *ex, struct order *o)
@@ -250,10 +256,12 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
         ao->steps[i].ao = ao;
         ao->steps[i].index = i;
     }
-    ao->state = AO_INSERTING;
+    ao->state = AO_STARTING;
     db_stmt_insert_order(&ao->stmt, o);
     ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_inserted};
     pgpool_submit(ex->pool, &ao->q);
+    /* The kitchen does not need the row: start now, overlapping it. */
+    launch_ready(ao);
 }
 
 int exec_async_inflight(const struct exec_async *ex) { return ex->inflight; }

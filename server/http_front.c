@@ -183,8 +183,11 @@ static void on_lookup(struct pgq *q, int status, const PGresult *res, const char
 static void answer_ready(struct req *r)
 {
     int ok = !strcmp(r->db_state, "ok") && !strcmp(r->kitchen_state, "ok");
-    json_t *j = json_pack("{s:s, s:s, s:s}", "status", ok ? "ready" : "not ready", "database", r->db_state,
-                          "kitchen", r->kitchen_state);
+    struct pgpool_stats ps;
+    pgpool_stats(r->f->pool, &ps);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i}}", "status", ok ? "ready" : "not ready",
+                          "database", r->db_state, "kitchen", r->kitchen_state, "db_pool", "size", ps.size,
+                          "connected", ps.connected, "busy", ps.busy, "waiting", ps.waiting);
     char *body = report_dumps(j);
     json_decref(j);
     req_answer(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);

@@ -106,8 +106,8 @@ int main(int argc, char **argv)
         .db_pool = 32,
         .scale = 1.0,
         .step_slack_ms = 5000,
-        .max_inflight = 10000,
-        .max_connections = 16384,
+        .max_inflight = 4096,
+        .max_connections = 4096,
         .kitchen_keepalive = 1024,
     };
     int rc = parse_settings(&st, argc, argv);
@@ -125,7 +125,9 @@ int main(int argc, char **argv)
         kitchen[n - 1] = '\0';
 
     proc_ignore_sigpipe();
-    int want_fds = st.max_connections + 3 * st.max_inflight + st.db_pool + st.workers * 4 + 256;
+    /* Each order in flight holds a client connection (counted in
+     * max_connections) and up to two kitchen connections. */
+    int want_fds = st.max_connections + 2 * st.max_inflight + st.kitchen_keepalive + st.db_pool + st.workers * 2 + 64;
     int nofile = proc_raise_nofile(want_fds);
     if (nofile < want_fds)
         log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it",

@@ -3,6 +3,7 @@
 -- them). coffee-server applies it on its first database connection; to
 -- apply it by hand: psql "$DATABASE_URL" -f sql/schema.sql
 BEGIN;
+SET LOCAL client_min_messages = warning;
 SELECT pg_advisory_xact_lock(4242001);
 
 CREATE TABLE IF NOT EXISTS orders (

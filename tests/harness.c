@@ -1,0 +1,349 @@
+/* harness: processes, HTTP and database helpers for integration tests
+ * (see harness.h). */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include "clock.h"
+#include "proc.h"
+
+#include <CUnit/Basic.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int child_start(struct child *c, const char *prog, const char *const args[])
+{
+    const char *dir = getenv("COFFEE_BIN_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", prog);
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = path;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    for (int i = 0; args && args[i] && n < 30; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    int rc = posix_spawn(&c->pid, path, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+        fprintf(stderr, "harness: cannot start %s: %s\n", path, strerror(rc));
+        close(fds[0]);
+        return -1;
+    }
+    /* Read stdout until the "listening on" line, up to 10 s. */
+    char buf[512];
+    size_t len = 0;
+    int64_t deadline = clock_mono_ns() + 10 * NS_PER_SEC;
+    c->port = 0;
+    while (!c->port && clock_mono_ns() < deadline && len < sizeof buf - 1) {
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t got = read(fds[0], buf + len, sizeof buf - 1 - len);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        buf[len] = '\0';
+        const char *colon = strstr(buf, "listening on http://");
+        const char *nl = colon ? strchr(colon, '\n') : NULL;
+        if (nl) {
+            const char *p = nl;
+            while (p > colon && p[-1] != ':')
+                p--;
+            c->port = (int)strtol(p, NULL, 10);
+        }
+    }
+    close(fds[0]); /* later output goes nowhere: the programs log to stderr */
+    if (!c->port) {
+        fprintf(stderr, "harness: %s did not announce its port\n", prog);
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
+        return -1;
+    }
+    snprintf(c->base_url, sizeof c->base_url, "http://127.0.0.1:%d", c->port);
+    return 0;
+}
+
+int child_stop(struct child *c, int timeout_s)
+{
+    if (c->pid <= 0)
+        return -1;
+    /* A pidfd becomes readable when the process exits: wait on it. */
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    kill(c->pid, SIGTERM);
+    int exited = 0;
+    if (pidfd >= 0) {
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        exited = poll(&pfd, 1, timeout_s * 1000) == 1;
+        close(pidfd);
+    }
+    int status = 0;
+    if (!exited) {
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, &status, 0);
+        c->pid = 0;
+        return -1;
+    }
+    waitpid(c->pid, &status, 0);
+    c->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int child_threads(const struct child *c)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
+    FILE *f = fopen(path, "r");
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+int stack_start(struct stack *s, const char *const server_args[])
+{
+    memset(s, 0, sizeof *s);
+    if (child_start(&s->kitchen, "coffee-kitchen", NULL) != 0)
+        return -1;
+    const char *args[24];
+    int n = 0;
+    args[n++] = "--kitchen-url";
+    args[n++] = s->kitchen.base_url;
+    for (int i = 0; server_args && server_args[i] && n < 22; i++)
+        args[n++] = server_args[i];
+    args[n] = NULL;
+    if (child_start(&s->server, "coffee-server", args) != 0) {
+        child_stop(&s->kitchen, 5);
+        return -1;
+    }
+    char url[128];
+    snprintf(url, sizeof url, "%s/readyz", s->server.base_url);
+    int64_t deadline = clock_mono_ns() + 15 * NS_PER_SEC;
+    while (clock_mono_ns() < deadline) {
+        /* Ready, and the whole database pool connected: tests measure a
+         * warm service. */
+        long status;
+        json_t *j = http_get_json(url, &status);
+        json_t *pool = json_object_get(j, "db_pool");
+        int ok = status == 200 &&
+                 json_integer_value(json_object_get(pool, "connected")) == json_integer_value(json_object_get(pool, "size"));
+        json_decref(j);
+        if (ok)
+            return 0;
+        struct timespec ts = {0, 100 * 1000 * 1000}; /* polling readiness */
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "harness: server never became ready (is DATABASE_URL set?)\n");
+    stack_stop(s);
+    return -1;
+}
+
+int stack_stop(struct stack *s)
+{
+    int a = child_stop(&s->server, 30);
+    int b = child_stop(&s->kitchen, 10);
+    return a == 0 && b == 0 ? 0 : -1;
+}
+
+struct membuf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct membuf *m = arg;
+    size_t add = size * n;
+    char *d = realloc(m->data, m->len + add + 1);
+    if (!d)
+        return 0;
+    memcpy(d + m->len, p, add);
+    m->data = d;
+    m->len += add;
+    d[m->len] = '\0';
+    return add;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct http_result *r = arg;
+    size_t len = size * n;
+    if (len > 14 && !strncasecmp(p, "Content-Type:", 13))
+        sscanf(p + 13, " %63[^\r\n]", r->content_type);
+    if (len > 13 && !strncasecmp(p, "Retry-After:", 12))
+        sscanf(p + 12, " %15[^\r\n]", r->retry_after);
+    return len;
+}
+
+static CURL *make_easy(const char *method, const char *url, struct http_result *r, struct membuf *m)
+{
+    memset(r, 0, sizeof *r);
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 120000L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    return e;
+}
+
+static void finish(CURL *e, CURLcode code, struct http_result *r, struct membuf *m)
+{
+    double t = 0;
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &t);
+    r->total_ms = t * 1000;
+    if (code == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    r->body = m->data ? m->data : strdup("");
+}
+
+int http_request(const char *method, const char *url, struct http_result *r)
+{
+    struct membuf m = {0};
+    CURL *e = make_easy(method, url, r, &m);
+    if (!e)
+        return -1;
+    CURLcode code = curl_easy_perform(e);
+    finish(e, code, r, &m);
+    curl_easy_cleanup(e);
+    return code == CURLE_OK ? 0 : -1;
+}
+
+int http_get(const char *url, struct http_result *r) { return http_request("GET", url, r); }
+
+void http_result_free(struct http_result *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+json_t *http_get_json(const char *url, long *status)
+{
+    struct http_result r;
+    json_t *j = NULL;
+    if (http_get(url, &r) == 0)
+        j = json_loads(r.body, 0, NULL);
+    *status = r.status;
+    http_result_free(&r);
+    return j;
+}
+
+int http_get_many(const char *const *urls, int n, struct http_result *results)
+{
+    CURLM *m = curl_multi_init();
+    CURL **easies = calloc((size_t)n, sizeof *easies);
+    struct membuf *bufs = calloc((size_t)n, sizeof *bufs);
+    int rc = m && easies && bufs ? 0 : -1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        easies[i] = make_easy("GET", urls[i], &results[i], &bufs[i]);
+        if (!easies[i] || curl_multi_add_handle(m, easies[i]) != CURLM_OK)
+            rc = -1;
+        else
+            curl_easy_setopt(easies[i], CURLOPT_PRIVATE, (char *)(intptr_t)i);
+    }
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    int running = 1;
+    while (rc == 0 && running) {
+        if (curl_multi_perform(m, &running) != CURLM_OK)
+            rc = -1;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            char *priv;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            int i = (int)(intptr_t)priv;
+            finish(msg->easy_handle, msg->data.result, &results[i], &bufs[i]);
+        }
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; easies && i < n; i++) {
+        if (!easies[i])
+            continue;
+        curl_multi_remove_handle(m, easies[i]);
+        curl_easy_cleanup(easies[i]);
+        if (!results[i].body) /* never finished */
+            results[i].body = bufs[i].data ? bufs[i].data : strdup("");
+    }
+    curl_multi_cleanup(m);
+    free(easies);
+    free(bufs);
+    return rc;
+}
+
+PGconn *db_open(void)
+{
+    const char *url = getenv("DATABASE_URL");
+    PGconn *c = PQconnectdb(url ? url : "");
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "harness: cannot connect to DATABASE_URL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+int harness_run(void)
+{
+    proc_raise_nofile(32768); /* the concurrency tests open many sockets */
+    curl_global_init(CURL_GLOBAL_ALL);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    curl_global_cleanup();
+    return failed || run == 0 ? 1 : 0;
+}
+
+double jnum(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+json_t *jstep(const json_t *order, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(order, "steps"), i, s)
+    {
+        if (!strcmp(json_string_value(json_object_get(s, "name")) ? json_string_value(json_object_get(s, "name")) : "",
+                    name))
+            return s;
+    }
+    return NULL;
+}

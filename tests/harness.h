@@ -1,0 +1,67 @@
+/* harness: what the integration tests share. Starts the real programs on
+ * free ports (they announce the port on stdout), talks HTTP to them with
+ * libcurl and reads the database with libpq. Blocking on purpose: tests
+ * are clients, not the system under test. */
+#ifndef COFFEE_HARNESS_H
+#define COFFEE_HARNESS_H
+
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <sys/types.h>
+
+struct child {
+    pid_t pid;
+    int port;
+    char base_url[64];
+};
+
+/* Starts COFFEE_BIN_DIR/prog with args (NULL-terminated; --port 0 is
+ * added) and waits up to 10 s for its "listening on" line. 0 or -1. */
+int child_start(struct child *c, const char *prog, const char *const args[]);
+/* Sends SIGTERM and waits up to timeout_s; SIGKILL after. Returns the
+ * exit status (0..255), or -1 if it had to be killed or died of a signal. */
+int child_stop(struct child *c, int timeout_s);
+/* Threads of the process now (from /proc/PID/status), or -1. */
+int child_threads(const struct child *c);
+
+/* A kitchen and a server wired to it and to DATABASE_URL. */
+struct stack {
+    struct child kitchen;
+    struct child server;
+};
+/* Starts both; extra server args (NULL-terminated) may be NULL. Waits until
+ * /readyz answers 200 (up to 15 s). 0 or -1. */
+int stack_start(struct stack *s, const char *const server_args[]);
+/* Stops both; returns 0 if both exited 0. */
+int stack_stop(struct stack *s);
+
+struct http_result {
+    long status;     /* 0 on transport error */
+    char *body;      /* malloc'd, NUL-terminated */
+    double total_ms; /* client-measured */
+    char content_type[64];
+    char retry_after[16];
+};
+/* GET url. 0 on transport success (any status), -1 otherwise. */
+int http_get(const char *url, struct http_result *r);
+/* Any method, for 405 checks. */
+int http_request(const char *method, const char *url, struct http_result *r);
+void http_result_free(struct http_result *r);
+/* GET url and parse the body as JSON (new reference, or NULL). */
+json_t *http_get_json(const char *url, long *status);
+/* GETs n urls all at once (curl multi) and fills results[i]. 0 or -1. */
+int http_get_many(const char *const *urls, int n, struct http_result *results);
+
+/* A connection to DATABASE_URL, or NULL (CU assertion message printed). */
+PGconn *db_open(void);
+
+/* Runs the registered CUnit suites; returns the process exit code. */
+int harness_run(void);
+
+/* Convenience: number from a JSON object path, NaN if absent. */
+double jnum(const json_t *obj, const char *key);
+/* The step called name in an order's "steps" array (borrowed) or NULL. */
+json_t *jstep(const json_t *order, const char *name);
+
+#endif
