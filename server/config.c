@@ -71,6 +71,13 @@ int config_parse(const struct opt *opts, size_t nopts, int argc, char **argv, co
                  size_t errlen)
 {
     char origin[96];
+    /* --help first, so that it shows the defaults, not the environment. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            config_usage(stdout, usage_head, opts, nopts);
+            return CONFIG_HELP;
+        }
+    }
     for (size_t i = 0; i < nopts; i++) {
         const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
         if (v && *v) {
@@ -81,10 +88,6 @@ int config_parse(const struct opt *opts, size_t nopts, int argc, char **argv, co
     }
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
-            config_usage(stdout, usage_head, opts, nopts);
-            return CONFIG_HELP;
-        }
         if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", arg);
             return CONFIG_ERROR;

@@ -67,8 +67,9 @@ int evloop_timer_start(struct evloop *loop, struct ev_timer *t, int64_t delay_ns
 void evloop_timer_stop(struct evloop *loop, struct ev_timer *t);
 static inline int evloop_timer_active(const struct ev_timer *t) { return t->heap_index != 0; }
 
-/* Runs task->fn on a later pass of the loop (never inside this call).
- * Loop thread only. */
+/* Runs task->fn once the current callback has returned, before the loop
+ * sleeps again; never inside this call. A task deferred by a deferred task
+ * runs on the next pass. Loop thread only. */
 void evloop_defer(struct evloop *loop, struct ev_task *task);
 /* Thread-safe: queues task to run on the loop thread and wakes the loop.
  * Posts are coalesced into one wake-up; order is preserved. */

@@ -1,0 +1,253 @@
+/* Unit tests for params: strict number parsing and request-parameter validation. */
+#include "params.h"
+#include "workflow.h"
+
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Records one table case; the message names the case so a failure says which. */
+static void check_case(int ok, unsigned line, const char *what, const char *input)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s [case: %s]", what, input ? input : "(null)");
+    CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "", CU_FALSE);
+}
+#define CHECK_CASE(cond, input) check_case((cond), __LINE__, #cond, (input))
+
+/* ---- parse_double ------------------------------------------------------- */
+
+static void test_parse_double_accepts(void)
+{
+    static const struct {
+        const char *s;
+        double want;
+    } cases[] = {{"1", 1.0}, {"0.25", 0.25}, {"1e-1", 0.1}, {"10", 10.0}, {"-2.5", -2.5}, {"0", 0.0}};
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        double v = -12345.0;
+        CHECK_CASE(parse_double(cases[i].s, &v) == 0, cases[i].s);
+        CHECK_CASE(v == cases[i].want, cases[i].s);
+    }
+}
+
+static void test_parse_double_rejects(void)
+{
+    static const char *const bad[] = {"",    " 1",    "1 ",   "abc",  "nan", "inf", "-inf", "1e309",
+                                      "0x10", "1.5x", "++1", "1e",   ".",   "-",   "1..2", "\t1"};
+    for (size_t i = 0; i < NELEMS(bad); i++) {
+        double v = 0;
+        CHECK_CASE(parse_double(bad[i], &v) == -1, bad[i]);
+    }
+    double v = 0;
+    CU_ASSERT_EQUAL(parse_double(NULL, &v), -1);
+}
+
+/* ---- parse_int64 -------------------------------------------------------- */
+
+static void test_parse_int64(void)
+{
+    static const struct {
+        const char *s;
+        int64_t min, max;
+        int ok;
+        int64_t want;
+    } cases[] = {
+        {"0", 0, 10, 1, 0},
+        {"10", 0, 10, 1, 10},
+        {"11", 0, 10, 0, 0},
+        {"-1", 0, 10, 0, 0},
+        {"-5", -10, 10, 1, -5},
+        {"+7", 0, 10, 1, 7},
+        {"-11", -10, 10, 0, 0},
+        {"9223372036854775807", INT64_MIN, INT64_MAX, 1, INT64_MAX},
+        {"-9223372036854775808", INT64_MIN, INT64_MAX, 1, INT64_MIN},
+        {"9223372036854775808", INT64_MIN, INT64_MAX, 0, 0},
+        {"-9223372036854775809", INT64_MIN, INT64_MAX, 0, 0},
+        {"99999999999999999999", INT64_MIN, INT64_MAX, 0, 0},
+        {"", INT64_MIN, INT64_MAX, 0, 0},
+        {"-", INT64_MIN, INT64_MAX, 0, 0},
+        {"+", INT64_MIN, INT64_MAX, 0, 0},
+        {"abc", INT64_MIN, INT64_MAX, 0, 0},
+        {"12abc", INT64_MIN, INT64_MAX, 0, 0},
+        {" 1", INT64_MIN, INT64_MAX, 0, 0},
+        {"1 ", INT64_MIN, INT64_MAX, 0, 0},
+        {"1.0", INT64_MIN, INT64_MAX, 0, 0},
+        {"--1", INT64_MIN, INT64_MAX, 0, 0},
+        {"0x10", INT64_MIN, INT64_MAX, 0, 0},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        int64_t v = 12345;
+        int rc = parse_int64(cases[i].s, cases[i].min, cases[i].max, &v);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].s);
+        if (cases[i].ok)
+            CHECK_CASE(v == cases[i].want, cases[i].s);
+    }
+    int64_t v;
+    CU_ASSERT_EQUAL(parse_int64(NULL, 0, 10, &v), -1);
+}
+
+/* ---- params_make_coffee ------------------------------------------------- */
+
+#define DEFAULT_SCALE 0.5
+
+struct mc_case {
+    const char *name;
+    struct query_arg args[3];
+    size_t nargs;
+    const char *mode; /* expected mode name, or NULL when the call must fail */
+    double scale;
+};
+
+static const struct mc_case mc_cases[] = {
+    {"async, default scale", {{"mode", "async"}}, 1, "async", DEFAULT_SCALE},
+    {"blocking, default scale", {{"mode", "blocking"}}, 1, "blocking", DEFAULT_SCALE},
+    {"async with scale", {{"mode", "async"}, {"scale", "2"}}, 2, "async", 2.0},
+    {"scale first", {{"scale", "0.25"}, {"mode", "blocking"}}, 2, "blocking", 0.25},
+    {"scale 0", {{"mode", "async"}, {"scale", "0"}}, 2, "async", 0.0},
+    {"scale 10", {{"mode", "async"}, {"scale", "10"}}, 2, "async", 10.0},
+    {"no arguments", {{NULL, NULL}}, 0, NULL, 0},
+    {"missing mode", {{"scale", "1"}}, 1, NULL, 0},
+    {"empty mode", {{"mode", ""}}, 1, NULL, 0},
+    {"unknown mode", {{"mode", "turbo"}}, 1, NULL, 0},
+    {"repeated mode", {{"mode", "async"}, {"mode", "async"}}, 2, NULL, 0},
+    {"repeated scale", {{"mode", "async"}, {"scale", "1"}, {"scale", "1"}}, 3, NULL, 0},
+    {"scale empty", {{"mode", "async"}, {"scale", ""}}, 2, NULL, 0},
+    {"scale negative", {{"mode", "async"}, {"scale", "-1"}}, 2, NULL, 0},
+    {"scale above 10", {{"mode", "async"}, {"scale", "10.5"}}, 2, NULL, 0},
+    {"scale NaN", {{"mode", "async"}, {"scale", "nan"}}, 2, NULL, 0},
+    {"scale inf", {{"mode", "async"}, {"scale", "inf"}}, 2, NULL, 0},
+    {"scale 1e309", {{"mode", "async"}, {"scale", "1e309"}}, 2, NULL, 0},
+    {"scale trailing garbage", {{"mode", "async"}, {"scale", "1abc"}}, 2, NULL, 0},
+    {"unknown key", {{"mode", "async"}, {"sacle", "1"}}, 2, NULL, 0},
+    {"mode without value", {{"mode", NULL}}, 1, NULL, 0},
+    {"scale without value", {{"mode", "async"}, {"scale", NULL}}, 2, NULL, 0},
+    {"unknown key without value", {{"mode", "async"}, {"verbose", NULL}}, 2, NULL, 0},
+};
+
+static void test_make_coffee_table(void)
+{
+    for (size_t i = 0; i < NELEMS(mc_cases); i++) {
+        const struct mc_case *c = &mc_cases[i];
+        struct order_params p = {.mode = -7, .scale = -7};
+        char err[256] = "";
+        int rc = params_make_coffee(c->args, c->nargs, DEFAULT_SCALE, &p, err, sizeof err);
+        if (c->mode) {
+            CHECK_CASE(rc == 0, c->name);
+            CHECK_CASE(p.mode == wf_mode_lookup(c->mode), c->name);
+            CHECK_CASE(p.scale == c->scale, c->name);
+        } else {
+            CHECK_CASE(rc == -1, c->name);
+            CHECK_CASE(err[0] != '\0', c->name);
+        }
+    }
+}
+
+static void test_make_coffee_err_truncated(void)
+{
+    /* The message must respect errlen even when it is long. */
+    char buf[16];
+    memset(buf, 'X', sizeof buf);
+    const struct query_arg args[] = {{"mode", "a-very-long-unknown-mode-name"}};
+    struct order_params p;
+    CU_ASSERT_EQUAL(params_make_coffee(args, 1, 1.0, &p, buf, 8), -1);
+    CU_ASSERT_EQUAL(buf[7], '\0');
+    CU_ASSERT_EQUAL(buf[8], 'X');
+    CU_ASSERT_NOT_EQUAL(buf[0], '\0');
+}
+
+/* ---- params_compare ----------------------------------------------------- */
+
+static void test_compare(void)
+{
+    static const struct {
+        const char *name;
+        struct query_arg args[2];
+        size_t nargs;
+        int ok;
+        double scale;
+    } cases[] = {
+        {"no arguments", {{NULL, NULL}}, 0, 1, DEFAULT_SCALE},
+        {"scale 3", {{"scale", "3"}}, 1, 1, 3.0},
+        {"scale 0", {{"scale", "0"}}, 1, 1, 0.0},
+        {"mode is not a compare parameter", {{"mode", "async"}}, 1, 0, 0},
+        {"scale not a number", {{"scale", "x"}}, 1, 0, 0},
+        {"scale out of range", {{"scale", "11"}}, 1, 0, 0},
+        {"repeated scale", {{"scale", "1"}, {"scale", "2"}}, 2, 0, 0},
+        {"scale without value", {{"scale", NULL}}, 1, 0, 0},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        double scale = -7;
+        char err[256] = "";
+        int rc = params_compare(cases[i].args, cases[i].nargs, DEFAULT_SCALE, &scale, err, sizeof err);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
+        if (cases[i].ok)
+            CHECK_CASE(scale == cases[i].scale, cases[i].name);
+        else
+            CHECK_CASE(err[0] != '\0', cases[i].name);
+    }
+}
+
+/* ---- params_order_id ---------------------------------------------------- */
+
+static void test_order_id(void)
+{
+    static const struct {
+        const char *s;
+        int ok;
+        int64_t want;
+    } cases[] = {
+        {"1", 1, 1},
+        {"42", 1, 42},
+        {"9223372036854775807", 1, INT64_MAX},
+        {"0", 0, 0},
+        {"-1", 0, 0},
+        {"abc", 0, 0},
+        {"", 0, 0},
+        {"9223372036854775808", 0, 0},
+        {"1.0", 0, 0},
+        {" 1", 0, 0},
+        {"1 ", 0, 0},
+        {"+1", 0, 0},
+        {"1e3", 0, 0},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        int64_t id = -7;
+        char err[256] = "";
+        int rc = params_order_id(cases[i].s, &id, err, sizeof err);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].s);
+        if (cases[i].ok)
+            CHECK_CASE(id == cases[i].want, cases[i].s);
+        else
+            CHECK_CASE(err[0] != '\0', cases[i].s);
+    }
+    int64_t id;
+    char err[64] = "";
+    CU_ASSERT_EQUAL(params_order_id(NULL, &id, err, sizeof err), -1);
+    CU_ASSERT_NOT_EQUAL(err[0], '\0');
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("params", NULL, NULL);
+    if (!s || !CU_add_test(s, "parse_double accepts plain decimals", test_parse_double_accepts) ||
+        !CU_add_test(s, "parse_double rejects everything else", test_parse_double_rejects) ||
+        !CU_add_test(s, "parse_int64 bounds, sign, garbage, overflow", test_parse_int64) ||
+        !CU_add_test(s, "params_make_coffee table", test_make_coffee_table) ||
+        !CU_add_test(s, "params_make_coffee error respects errlen", test_make_coffee_err_truncated) ||
+        !CU_add_test(s, "params_compare table", test_compare) ||
+        !CU_add_test(s, "params_order_id table", test_order_id)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}

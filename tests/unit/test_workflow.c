@@ -1,0 +1,263 @@
+/* Unit tests for workflow: the step table, dependency logic, durations, URLs and ingredients. */
+#include "workflow.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Index of the step called name, or -1. */
+static int step_index(const char *name)
+{
+    for (int i = 0; i < wf_nsteps; i++)
+        if (!strcmp(wf_steps[i].name, name))
+            return i;
+    return -1;
+}
+
+static unsigned bit(const char *name)
+{
+    int i = step_index(name);
+    CU_ASSERT_FATAL(i >= 0);
+    return 1u << i;
+}
+
+/* ---- the step table ----------------------------------------------------- */
+
+static void test_table_is_topological(void)
+{
+    CU_ASSERT_FATAL(wf_nsteps > 0 && wf_nsteps <= WF_MAX_STEPS);
+    for (int i = 0; i < wf_nsteps; i++) {
+        /* Every dependency has a lower index: no bit at i or above. */
+        CU_ASSERT_EQUAL(wf_steps[i].after >> i, 0u);
+        CU_ASSERT_PTR_NOT_NULL(wf_steps[i].name);
+        CU_ASSERT(wf_steps[i].planned_ms > 0);
+        /* HTTP steps need a kitchen target; SQL steps have none. */
+        if (wf_steps[i].io == IO_HTTP)
+            CU_ASSERT(wf_steps[i].target && wf_steps[i].target[0] == '/');
+    }
+}
+
+static void test_names_unique(void)
+{
+    for (int i = 0; i < wf_nsteps; i++)
+        for (int j = i + 1; j < wf_nsteps; j++)
+            CU_ASSERT_STRING_NOT_EQUAL(wf_steps[i].name, wf_steps[j].name);
+    for (int i = 0; i < wf_nmodes; i++)
+        for (int j = i + 1; j < wf_nmodes; j++)
+            CU_ASSERT_STRING_NOT_EQUAL(wf_modes[i].name, wf_modes[j].name);
+}
+
+static void test_expected_steps(void)
+{
+    const unsigned boil = bit("boil_water"), grind = bit("grind_coffee_bean");
+    CU_ASSERT_EQUAL(wf_nsteps, 4);
+    CU_ASSERT_EQUAL(wf_steps[step_index("brew_coffee")].after, boil | grind);
+    CU_ASSERT_EQUAL(wf_steps[step_index("brew_coffee")].io, IO_SQL);
+    CU_ASSERT_EQUAL(wf_steps[step_index("toast_bread")].after, boil | grind);
+    CU_ASSERT_EQUAL(WF_ALL_STEPS, 0xfu);
+}
+
+/* ---- wf_ready ----------------------------------------------------------- */
+
+static void test_ready(void)
+{
+    const unsigned boil = bit("boil_water"), grind = bit("grind_coffee_bean");
+    const unsigned brew = bit("brew_coffee"), toast = bit("toast_bread");
+    /* Nothing done: the two independent steps are ready. */
+    CU_ASSERT_EQUAL(wf_ready(0, 0), boil | grind);
+    /* Started steps are excluded. */
+    CU_ASSERT_EQUAL(wf_ready(0, boil), grind);
+    CU_ASSERT_EQUAL(wf_ready(0, boil | grind), 0u);
+    /* Boil done only: nothing new becomes ready. */
+    CU_ASSERT_EQUAL(wf_ready(boil, boil | grind), 0u);
+    CU_ASSERT_EQUAL(wf_ready(grind, boil | grind), 0u);
+    /* Both done: brew and toast. */
+    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind), brew | toast);
+    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind | brew), toast);
+    CU_ASSERT_EQUAL(wf_ready(WF_ALL_STEPS, WF_ALL_STEPS), 0u);
+}
+
+/* ---- durations ---------------------------------------------------------- */
+
+static void test_path_lengths(void)
+{
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(1.0), 4000.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(1.0), 6900.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(0.0), 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(0.0), 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(0.25), 1000.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(0.25), 1725.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(10.0), 40000.0, 1e-9);
+}
+
+static void test_step_ms_rounding(void)
+{
+    /* Scales chosen so the products are exact in binary. */
+    static const struct {
+        double planned, scale;
+        int want;
+    } cases[] = {
+        {3000, 1.0, 3000}, {900, 0.125, 113}, /* 112.5 rounds away from zero */
+        {1000, 0.0625, 63},                   /* 62.5 */
+        {900, 0.0625, 56},                    /* 56.25 */
+        {2000, 0.0, 0},    {900, 0.00048828125, 0}, /* 0.439... */
+        {1000, 10.0, 10000},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        struct step_def d = {"x", IO_HTTP, 0, cases[i].planned, "/x"};
+        CU_ASSERT_EQUAL(wf_step_ms(&d, cases[i].scale), cases[i].want);
+    }
+}
+
+/* ---- modes -------------------------------------------------------------- */
+
+static void test_mode_lookup(void)
+{
+    int b = wf_mode_lookup("blocking"), a = wf_mode_lookup("async");
+    CU_ASSERT_FATAL(b >= 0 && b < wf_nmodes);
+    CU_ASSERT_FATAL(a >= 0 && a < wf_nmodes);
+    CU_ASSERT_EQUAL(wf_modes[b].exec, EXEC_BLOCKING);
+    CU_ASSERT_EQUAL(wf_modes[a].exec, EXEC_ASYNC);
+    CU_ASSERT_EQUAL(wf_mode_lookup("turbo"), -1);
+    CU_ASSERT_EQUAL(wf_mode_lookup(""), -1);
+    CU_ASSERT_EQUAL(wf_mode_lookup("Async"), -1);
+    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async");
+}
+
+/* ---- kitchen URLs and answers ------------------------------------------- */
+
+static void test_http_url(void)
+{
+    const struct step_def *boil = &wf_steps[step_index("boil_water")];
+    char buf[128];
+    CU_ASSERT_EQUAL(wf_http_url(boil, "http://127.0.0.1:8081", 1.0, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "http://127.0.0.1:8081/kettle?ms=3000");
+    CU_ASSERT_EQUAL(wf_http_url(boil, "http://127.0.0.1:8081/", 0.25, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "http://127.0.0.1:8081/kettle?ms=750");
+    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k//", 0.0, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "http://k/kettle?ms=0");
+
+    const char *want = "http://k/kettle?ms=3000";
+    size_t n = strlen(want);
+    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k", 1.0, buf, n + 1), 0); /* exact fit */
+    CU_ASSERT_STRING_EQUAL(buf, want);
+    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k", 1.0, buf, n), -1); /* one short */
+    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k", 1.0, buf, 4), -1);
+}
+
+static void test_parse_http_result(void)
+{
+    static const struct {
+        const char *body;
+        size_t outlen;
+        const char *want; /* NULL: must fail */
+    } cases[] = {
+        {"{\"result\":\"Boiled water\",\"ms\":3000}", WF_RESULT_MAX, "Boiled water"},
+        {"{\"result\":\"\"}", WF_RESULT_MAX, ""},
+        {"{\"result\":\"1234567\"}", 8, "1234567"}, /* exactly fits with its NUL */
+        {"{\"result\":\"12345678\"}", 8, NULL},     /* too long */
+        {"not json", WF_RESULT_MAX, NULL},
+        {"{\"result\":", WF_RESULT_MAX, NULL},
+        {"", WF_RESULT_MAX, NULL},
+        {"{\"ms\":3000}", WF_RESULT_MAX, NULL},
+        {"{\"result\":42}", WF_RESULT_MAX, NULL},
+        {"{\"result\":null}", WF_RESULT_MAX, NULL},
+        {"[\"result\"]", WF_RESULT_MAX, NULL},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        char out[WF_RESULT_MAX] = "unchanged", err[256] = "";
+        int rc = wf_parse_http_result(cases[i].body, strlen(cases[i].body), out, cases[i].outlen, err, sizeof err);
+        if (cases[i].want) {
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_STRING_EQUAL(out, cases[i].want);
+        } else {
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT_NOT_EQUAL(err[0], '\0');
+        }
+    }
+    /* len bounds the body: a valid prefix followed by garbage parses. */
+    const char *body = "{\"result\":\"Toast\"}garbage";
+    char out[WF_RESULT_MAX], err[128] = "";
+    CU_ASSERT_EQUAL(wf_parse_http_result(body, strlen(body) - 7, out, sizeof out, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(out, "Toast");
+}
+
+/* ---- ingredients -------------------------------------------------------- */
+
+static void test_ingredients(void)
+{
+    const struct step_def *brew = &wf_steps[step_index("brew_coffee")];
+    const int b = step_index("boil_water"), g = step_index("grind_coffee_bean");
+    const char *results[WF_MAX_STEPS] = {NULL};
+    char buf[256];
+
+    results[b] = "Boiled water";
+    results[g] = "Ground coffee";
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"Boiled water\",\"Ground coffee\"}");
+
+    /* Results of steps brew does not depend on are not ingredients. */
+    results[step_index("toast_bread")] = "Toast";
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"Boiled water\",\"Ground coffee\"}");
+
+    results[b] = "say \"hi\"";
+    results[g] = "back\\slash";
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"say \\\"hi\\\"\",\"back\\\\slash\"}");
+
+    results[b] = NULL;
+    results[g] = "Ground coffee";
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "{\"Ground coffee\"}");
+
+    results[g] = NULL;
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "{}");
+}
+
+static void test_ingredients_too_small(void)
+{
+    const struct step_def *brew = &wf_steps[step_index("brew_coffee")];
+    const char *results[WF_MAX_STEPS] = {NULL};
+    results[step_index("boil_water")] = "Boiled water";
+    results[step_index("grind_coffee_bean")] = "Ground \"coffee\"";
+    const char *want = "{\"Boiled water\",\"Ground \\\"coffee\\\"\"}";
+    size_t n = strlen(want);
+    char buf[128];
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, n + 1), 0); /* exact fit */
+    CU_ASSERT_STRING_EQUAL(buf, want);
+    for (size_t len = 0; len <= n; len++)
+        CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, len), -1);
+    const char *none[WF_MAX_STEPS] = {NULL};
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, none, buf, 2), -1); /* "{}" needs 3 */
+    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, none, buf, 3), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "{}");
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("workflow", NULL, NULL);
+    if (!s || !CU_add_test(s, "step table is topologically ordered", test_table_is_topological) ||
+        !CU_add_test(s, "step and mode names are unique", test_names_unique) ||
+        !CU_add_test(s, "the coffee workflow's shape", test_expected_steps) ||
+        !CU_add_test(s, "wf_ready", test_ready) ||
+        !CU_add_test(s, "critical path and sequential durations", test_path_lengths) ||
+        !CU_add_test(s, "wf_step_ms rounds to nearest", test_step_ms_rounding) ||
+        !CU_add_test(s, "wf_mode_lookup", test_mode_lookup) || !CU_add_test(s, "wf_http_url", test_http_url) ||
+        !CU_add_test(s, "wf_parse_http_result", test_parse_http_result) ||
+        !CU_add_test(s, "wf_ingredients_literal", test_ingredients) ||
+        !CU_add_test(s, "wf_ingredients_literal buffer too small", test_ingredients_too_small)) {
+        CU_cleanup_registry();
+        return 1;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
