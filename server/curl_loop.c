@@ -10,6 +10,7 @@
 #include "curl_loop.h"
 
 #include "evloop.h"
+#include "list.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -24,7 +25,7 @@ struct curl_loop {
     CURL **idle;
     int nidle, idle_cap;
     int active;
-    struct hreq *failed; /* could not start: called back by fail_task */
+    struct list_node failed; /* could not start: called back by fail_task */
     struct ev_task fail_task;
     int fail_pending;
 };
@@ -67,7 +68,7 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
 static void on_timer(struct evloop *loop, struct ev_timer *t)
 {
     (void)loop;
-    struct curl_loop *cl = (struct curl_loop *)((char *)t - offsetof(struct curl_loop, timer));
+    struct curl_loop *cl = container_of(t, struct curl_loop, timer);
     int running;
     CURLMcode mc = curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     if (mc != CURLM_OK)
@@ -124,25 +125,15 @@ static void drain(struct curl_loop *cl)
     }
 }
 
-static void unlink_failed(struct curl_loop *cl, struct hreq *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        cl->failed = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 static void on_fail_task(struct evloop *loop, struct ev_task *task)
 {
     (void)loop;
-    struct curl_loop *cl = (struct curl_loop *)((char *)task - offsetof(struct curl_loop, fail_task));
+    struct curl_loop *cl = container_of(task, struct curl_loop, fail_task);
     cl->fail_pending = 0;
-    while (cl->failed) {
-        struct hreq *r = cl->failed;
-        unlink_failed(cl, r);
+    struct list_node *n;
+    while ((n = list_first(&cl->failed)) != NULL) {
+        struct hreq *r = container_of(n, struct hreq, link);
+        list_remove(n);
         r->where = R_NONE;
         r->cb(r, CURLE_FAILED_INIT);
     }
@@ -150,7 +141,7 @@ static void on_fail_task(struct evloop *loop, struct ev_task *task)
 
 void curl_loop_get(struct curl_loop *cl, struct hreq *r, const char *url, long timeout_ms)
 {
-    r->prev = r->next = NULL;
+    list_init(&r->link);
     r->easy = get_easy(cl);
     if (r->easy && kc_prepare(r->easy, url, timeout_ms, &r->resp) == 0 &&
         curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r) == CURLE_OK &&
@@ -164,10 +155,7 @@ void curl_loop_get(struct curl_loop *cl, struct hreq *r, const char *url, long t
         put_easy(cl, r->easy);
     r->easy = NULL;
     r->where = R_FAILED;
-    r->next = cl->failed;
-    if (cl->failed)
-        cl->failed->prev = r;
-    cl->failed = r;
+    list_push_back(&cl->failed, &r->link);
     if (!cl->fail_pending) {
         cl->fail_pending = 1;
         evloop_defer(cl->loop, &cl->fail_task);
@@ -182,7 +170,7 @@ void curl_loop_abandon(struct curl_loop *cl, struct hreq *r)
         put_easy(cl, r->easy);
         r->easy = NULL;
     } else if (r->where == R_FAILED) {
-        unlink_failed(cl, r);
+        list_remove(&r->link);
     }
     r->where = R_NONE;
 }
@@ -197,6 +185,7 @@ struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects)
     cl->loop = loop;
     cl->timer.cb = on_timer;
     cl->fail_task.fn = on_fail_task;
+    list_init(&cl->failed);
     cl->idle_cap = 4096;
     cl->idle = calloc((size_t)cl->idle_cap, sizeof *cl->idle);
     cl->multi = curl_multi_init();

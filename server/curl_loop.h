@@ -9,6 +9,7 @@
 #define COFFEE_CURL_LOOP_H
 
 #include "kitchen_client.h"
+#include "list.h"
 
 #include <curl/curl.h>
 
@@ -26,7 +27,7 @@ struct hreq {
     hreq_cb cb;
     struct kc_response resp; /* the answer */
     CURL *easy;              /* private */
-    struct hreq *prev, *next; /* private: the failed-at-start list */
+    struct list_node link;   /* private: the failed-at-start list */
     int where;               /* private */
 };
 

@@ -12,6 +12,7 @@
 #include "curl_loop.h"
 #include "db.h"
 #include "evloop.h"
+#include "list.h"
 #include "log.h"
 #include "order.h"
 #include "pgpool.h"
@@ -81,7 +82,7 @@ static void ao_end(struct aorder *ao)
 static void on_finished(struct pgq *q, int status, const PGresult *res, const char *err)
 {
     (void)res;
-    struct aorder *ao = (struct aorder *)((char *)q - offsetof(struct aorder, q));
+    struct aorder *ao = container_of(q, struct aorder, q);
     if (status != PGQ_OK && ao->o->status == ORDER_DONE) {
         /* The row does not say how the order ended: it must not be
          * answered as a success. (A failed order keeps its first error.) */
@@ -162,7 +163,7 @@ static void step_ended(struct astep *s, int err, const char *result, const char 
 
 static void on_http_done(struct hreq *r, CURLcode code)
 {
-    struct astep *s = (struct astep *)((char *)r - offsetof(struct astep, http));
+    struct astep *s = container_of(r, struct astep, http);
     char result[WF_RESULT_MAX], msg[200];
     int err = kc_result(r->easy, code, &r->resp, result, sizeof result, msg, sizeof msg);
     step_ended(s, err, result, msg);
@@ -170,7 +171,7 @@ static void on_http_done(struct hreq *r, CURLcode code)
 
 static void on_sql_done(struct pgq *q, int status, const PGresult *res, const char *errmsg)
 {
-    struct astep *s = (struct astep *)((char *)q - offsetof(struct astep, q));
+    struct astep *s = container_of(q, struct astep, q);
     char result[WF_RESULT_MAX];
     order_step_queued(s->ao->o, s->index, q->waited_ns);
     if (status == PGQ_OK && db_result_text(res, result, sizeof result) == 0)
@@ -222,7 +223,7 @@ static void launch_ready(struct aorder *ao)
 
 static void on_inserted(struct pgq *q, int status, const PGresult *res, const char *err)
 {
-    struct aorder *ao = (struct aorder *)((char *)q - offsetof(struct aorder, q));
+    struct aorder *ao = container_of(q, struct aorder, q);
     struct order *o = ao->o;
     if (status != PGQ_OK || db_result_id(res, &o->id) != 0) {
         /* No row, so nothing to finish: stop the steps and answer. */

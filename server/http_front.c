@@ -11,6 +11,7 @@
 #include "curl_loop.h"
 #include "db.h"
 #include "evloop.h"
+#include "list.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
 #include "httpd.h"
@@ -166,7 +167,7 @@ static void submit_order(struct front *f, struct order *o)
 
 static void on_lookup(struct pgq *q, int status, const PGresult *res, const char *err)
 {
-    struct req *r = (struct req *)((char *)q - offsetof(struct req, q));
+    struct req *r = container_of(q, struct req, q);
     r->pending = 0;
     db_stmt_release(&r->stmt);
     if (status != PGQ_OK) {
@@ -196,7 +197,7 @@ static void answer_ready(struct req *r)
 static void on_ready_db(struct pgq *q, int status, const PGresult *res, const char *err)
 {
     (void)res;
-    struct req *r = (struct req *)((char *)q - offsetof(struct req, q));
+    struct req *r = container_of(q, struct req, q);
     snprintf(r->db_state, sizeof r->db_state, "%s", status == PGQ_OK ? "ok" : err);
     if (--r->pending == 0)
         answer_ready(r);
@@ -204,7 +205,7 @@ static void on_ready_db(struct pgq *q, int status, const PGresult *res, const ch
 
 static void on_ready_kitchen(struct hreq *h, CURLcode code)
 {
-    struct req *r = (struct req *)((char *)h - offsetof(struct req, probe));
+    struct req *r = container_of(h, struct req, probe);
     long http = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &http);
     if (code != CURLE_OK)

@@ -6,6 +6,7 @@
 #include "httpd.h"
 
 #include "evloop.h"
+#include "list.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -40,7 +41,7 @@ static void on_epoll_fd(struct evloop *loop, int fd, int events, void *arg)
 static void on_timer(struct evloop *loop, struct ev_timer *t)
 {
     (void)loop;
-    struct httpd *h = (struct httpd *)((char *)t - offsetof(struct httpd, timer));
+    struct httpd *h = container_of(t, struct httpd, timer);
     run_daemon(h);
 }
 

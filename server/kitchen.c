@@ -8,6 +8,7 @@
 
 #include "evloop.h"
 #include "httpd.h"
+#include "list.h"
 #include "params.h"
 
 #include <stdio.h>
@@ -34,13 +35,13 @@ struct kreq {
     int suspended;
     unsigned status; /* set when the answer is ready */
     struct ev_timer timer;
-    struct kreq *prev, *next; /* list of suspended requests */
+    struct list_node link; /* on the kitchen's waiting list while suspended */
 };
 
 struct kitchen {
     struct evloop *loop;
     struct httpd *httpd;
-    struct kreq *waiting; /* suspended, timer running */
+    struct list_node waiting; /* suspended requests, timer running */
     unsigned nwaiting;
     unsigned nrequests; /* contexts alive */
     int shutting_down;
@@ -49,8 +50,10 @@ struct kitchen {
 struct kitchen *kitchen_new(struct evloop *loop)
 {
     struct kitchen *k = calloc(1, sizeof *k);
-    if (k)
+    if (k) {
         k->loop = loop;
+        list_init(&k->waiting);
+    }
     return k;
 }
 
@@ -62,15 +65,8 @@ unsigned kitchen_pending(const struct kitchen *k) { return k->nwaiting; }
 
 static void unlink_waiting(struct kreq *r)
 {
-    struct kitchen *k = r->k;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        k->waiting = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-    k->nwaiting--;
+    list_remove(&r->link);
+    r->k->nwaiting--;
 }
 
 /* The one place a waiting request is answered: stop its timer, take it off
@@ -87,7 +83,7 @@ static void finish_waiting(struct kreq *r, unsigned status)
 static void on_timer(struct evloop *loop, struct ev_timer *t)
 {
     (void)loop;
-    struct kreq *r = (struct kreq *)((char *)t - offsetof(struct kreq, timer));
+    struct kreq *r = container_of(t, struct kreq, timer);
     finish_waiting(r, MHD_HTTP_OK);
 }
 
@@ -158,10 +154,7 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     }
     *con_cls = r;
     k->nrequests++;
-    r->next = k->waiting;
-    if (k->waiting)
-        k->waiting->prev = r;
-    k->waiting = r;
+    list_push_back(&k->waiting, &r->link);
     k->nwaiting++;
     /* Suspend now, in the handler; the timer can only fire on a later
      * loop pass, so the resume always comes after this suspend. */
@@ -191,8 +184,9 @@ void kitchen_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum
 void kitchen_shutdown(struct kitchen *k)
 {
     k->shutting_down = 1;
-    while (k->waiting)
-        finish_waiting(k->waiting, MHD_HTTP_SERVICE_UNAVAILABLE);
+    struct list_node *n;
+    while ((n = list_first(&k->waiting)) != NULL)
+        finish_waiting(container_of(n, struct kreq, link), MHD_HTTP_SERVICE_UNAVAILABLE);
     if (k->nrequests == 0)
         evloop_stop(k->loop);
 }

@@ -4,6 +4,7 @@
 #include "order.h"
 
 #include "clock.h"
+#include "list.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -101,7 +102,7 @@ void order_end_steps(struct order *o, int64_t now)
 static void run_done(struct evloop *loop, struct ev_task *task)
 {
     (void)loop;
-    struct order *o = (struct order *)((char *)task - offsetof(struct order, done_task));
+    struct order *o = container_of(task, struct order, done_task);
     o->on_done(o, o->done_arg);
 }
 

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
+#include "list.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -44,9 +45,6 @@ struct pgslot {
     struct ev_timer timer; /* connect deadline, retry delay or query timeout */
 };
 
-struct queue {
-    struct pgq *head, *tail;
-};
 
 struct pgpool {
     struct evloop *loop;
@@ -59,7 +57,7 @@ struct pgpool {
     int healthy;
     int schema_running;
     int nwaiting;
-    struct queue waiting[2]; /* by pgq_class */
+    struct list_node waiting[2]; /* by pgq_class, FIFO */
     struct ev_task kick;
     int kick_pending;
 };
@@ -69,36 +67,13 @@ static void dispatch(struct pgpool *p);
 
 /* ---- wait queues ------------------------------------------------------- */
 
-static void queue_push(struct queue *qu, struct pgq *q)
-{
-    q->next = NULL;
-    q->prev = qu->tail;
-    if (qu->tail)
-        qu->tail->next = q;
-    else
-        qu->head = q;
-    qu->tail = q;
-}
-
-static void queue_unlink(struct queue *qu, struct pgq *q)
-{
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        qu->head = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    else
-        qu->tail = q->prev;
-    q->prev = q->next = NULL;
-}
-
 static struct pgq *take_waiting(struct pgpool *p)
 {
     for (int c = PGQ_SHORT; c <= PGQ_LONG; c++) {
-        struct pgq *q = p->waiting[c].head;
-        if (q) {
-            queue_unlink(&p->waiting[c], q);
+        struct list_node *n = list_first(&p->waiting[c]);
+        if (n) {
+            struct pgq *q = container_of(n, struct pgq, link);
+            list_remove(n);
             p->nwaiting--;
             q->where = Q_NONE;
             return q;
@@ -227,7 +202,7 @@ static void slot_timed_out(struct pgslot *s)
 static void on_timer(struct evloop *loop, struct ev_timer *t)
 {
     (void)loop;
-    struct pgslot *s = (struct pgslot *)((char *)t - offsetof(struct pgslot, timer));
+    struct pgslot *s = container_of(t, struct pgslot, timer);
     if (s->state == SLOT_CONNECTING)
         slot_connect_failed(s, "connect timed out");
     else if (s->state == SLOT_DOWN)
@@ -355,21 +330,28 @@ static void slot_complete(struct pgslot *s)
     dispatch(p);
 }
 
+/* Sends what libpq still holds; watches WRITABLE only while it holds some.
+ * 0, or -1 when the connection was lost (s has been reset). */
+static int slot_flush(struct pgslot *s)
+{
+    int f = PQflush(s->conn);
+    if (f < 0) {
+        slot_lost(s, PQerrorMessage(s->conn));
+        return -1;
+    }
+    s->flushing = f == 1;
+    watch(s, EV_READ | (s->flushing ? EV_WRITE : 0));
+    return 0;
+}
+
 static void read_results(struct pgslot *s)
 {
     if (!PQconsumeInput(s->conn)) {
         slot_lost(s, PQerrorMessage(s->conn));
         return;
     }
-    if (s->flushing) {
-        int f = PQflush(s->conn);
-        if (f < 0) {
-            slot_lost(s, PQerrorMessage(s->conn));
-            return;
-        }
-        s->flushing = f == 1;
-        watch(s, EV_READ | (s->flushing ? EV_WRITE : 0));
-    }
+    if (s->flushing && slot_flush(s) != 0)
+        return;
     while (!PQisBusy(s->conn)) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
@@ -402,17 +384,10 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
         break;
     case SLOT_SCHEMA:
     case SLOT_BUSY:
-        if ((events & EV_WRITE) && s->flushing && !(events & EV_READ)) {
-            int f = PQflush(s->conn);
-            if (f < 0) {
-                slot_lost(s, PQerrorMessage(s->conn));
-                return;
-            }
-            s->flushing = f == 1;
-            watch(s, EV_READ | (s->flushing ? EV_WRITE : 0));
-            return;
-        }
-        read_results(s);
+        if ((events & EV_WRITE) && s->flushing && !(events & EV_READ))
+            slot_flush(s);
+        else
+            read_results(s);
         break;
     case SLOT_DOWN:
         break;
@@ -463,7 +438,7 @@ static void dispatch(struct pgpool *p)
 static void on_kick(struct evloop *loop, struct ev_task *task)
 {
     (void)loop;
-    struct pgpool *p = (struct pgpool *)((char *)task - offsetof(struct pgpool, kick));
+    struct pgpool *p = container_of(task, struct pgpool, kick);
     p->kick_pending = 0;
     dispatch(p);
 }
@@ -474,7 +449,7 @@ void pgpool_submit(struct pgpool *p, struct pgq *q)
     q->waited_ns = 0;
     q->slot = NULL;
     q->where = Q_WAITING;
-    queue_push(&p->waiting[q->cls == PGQ_LONG], q);
+    list_push_back(&p->waiting[q->cls == PGQ_LONG], &q->link);
     p->nwaiting++;
     if (!p->kick_pending) {
         p->kick_pending = 1;
@@ -485,7 +460,7 @@ void pgpool_submit(struct pgpool *p, struct pgq *q)
 void pgpool_abandon(struct pgpool *p, struct pgq *q)
 {
     if (q->where == Q_WAITING) {
-        queue_unlink(&p->waiting[q->cls == PGQ_LONG], q);
+        list_remove(&q->link);
         p->nwaiting--;
     } else if (q->where == Q_RUNNING) {
         /* Its answer would arrive on a connection in an unknown state:
@@ -518,6 +493,8 @@ struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, i
     p->size = size;
     p->healthy = 1; /* until a first attempt says otherwise */
     p->kick.fn = on_kick;
+    list_init(&p->waiting[PGQ_SHORT]);
+    list_init(&p->waiting[PGQ_LONG]);
     for (int i = 0; i < size; i++) {
         struct pgslot *s = &p->slots[i];
         s->pool = p;

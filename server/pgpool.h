@@ -10,6 +10,8 @@
 #ifndef COFFEE_PGPOOL_H
 #define COFFEE_PGPOOL_H
 
+#include "list.h"
+
 #include <libpq-fe.h>
 #include <stdint.h>
 
@@ -48,7 +50,7 @@ struct pgq {
     int64_t waited_ns; /* out: time spent waiting for a connection */
 
     /* private to the pool */
-    struct pgq *prev, *next;
+    struct list_node link;
     int where;
     struct pgslot *slot;
     int64_t submitted_ns;

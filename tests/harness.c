@@ -170,6 +170,20 @@ int stack_stop(struct stack *s)
     return a == 0 && b == 0 ? 0 : -1;
 }
 
+int stack_setup(struct stack *s, const char *const server_args[], PGconn **db)
+{
+    if (stack_start(s, server_args) != 0)
+        return -1;
+    *db = db_open();
+    return *db ? 0 : -1;
+}
+
+int stack_teardown(struct stack *s, PGconn *db)
+{
+    PQfinish(db);
+    return stack_stop(s);
+}
+
 struct membuf {
     char *data;
     size_t len;
@@ -316,8 +330,20 @@ PGconn *db_open(void)
     return c;
 }
 
-int harness_run(void)
+int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
+                 const struct harness_test *tests)
 {
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite(suite, setup, teardown);
+    for (const struct harness_test *t = tests; s && t->name; t++) {
+        if (!CU_add_test(s, t->name, t->fn))
+            s = NULL;
+    }
+    if (!s) {
+        CU_cleanup_registry();
+        return 1;
+    }
     proc_raise_nofile(32768); /* the concurrency tests open many sockets */
     curl_global_init(CURL_GLOBAL_ALL);
     CU_basic_set_mode(CU_BRM_VERBOSE);

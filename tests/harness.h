@@ -35,6 +35,11 @@ struct stack {
 int stack_start(struct stack *s, const char *const server_args[]);
 /* Stops both; returns 0 if both exited 0. */
 int stack_stop(struct stack *s);
+/* Suite set-up on a stack: stack_start, then a database connection in
+ * *db for checking rows. 0 or -1 (CUnit then skips the suite's tests). */
+int stack_setup(struct stack *s, const char *const server_args[], PGconn **db);
+/* Suite tear-down: closes db, stops the stack. 0 if both exited 0. */
+int stack_teardown(struct stack *s, PGconn *db);
 
 struct http_result {
     long status;     /* 0 on transport error */
@@ -56,8 +61,14 @@ int http_get_many(const char *const *urls, int n, struct http_result *results);
 /* A connection to DATABASE_URL, or NULL (CU assertion message printed). */
 PGconn *db_open(void);
 
-/* Runs the registered CUnit suites; returns the process exit code. */
-int harness_run(void);
+struct harness_test {
+    const char *name;
+    void (*fn)(void);
+};
+/* Registers one suite with tests (ending in {NULL, NULL}), runs it and
+ * returns the process exit code: 0 only if every test ran and passed. */
+int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
+                 const struct harness_test *tests);
 
 /* Convenience: number from a JSON object path, NaN if absent. */
 double jnum(const json_t *obj, const char *key);

@@ -23,17 +23,10 @@ static PGconn *db;
 static int setup(void)
 {
     static const char *const args[] = {"--db-pool", "100", "--workers", "4", NULL};
-    if (stack_start(&st, args) != 0)
-        return -1;
-    db = db_open();
-    return db ? 0 : -1;
+    return stack_setup(&st, args, &db);
 }
 
-static int teardown(void)
-{
-    PQfinish(db);
-    return stack_stop(&st);
-}
+static int teardown(void) { return stack_teardown(&st, db); }
 
 /* Samples the server's thread count while a batch runs. */
 struct sampler {
@@ -169,14 +162,11 @@ static void test_front_never_waits(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("concurrency", setup, teardown);
-    if (!s || !CU_add_test(s, "200 concurrent async orders: one thread, pool-bound waves", test_200_async) ||
-        !CU_add_test(s, "8 blocking orders on 4 workers show queued_ms", test_blocking_queueing) ||
-        !CU_add_test(s, "slow blocking orders never delay the front", test_front_never_waits)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    return harness_run();
+    static const struct harness_test tests[] = {
+        {"200 concurrent async orders: one thread, pool-bound waves", test_200_async},
+        {"8 blocking orders on 4 workers show queued_ms", test_blocking_queueing},
+        {"slow blocking orders never delay the front", test_front_never_waits},
+        {NULL, NULL},
+    };
+    return harness_main("concurrency", setup, teardown, tests);
 }

@@ -116,15 +116,12 @@ static void test_ten_thousand_waiting(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("kitchen", setup, teardown);
-    if (!s || !CU_add_test(s, "appliances answer after the delay", test_appliances) ||
-        !CU_add_test(s, "ms=0 answers at once", test_zero_delay) ||
-        !CU_add_test(s, "bad input gets 400/404/405 with JSON", test_bad_input) ||
-        !CU_add_test(s, "10,000 concurrent waiting requests on one thread", test_ten_thousand_waiting)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    return harness_run();
+    static const struct harness_test tests[] = {
+        {"appliances answer after the delay", test_appliances},
+        {"ms=0 answers at once", test_zero_delay},
+        {"bad input gets 400/404/405 with JSON", test_bad_input},
+        {"10,000 concurrent waiting requests on one thread", test_ten_thousand_waiting},
+        {NULL, NULL},
+    };
+    return harness_main("kitchen", setup, teardown, tests);
 }

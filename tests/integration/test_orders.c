@@ -18,19 +18,8 @@
 static struct stack st;
 static PGconn *db;
 
-static int setup(void)
-{
-    if (stack_start(&st, NULL) != 0)
-        return -1;
-    db = db_open();
-    return db ? 0 : -1;
-}
-
-static int teardown(void)
-{
-    PQfinish(db);
-    return stack_stop(&st);
-}
+static int setup(void) { return stack_setup(&st, NULL, &db); }
+static int teardown(void) { return stack_teardown(&st, db); }
 
 static json_t *order(const char *mode, double scale, long *status)
 {
@@ -259,17 +248,14 @@ static void test_health(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("orders", setup, teardown);
-    if (!s || !CU_add_test(s, "livez and readyz", test_health) ||
-        !CU_add_test(s, "async order: contract, overlap, critical path, row", test_async) ||
-        !CU_add_test(s, "blocking order: contract, no overlap, sequential sum, row", test_blocking) ||
-        !CU_add_test(s, "scale=0 in both modes", test_scale_zero) ||
-        !CU_add_test(s, "compare runs both and reports the speedup", test_compare) ||
-        !CU_add_test(s, "bad requests get JSON errors with the right status", test_errors)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    return harness_run();
+    static const struct harness_test tests[] = {
+        {"livez and readyz", test_health},
+        {"async order: contract, overlap, critical path, row", test_async},
+        {"blocking order: contract, no overlap, sequential sum, row", test_blocking},
+        {"scale=0 in both modes", test_scale_zero},
+        {"compare runs both and reports the speedup", test_compare},
+        {"bad requests get JSON errors with the right status", test_errors},
+        {NULL, NULL},
+    };
+    return harness_main("orders", setup, teardown, tests);
 }

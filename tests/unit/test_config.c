@@ -1,4 +1,5 @@
 /* Unit tests for config: flags, environment variables and defaults from one option table. */
+#include "harness.h"
 #include "config.h"
 
 #include <CUnit/Basic.h>
@@ -187,22 +188,16 @@ static void test_usage(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("config", NULL, NULL);
-    if (!s || !CU_add_test(s, "defaults are kept", test_defaults_kept) ||
-        !CU_add_test(s, "environment variables are applied", test_env_applied) ||
-        !CU_add_test(s, "a flag overrides its variable", test_flag_overrides_env) ||
-        !CU_add_test(s, "--name=value and --name value", test_value_forms) ||
-        !CU_add_test(s, "bad arguments are errors with a message", test_errors) ||
-        !CU_add_test(s, "a bad environment variable is an error", test_env_error) ||
-        !CU_add_test(s, "--help and -h", test_help) || !CU_add_test(s, "config_usage", test_usage)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    static const struct harness_test tests[] = {
+        {"defaults are kept", test_defaults_kept},
+        {"environment variables are applied", test_env_applied},
+        {"a flag overrides its variable", test_flag_overrides_env},
+        {"--name=value and --name value", test_value_forms},
+        {"bad arguments are errors with a message", test_errors},
+        {"a bad environment variable is an error", test_env_error},
+        {"--help and -h", test_help},
+        {"config_usage", test_usage},
+        {NULL, NULL},
+    };
+    return harness_main("config", NULL, NULL, tests);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for evloop: timers, deferred and posted tasks, fd watchers, timer precision. */
 #define _GNU_SOURCE
+#include "harness.h"
 #include "clock.h"
 #include "evloop.h"
 
@@ -373,24 +374,17 @@ static void test_io_del_then_close(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("evloop", NULL, NULL);
-    if (!s || !CU_add_test(s, "timers fire in deadline order", test_timer_order) ||
-        !CU_add_test(s, "a stopped timer does not fire", test_stopped_timer_does_not_fire) ||
-        !CU_add_test(s, "restart with 0 from its callback waits a pass", test_timer_restart_from_callback) ||
-        !CU_add_test(s, "a 20 ms timer fires after 20 ms, well before 200", test_timer_precision) ||
-        !CU_add_test(s, "evloop_defer runs the task later", test_defer_runs_later) ||
-        !CU_add_test(s, "evloop_defer from a timer runs after it returns", test_defer_from_timer) ||
-        !CU_add_test(s, "evloop_post from a thread wakes the loop", test_post_from_thread) ||
-        !CU_add_test(s, "a pipe's read callback fires with EV_READ", test_pipe_read) ||
-        !CU_add_test(s, "evloop_io_del then close is safe", test_io_del_then_close)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    static const struct harness_test tests[] = {
+        {"timers fire in deadline order", test_timer_order},
+        {"a stopped timer does not fire", test_stopped_timer_does_not_fire},
+        {"restart with 0 from its callback waits a pass", test_timer_restart_from_callback},
+        {"a 20 ms timer fires after 20 ms, well before 200", test_timer_precision},
+        {"evloop_defer runs the task later", test_defer_runs_later},
+        {"evloop_defer from a timer runs after it returns", test_defer_from_timer},
+        {"evloop_post from a thread wakes the loop", test_post_from_thread},
+        {"a pipe's read callback fires with EV_READ", test_pipe_read},
+        {"evloop_io_del then close is safe", test_io_del_then_close},
+        {NULL, NULL},
+    };
+    return harness_main("evloop", NULL, NULL, tests);
 }

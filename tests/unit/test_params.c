@@ -1,4 +1,5 @@
 /* Unit tests for params: strict number parsing and request-parameter validation. */
+#include "harness.h"
 #include "params.h"
 #include "workflow.h"
 
@@ -232,22 +233,15 @@ static void test_order_id(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("params", NULL, NULL);
-    if (!s || !CU_add_test(s, "parse_double accepts plain decimals", test_parse_double_accepts) ||
-        !CU_add_test(s, "parse_double rejects everything else", test_parse_double_rejects) ||
-        !CU_add_test(s, "parse_int64 bounds, sign, garbage, overflow", test_parse_int64) ||
-        !CU_add_test(s, "params_make_coffee table", test_make_coffee_table) ||
-        !CU_add_test(s, "params_make_coffee error respects errlen", test_make_coffee_err_truncated) ||
-        !CU_add_test(s, "params_compare table", test_compare) ||
-        !CU_add_test(s, "params_order_id table", test_order_id)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    static const struct harness_test tests[] = {
+        {"parse_double accepts plain decimals", test_parse_double_accepts},
+        {"parse_double rejects everything else", test_parse_double_rejects},
+        {"parse_int64 bounds, sign, garbage, overflow", test_parse_int64},
+        {"params_make_coffee table", test_make_coffee_table},
+        {"params_make_coffee error respects errlen", test_make_coffee_err_truncated},
+        {"params_compare table", test_compare},
+        {"params_order_id table", test_order_id},
+        {NULL, NULL},
+    };
+    return harness_main("params", NULL, NULL, tests);
 }

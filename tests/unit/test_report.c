@@ -1,4 +1,5 @@
 /* Unit tests for report (and the order timeline it reads): the JSON of done and failed orders. */
+#include "harness.h"
 #include "clock.h"
 #include "order.h"
 #include "report.h"
@@ -257,22 +258,15 @@ static void test_order_results(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("report", NULL, NULL);
-    if (!s || !CU_add_test(s, "report_ms rounds to the microsecond", test_report_ms) ||
-        !CU_add_test(s, "done order: top-level fields", test_done_order_fields) ||
-        !CU_add_test(s, "done order: steps", test_done_order_steps) ||
-        !CU_add_test(s, "failed order: error, failed_step, pending steps", test_failed_order) ||
-        !CU_add_test(s, "order failed without a step", test_order_fail_without_step) ||
-        !CU_add_test(s, "report_dumps round trip", test_dumps_round_trip) ||
-        !CU_add_test(s, "order_results and a running order", test_order_results)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    static const struct harness_test tests[] = {
+        {"report_ms rounds to the microsecond", test_report_ms},
+        {"done order: top-level fields", test_done_order_fields},
+        {"done order: steps", test_done_order_steps},
+        {"failed order: error, failed_step, pending steps", test_failed_order},
+        {"order failed without a step", test_order_fail_without_step},
+        {"report_dumps round trip", test_dumps_round_trip},
+        {"order_results and a running order", test_order_results},
+        {NULL, NULL},
+    };
+    return harness_main("report", NULL, NULL, tests);
 }

@@ -1,4 +1,5 @@
 /* Unit tests for workflow: the step table, dependency logic, durations, URLs and ingredients. */
+#include "harness.h"
 #include "workflow.h"
 
 #include <CUnit/Basic.h>
@@ -239,25 +240,19 @@ static void test_ingredients_too_small(void)
 
 int main(void)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    CU_pSuite s = CU_add_suite("workflow", NULL, NULL);
-    if (!s || !CU_add_test(s, "step table is topologically ordered", test_table_is_topological) ||
-        !CU_add_test(s, "step and mode names are unique", test_names_unique) ||
-        !CU_add_test(s, "the coffee workflow's shape", test_expected_steps) ||
-        !CU_add_test(s, "wf_ready", test_ready) ||
-        !CU_add_test(s, "critical path and sequential durations", test_path_lengths) ||
-        !CU_add_test(s, "wf_step_ms rounds to nearest", test_step_ms_rounding) ||
-        !CU_add_test(s, "wf_mode_lookup", test_mode_lookup) || !CU_add_test(s, "wf_http_url", test_http_url) ||
-        !CU_add_test(s, "wf_parse_http_result", test_parse_http_result) ||
-        !CU_add_test(s, "wf_ingredients_literal", test_ingredients) ||
-        !CU_add_test(s, "wf_ingredients_literal buffer too small", test_ingredients_too_small)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    static const struct harness_test tests[] = {
+        {"step table is topologically ordered", test_table_is_topological},
+        {"step and mode names are unique", test_names_unique},
+        {"the coffee workflow's shape", test_expected_steps},
+        {"wf_ready", test_ready},
+        {"critical path and sequential durations", test_path_lengths},
+        {"wf_step_ms rounds to nearest", test_step_ms_rounding},
+        {"wf_mode_lookup", test_mode_lookup},
+        {"wf_http_url", test_http_url},
+        {"wf_parse_http_result", test_parse_http_result},
+        {"wf_ingredients_literal", test_ingredients},
+        {"wf_ingredients_literal buffer too small", test_ingredients_too_small},
+        {NULL, NULL},
+    };
+    return harness_main("workflow", NULL, NULL, tests);
 }
