@@ -1,1 +1,398 @@
-int main(void) { return 0; }
+/* coffee-client: the project's load client. Checks that the server is up,
+ * then either runs N orders per mode at concurrency C and prints the modes
+ * side by side (table and timelines), or calls /compare once and draws the
+ * two orders it answers. Only wires things together: fetch.c keeps the
+ * requests in flight, tally.c reads the answers, render.c draws them.
+ * Never exits from below main: every failure comes back as a return code. */
+#include "clock.h"
+#include "config.h"
+#include "fetch.h"
+#include "params.h"
+#include "render.h"
+#include "tally.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    EXIT_ALL_OK = 0,     /* every order answered 200 and done */
+    EXIT_FAILED = 1,     /* an order failed, the server answered errors, or we ran out of memory */
+    EXIT_USAGE = 2,      /* bad flags or environment */
+    EXIT_UNREACHABLE = 3 /* GET /livez did not answer 200 */
+};
+
+#define MAX_BODY (1024 * 1024) /* an order's JSON is ~1 KB; anything near this is wrong */
+#define PROBE_TIMEOUT_MS 5000L
+#define URL_MAX 1024
+
+struct settings {
+    const char *url;
+    const char *mode; /* blocking, async or both */
+    int orders;
+    int concurrency;
+    double scale;
+    int timeout_ms;
+    int width;
+    int compare;
+    int json;
+    int ascii;
+    char base[URL_MAX]; /* url without its trailing slashes */
+};
+
+static const char usage_head[] =
+    "usage: coffee-client [options]\n"
+    "Load client of coffee-server: runs orders in the blocking and the async mode and prints them side by\n"
+    "side (latencies, errors, time per step, and a timeline of one order of each mode).\n"
+    "Exit status: 0 all orders ok; 1 an order failed or the server answered errors; 2 bad usage;\n"
+    "3 the server cannot be reached.";
+
+/* Parses flags and environment into st and checks what the table cannot.
+ * Returns CONFIG_OK, CONFIG_HELP, or CONFIG_ERROR after printing why. */
+static int parse_settings(struct settings *st, int argc, char **argv)
+{
+    const struct opt opts[] = {
+        {"url", "COFFEE_URL", OPT_STRING, &st->url, 0, 0, "base URL of coffee-server"},
+        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, or both (one after the other)"},
+        {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},
+        {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 1000, "requests kept in flight"},
+        {"scale", "COFFEE_SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX,
+         "multiplies every step's duration (1 = 3 s of boiling)"},
+        {"timeout-ms", "COFFEE_TIMEOUT_MS", OPT_INT, &st->timeout_ms, 1, 3600000, "per-request timeout"},
+        {"width", "COFFEE_WIDTH", OPT_INT, &st->width, RENDER_MIN_WIDTH, RENDER_MAX_WIDTH,
+         "terminal columns for the timelines"},
+        {"compare", "COFFEE_COMPARE", OPT_FLAG, &st->compare, 0, 1,
+         "call /compare once and draw its two orders side by side (ignores --orders, --concurrency, --mode)"},
+        {"json", "COFFEE_JSON", OPT_FLAG, &st->json, 0, 1, "print the results as one JSON document"},
+        {"ascii", "COFFEE_ASCII", OPT_FLAG, &st->ascii, 0, 1, "draw bars with '#' and '.' instead of blocks"},
+    };
+    char err[300];
+    int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv, usage_head, err, sizeof err);
+    if (rc != CONFIG_OK) {
+        if (rc == CONFIG_ERROR)
+            fprintf(stderr, "coffee-client: %s\n", err);
+        return rc;
+    }
+    if (strcmp(st->mode, "blocking") != 0 && strcmp(st->mode, "async") != 0 && strcmp(st->mode, "both") != 0) {
+        fprintf(stderr, "coffee-client: --mode: '%s' is not one of blocking, async, both\n", st->mode);
+        return CONFIG_ERROR;
+    }
+    if (strncmp(st->url, "http://", 7) != 0 && strncmp(st->url, "https://", 8) != 0) {
+        fprintf(stderr, "coffee-client: --url: '%s' does not start with http:// or https://\n", st->url);
+        return CONFIG_ERROR;
+    }
+    size_t len = strlen(st->url);
+    while (len > 0 && st->url[len - 1] == '/')
+        len--;
+    /* Room for the longest path and query we append. */
+    if (len + 64 >= sizeof st->base || strchr(st->url, '?') || strchr(st->url, '#')) {
+        fprintf(stderr, "coffee-client: --url: '%s' is too long or has a query\n", st->url);
+        return CONFIG_ERROR;
+    }
+    memcpy(st->base, st->url, len);
+    st->base[len] = '\0';
+    return CONFIG_OK;
+}
+
+/* ---- one request ------------------------------------------------------------- */
+
+/* The outcome of a single GET, with its body copied out. */
+struct answer {
+    struct fetch_result r; /* its body and len point at body below */
+    char *body;            /* owned; freed by answer_free */
+    char errmsg[200];      /* transport failure in words, or "" */
+};
+
+static int on_answer(const struct fetch_result *r, void *arg)
+{
+    struct answer *a = arg;
+    a->body = malloc(r->len + 1);
+    if (!a->body)
+        return -1;
+    memcpy(a->body, r->body, r->len);
+    a->body[r->len] = '\0';
+    a->r = *r;
+    a->r.body = a->body;
+    if (r->code != CURLE_OK)
+        fetch_strerror(r, a->errmsg, sizeof a->errmsg);
+    return 0;
+}
+
+static void answer_free(struct answer *a)
+{
+    free(a->body);
+    a->body = NULL;
+}
+
+/* GETs base + path into a. Returns 0 when there was an outcome (answer or
+ * transport failure, see a->errmsg), or -1 after printing why not. */
+static int get_one(const char *url, long timeout_ms, struct answer *a)
+{
+    struct fetch_options opt = {.concurrency = 1, .timeout_ms = timeout_ms, .max_body = MAX_BODY};
+    char err[200];
+    memset(a, 0, sizeof *a);
+    if (fetch_run(url, 1, &opt, on_answer, a, err, sizeof err) != 0) {
+        fprintf(stderr, "coffee-client: %s\n", err);
+        answer_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /livez: is anything there, and is it a live coffee-server? */
+static int probe(const struct settings *st)
+{
+    char url[URL_MAX + 16];
+    struct answer a;
+    snprintf(url, sizeof url, "%s/livez", st->base);
+    long timeout = st->timeout_ms < PROBE_TIMEOUT_MS ? st->timeout_ms : PROBE_TIMEOUT_MS;
+    if (get_one(url, timeout, &a) != 0)
+        return EXIT_FAILED;
+    int rc = EXIT_ALL_OK;
+    if (a.errmsg[0]) {
+        fprintf(stderr, "coffee-client: cannot reach %s: %s\n", st->base, a.errmsg);
+        rc = EXIT_UNREACHABLE;
+    } else if (a.r.status != 200) {
+        fprintf(stderr, "coffee-client: %s answered HTTP %ld: is coffee-server running there?\n", url, a.r.status);
+        rc = EXIT_UNREACHABLE;
+    }
+    answer_free(&a);
+    return rc;
+}
+
+/* ---- --compare ------------------------------------------------------------------- */
+
+/* Prints the /compare page: header, lesson, both timelines, the steps. */
+static void print_compare(const struct settings *st, const struct render_style *rs, const json_t *doc,
+                          const struct timeline tl[2], const struct step_names *names, double client_ms)
+{
+    const char *dot = render_dot(rs);
+    const json_t *speedup = json_object_get(doc, "speedup");
+    printf("\n  coffee-server at %s %s /compare %s scale %g %s answered in %.0f ms\n", st->base, dot, dot, st->scale,
+           dot, client_ms);
+    printf("  one order of each mode, started at the same moment\n\n");
+    printf("  %s %.1f ms   %s   %s %.1f ms   %s   ", tl[0].title, tl[0].v->elapsed_ms, dot, tl[1].title,
+           tl[1].v->elapsed_ms, dot);
+    if (json_is_number(speedup))
+        printf("speedup %.2fx (%.0f ms saved)\n", json_number_value(speedup),
+               tl[0].v->elapsed_ms - tl[1].v->elapsed_ms);
+    else
+        printf("speedup -\n");
+    printf("  async overlaps the waits: boil and grind at once, brew and toast at once\n\n");
+    render_side_by_side(rs, tl, names);
+    fputc('\n', stdout);
+}
+
+static int run_compare(const struct settings *st, const struct render_style *rs)
+{
+    char url[URL_MAX + 64];
+    struct answer a;
+    snprintf(url, sizeof url, "%s/compare?scale=%.15g", st->base, st->scale);
+    if (get_one(url, st->timeout_ms, &a) != 0)
+        return EXIT_FAILED;
+    int rc = EXIT_FAILED;
+    char msg[200];
+    json_t *doc = NULL;
+    if (a.errmsg[0]) {
+        fprintf(stderr, "coffee-client: GET %s: %s\n", url, a.errmsg);
+        goto free_answer;
+    }
+    doc = json_loads(a.body, 0, NULL);
+    if (!json_is_object(doc)) {
+        fprintf(stderr, "coffee-client: GET %s answered HTTP %ld without a JSON object\n", url, a.r.status);
+        goto free_doc;
+    }
+    struct step_names names = {0};
+    struct order_view views[2];
+    struct timeline tl[2] = {{"blocking", &views[0]}, {"async", &views[1]}};
+    int parsed = 1;
+    for (int i = 0; i < 2 && parsed; i++)
+        parsed = order_view_parse(json_object_get(doc, tl[i].title), &names, &views[i], msg, sizeof msg) == 0;
+    int all_done = parsed && views[0].done && views[1].done;
+    if (st->json) {
+        if (json_object_set_new(doc, "url", json_string(st->base)) != 0 ||
+            json_object_set_new(doc, "client_ms", json_real(a.r.latency_ms)) != 0 ||
+            json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0) {
+            fprintf(stderr, "coffee-client: cannot write the JSON document\n");
+            goto free_doc;
+        }
+        fputc('\n', stdout);
+    } else if (parsed) {
+        print_compare(st, rs, doc, tl, &names, a.r.latency_ms);
+    }
+    if (a.r.status != 200 || !all_done) {
+        const char *why = json_string_value(json_object_get(doc, "error"));
+        fprintf(stderr, "coffee-client: /compare answered HTTP %ld: %s\n", a.r.status,
+                why      ? why
+                : parsed ? "an order did not finish"
+                         : msg);
+        goto free_doc;
+    }
+    rc = EXIT_ALL_OK;
+free_doc:
+    json_decref(doc);
+free_answer:
+    answer_free(&a);
+    return rc;
+}
+
+/* ---- the load run ---------------------------------------------------------------- */
+
+struct progress {
+    struct tally *t;
+    size_t n;
+    int show; /* stderr is a terminal */
+};
+
+static int on_order(const struct fetch_result *r, void *arg)
+{
+    struct progress *p = arg;
+    if (tally_add(p->t, r) != 0)
+        return -1;
+    if (p->show)
+        fprintf(stderr, "\r  %s: %zu/%zu answered, %zu ok ", p->t->mode, p->t->total, p->n, p->t->ok);
+    return 0;
+}
+
+/* Runs st->orders orders of t->mode. Returns 0, or -1 after printing why. */
+static int run_mode(const struct settings *st, struct tally *t)
+{
+    char url[URL_MAX + 64], err[200];
+    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g", st->base, t->mode, st->scale);
+    struct fetch_options opt = {.concurrency = st->concurrency, .timeout_ms = st->timeout_ms, .max_body = MAX_BODY};
+    struct progress p = {.t = t, .n = (size_t)st->orders, .show = isatty(STDERR_FILENO)};
+    int64_t t0 = clock_mono_ns();
+    int rc = fetch_run(url, (size_t)st->orders, &opt, on_order, &p, err, sizeof err);
+    if (p.show)
+        fprintf(stderr, "\r\033[K");
+    tally_finish(t, ns_to_ms(clock_mono_ns() - t0));
+    if (rc != 0)
+        fprintf(stderr, "coffee-client: %s mode: %s\n", t->mode, err);
+    return rc;
+}
+
+/* Prints the tallies as one JSON document. Returns 0 or -1. */
+static int print_json(const struct settings *st, struct tally *t, int nt)
+{
+    json_t *modes = json_array();
+    for (int i = 0; modes && i < nt; i++) {
+        if (json_array_append_new(modes, tally_json(&t[i])) != 0) {
+            json_decref(modes);
+            modes = NULL;
+        }
+    }
+    /* "o" steals modes even when packing fails; NULL makes it fail. */
+    json_t *doc = json_pack("{s:s, s:f, s:i, s:i, s:i, s:o}", "url", st->base, "scale", st->scale, "orders", st->orders,
+                            "concurrency", st->concurrency, "timeout_ms", st->timeout_ms, "modes", modes);
+    int rc = doc && json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) == 0 ? 0 : -1;
+    json_decref(doc);
+    if (rc == 0)
+        fputc('\n', stdout);
+    else
+        fprintf(stderr, "coffee-client: cannot build the JSON document (out of memory)\n");
+    return rc;
+}
+
+static void print_text(const struct render_style *rs, struct tally *t, int nt, const struct step_names *names)
+{
+    const struct tally *cols[2] = {&t[0], nt > 1 ? &t[1] : NULL};
+    struct timeline tl[2];
+    int ntl = 0;
+    printf("\n");
+    render_summary(rs, cols, nt, names);
+    for (int i = 0; i < nt; i++) {
+        const struct order_view *v = tally_median_order(&t[i]);
+        if (v)
+            tl[ntl++] = (struct timeline){t[i].mode, v};
+    }
+    if (ntl == 0) {
+        printf("\n  no order succeeded: no timeline to draw\n");
+        return;
+    }
+    printf("\n  the median order of %s, on one time axis:\n\n", ntl > 1 ? "each mode" : "the run");
+    render_timelines(rs, tl, ntl, names);
+}
+
+/* Every order of a mode answered 404: most likely --url is not a
+ * coffee-server (the kitchen answers /livez too). */
+static void hint_wrong_server(const struct settings *st, const struct tally *t)
+{
+    for (int k = 0; k < t->nkinds; k++) {
+        if (t->total > 0 && t->kinds[k].count == t->total && !strcmp(t->kinds[k].kind, "HTTP 404")) {
+            fprintf(stderr, "coffee-client: every %s order answered HTTP 404: is %s a coffee-server?\n", t->mode,
+                    st->base);
+            return;
+        }
+    }
+}
+
+static int run_load(const struct settings *st, const struct render_style *rs)
+{
+    static const char *const both[] = {"blocking", "async"};
+    const char *one[] = {st->mode};
+    const char *const *modes = strcmp(st->mode, "both") ? one : both;
+    int nt = strcmp(st->mode, "both") ? 1 : 2;
+    struct step_names names = {0};
+    struct tally t[2] = {{0}};
+    int rc = EXIT_FAILED;
+
+    for (int i = 0; i < nt; i++) {
+        if (tally_init(&t[i], modes[i], (size_t)st->orders, &names) != 0) {
+            fprintf(stderr, "coffee-client: out of memory for %d orders\n", st->orders);
+            goto free_tallies;
+        }
+    }
+    if (!st->json) {
+        printf("coffee-client: %d order%s per mode, %d at a time, scale %g, against %s\n", st->orders,
+               st->orders == 1 ? "" : "s", st->concurrency, st->scale, st->base);
+        fflush(stdout);
+    }
+    for (int i = 0; i < nt; i++)
+        if (run_mode(st, &t[i]) != 0)
+            goto free_tallies;
+    if (st->json) {
+        if (print_json(st, t, nt) != 0)
+            goto free_tallies;
+    } else {
+        print_text(rs, t, nt, &names);
+    }
+    rc = EXIT_ALL_OK;
+    for (int i = 0; i < nt; i++) {
+        if (t[i].ok < t[i].total)
+            rc = EXIT_FAILED;
+        hint_wrong_server(st, &t[i]);
+    }
+free_tallies:
+    for (int i = 0; i < nt; i++)
+        tally_free(&t[i]);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct settings st = {
+        .url = "http://127.0.0.1:8080",
+        .mode = "both",
+        .orders = 20,
+        .concurrency = 4,
+        .scale = 0.25,
+        .timeout_ms = 60000,
+        .width = 100,
+    };
+    int rc = parse_settings(&st, argc, argv);
+    if (rc != CONFIG_OK)
+        return rc == CONFIG_HELP ? EXIT_ALL_OK : EXIT_USAGE;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "coffee-client: cannot initialise libcurl\n");
+        return EXIT_FAILED;
+    }
+    struct render_style rs = {.out = stdout, .width = st.width, .ascii = st.ascii};
+    rc = probe(&st);
+    if (rc == EXIT_ALL_OK)
+        rc = st.compare ? run_compare(&st, &rs) : run_load(&st, &rs);
+    curl_global_cleanup();
+    return rc;
+}
