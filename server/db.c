@@ -280,3 +280,69 @@ int db_result_id(const PGresult *r, int64_t *id)
     *id = v;
     return 0;
 }
+
+/* ---- blocking connections ---------------------------------------------- */
+
+int db_sync_ok(const struct db_sync *d) { return d->conn && PQstatus(d->conn) == CONNECTION_OK; }
+
+void db_sync_close(struct db_sync *d)
+{
+    PQfinish(d->conn);
+    d->conn = NULL;
+    d->stmt_timeout_ms = 0;
+}
+
+int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
+{
+    if (db_sync_ok(d))
+        return 0;
+    db_sync_close(d);
+    d->conn = db_connect_blocking(d->config, err, errlen);
+    if (!d->conn)
+        return -1;
+    if (db_schema_apply_blocking(d->conn, err, errlen) != 0) {
+        db_sync_close(d);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs st; the result, or NULL with kind and err. */
+static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, int *kind, char *err, size_t errlen)
+{
+    PGresult *r = db_exec_blocking(d->conn, st);
+    if (db_result_ok(r))
+        return r;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    *kind = state && !strcmp(state, "57014") ? OERR_TIMEOUT : OERR_DB; /* 57014: query_canceled */
+    snprintf(err, errlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(d->conn));
+    err[strcspn(err, "\n")] = '\0';
+    PQclear(r);
+    return NULL;
+}
+
+PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_ms, int *kind, char *err,
+                      size_t errlen)
+{
+    if (!db_sync_ok(d)) {
+        *kind = OERR_DB;
+        snprintf(err, errlen, "not connected to the database");
+        return NULL;
+    }
+    /* Blocking libpq has no timeout of its own: the server enforces one,
+     * sent only when the bound changes. */
+    if (timeout_ms > 0 && timeout_ms != d->stmt_timeout_ms) {
+        char text[32];
+        snprintf(text, sizeof text, "%ld", timeout_ms);
+        struct db_stmt set = {.what = "set statement_timeout",
+                              .sql = "SELECT set_config('statement_timeout', $1, false)",
+                              .nparams = 1,
+                              .values = {text}};
+        PGresult *r = sync_exec(d, &set, kind, err, errlen);
+        if (!r)
+            return NULL;
+        PQclear(r);
+        d->stmt_timeout_ms = timeout_ms;
+    }
+    return sync_exec(d, st, kind, err, errlen);
+}

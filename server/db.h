@@ -65,6 +65,27 @@ void db_stmt_release(struct db_stmt *st);
 
 /* Runs st on c, blocking. Returns the result (PQclear it), never NULL. */
 PGresult *db_exec_blocking(PGconn *c, const struct db_stmt *st);
+
+/* A blocking connection and the statement_timeout set on it: a worker
+ * thread's, or the mixed mode's deliberate one on the loop thread. Zero it,
+ * set config, and db_sync_close() it at the end. */
+struct db_sync {
+    const struct db_config *config; /* borrowed */
+    PGconn *conn;
+    long stmt_timeout_ms; /* as set on conn; 0 = not known */
+};
+/* Connects (and applies the schema once per process) unless connected.
+ * Blocks. 0, or -1 with err. */
+int db_sync_ensure(struct db_sync *d, char *err, size_t errlen);
+/* Runs st, blocking, bounded by timeout_ms (0 = keep the bound last set).
+ * Returns the result (PQclear it), or NULL with err and *kind set to
+ * OERR_TIMEOUT (the statement ran out of time) or OERR_DB. */
+PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_ms, int *kind, char *err,
+                      size_t errlen);
+/* Whether the connection is open and usable. */
+int db_sync_ok(const struct db_sync *d);
+/* Closes the connection; d may be ensured again. */
+void db_sync_close(struct db_sync *d);
 /* Whether r is a successful result. */
 int db_result_ok(const PGresult *r);
 /* The first column of the first row as an id (insert). 0 or -1. */

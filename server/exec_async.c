@@ -5,7 +5,9 @@
  * timeout timer. An order is an explicit state machine; every change goes
  * through ao_set_state(), which can log it.
  * Must never: block (no curl_easy_perform, PQexec, sleep), or free an
- * aorder whose I/O is still registered with the pool or curl. */
+ * aorder whose I/O is still registered with the pool or curl. The one
+ * exception is deliberate and confined to run_brew_on_loop(): the mixed
+ * mode's blocking brew, the mistake that mode exists to show. */
 #include "exec_async.h"
 
 #include "clock.h"
@@ -41,6 +43,7 @@ struct astep {
     struct hreq http;
     struct pgq q;
     struct db_stmt stmt;
+    struct ev_task on_loop; /* mixed mode: the blocking brew, deferred */
 };
 
 struct aorder {
@@ -58,6 +61,7 @@ struct exec_async {
     struct curl_loop *http;
     struct exec_async_options opt;
     int inflight;
+    struct db_sync blocking_db; /* mixed mode only, opened on first use */
 };
 
 static void ao_set_state(struct aorder *ao, enum ao_state next)
@@ -125,7 +129,9 @@ static void abandon_steps(struct aorder *ao)
     struct exec_async *ex = ao->ex;
     for (int i = 0; i < wf_nsteps; i++) {
         struct astep *s = &ao->steps[i];
-        if (!s->inflight)
+        /* A deferred blocking brew cannot be withdrawn: it sees the
+         * failure when it runs and ends there. */
+        if (!s->inflight || s->on_loop.fn)
             continue;
         if (wf_steps[i].io == IO_HTTP)
             curl_loop_abandon(ex->http, &s->http);
@@ -159,6 +165,35 @@ static void step_ended(struct astep *s, int err, const char *result, const char 
     /* While the row is still being inserted, its callback finishes. */
     if (!steps_inflight(ao) && ao->state == AO_STEPS)
         ao_finish(ao);
+}
+
+/* The mixed mode's brew: PQexecParams on the loop thread. Nothing else on
+ * the loop runs until it returns; that stall is what the mode shows. */
+static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
+{
+    (void)loop;
+    struct astep *s = container_of(task, struct astep, on_loop);
+    struct aorder *ao = s->ao;
+    struct exec_async *ex = ao->ex;
+    char result[WF_RESULT_MAX], msg[260];
+    int kind = OERR_DB;
+    s->on_loop.fn = NULL;
+    if (ao->o->status == ORDER_FAILED) { /* abandoned before it ran */
+        s->inflight = 0;
+        db_stmt_release(&s->stmt);
+        if (!steps_inflight(ao) && ao->state == AO_STEPS)
+            ao_finish(ao);
+        return;
+    }
+    long limit_ms = wf_step_ms(&wf_steps[s->index], ao->o->scale) + ex->opt.step_slack_ms;
+    PGresult *r = NULL;
+    if (db_sync_ensure(&ex->blocking_db, msg, sizeof msg) == 0)
+        r = db_sync_run(&ex->blocking_db, &s->stmt, limit_ms, &kind, msg, sizeof msg);
+    if (r && db_result_text(r, result, sizeof result) == 0)
+        step_ended(s, 0, result, NULL);
+    else
+        step_ended(s, r ? OERR_DB : kind, NULL, r ? "brew returned no row" : msg);
+    PQclear(r);
 }
 
 static void on_http_done(struct hreq *r, CURLcode code)
@@ -206,6 +241,11 @@ static void start_step(struct aorder *ao, int i)
         /* Cannot happen with the kitchen's short results; let the
          * database reject it so that it still ends on a later pass. */
         s->stmt = (struct db_stmt){.what = "brew", .sql = "SELECT brew_coffee(NULL, NULL, NULL)"};
+    }
+    if (wf_modes[ao->o->mode].sql_blocks_loop) {
+        s->on_loop.fn = run_brew_on_loop;
+        evloop_defer(ex->loop, &s->on_loop);
+        return;
     }
     ao->o->steps[i].state = STEP_WAITING;
     pgpool_submit(ex->pool, &s->q);
@@ -277,7 +317,14 @@ struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, stru
     ex->pool = pool;
     ex->http = http;
     ex->opt = *opt;
+    ex->blocking_db.config = opt->db;
     return ex;
 }
 
-void exec_async_free(struct exec_async *ex) { free(ex); }
+void exec_async_free(struct exec_async *ex)
+{
+    if (!ex)
+        return;
+    db_sync_close(&ex->blocking_db);
+    free(ex);
+}

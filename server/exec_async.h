@@ -1,10 +1,16 @@
 /* exec_async: runs orders on the event loop. Every wait of every order
  * (kitchen calls, database queries, the pool's connects) is driven by the
- * loop thread; a step starts as soon as the steps it depends on end. */
+ * loop thread; a step starts as soon as the steps it depends on end.
+ *
+ * Two modes of the mode table run here to show mistakes from the seed:
+ * ignore_deps starts every step at once (the brew then gets no
+ * ingredients), and sql_blocks_loop runs the brew with blocking libpq ON
+ * the loop thread, stalling every other order on the loop while it runs. */
 #ifndef COFFEE_EXEC_ASYNC_H
 #define COFFEE_EXEC_ASYNC_H
 
 struct evloop;
+struct db_config;
 struct pgpool;
 struct curl_loop;
 struct order;
@@ -12,6 +18,7 @@ struct exec_async;
 
 struct exec_async_options {
     const char *kitchen_url;
+    const struct db_config *db; /* for the mixed mode's blocking connection */
     long step_slack_ms; /* a step fails with a timeout this long after its planned duration */
 };
 

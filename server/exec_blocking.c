@@ -24,8 +24,7 @@ struct worker {
     pthread_t thread;
     int started;
     CURL *easy;
-    PGconn *conn;
-    long stmt_timeout_ms; /* statement_timeout set on conn, -1 = unknown */
+    struct db_sync db;
     struct kc_response resp;
 };
 
@@ -41,59 +40,6 @@ struct exec_blocking {
     int stopping;
     struct worker *workers;
 };
-
-/* Opens the worker's connection if it has none. 0, or -1 with err. */
-static int ensure_conn(struct worker *w, char *err, size_t errlen)
-{
-    if (w->conn && PQstatus(w->conn) == CONNECTION_OK)
-        return 0;
-    PQfinish(w->conn);
-    w->stmt_timeout_ms = -1;
-    w->conn = db_connect_blocking(w->ex->db, err, errlen);
-    if (!w->conn)
-        return -1;
-    if (db_schema_apply_blocking(w->conn, err, errlen) != 0) {
-        PQfinish(w->conn);
-        w->conn = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* Runs st, blocking. Returns the result (PQclear it) or NULL with err and
- * the kind of failure in *kind. */
-static PGresult *run_sql(struct worker *w, const struct db_stmt *st, int *kind, char *err, size_t errlen)
-{
-    PGresult *r = db_exec_blocking(w->conn, st);
-    if (db_result_ok(r))
-        return r;
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    *kind = state && !strcmp(state, "57014") ? OERR_TIMEOUT : OERR_DB;
-    snprintf(err, errlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(w->conn));
-    err[strcspn(err, "\n")] = '\0';
-    PQclear(r);
-    return NULL;
-}
-
-/* Bounds the next statements on the worker's connection (blocking libpq has
- * no timeout of its own); only sent when the bound changes. */
-static int set_stmt_timeout(struct worker *w, long ms, int *kind, char *err, size_t errlen)
-{
-    if (w->stmt_timeout_ms == ms)
-        return 0;
-    char text[32];
-    snprintf(text, sizeof text, "%ld", ms);
-    struct db_stmt st = {.what = "set timeout",
-                         .sql = "SELECT set_config('statement_timeout', $1, false)",
-                         .nparams = 1,
-                         .values = {text}};
-    PGresult *r = run_sql(w, &st, kind, err, errlen);
-    if (!r)
-        return -1;
-    PQclear(r);
-    w->stmt_timeout_ms = ms;
-    return 0;
-}
 
 /* Performs step i of o and records its outcome. */
 static void run_step(struct worker *w, struct order *o, int i)
@@ -119,8 +65,7 @@ static void run_step(struct worker *w, struct order *o, int i)
         if (db_stmt_brew(&st, o, i) != 0) {
             err = OERR_INTERNAL;
             snprintf(msg, sizeof msg, "ingredients too long");
-        } else if (set_stmt_timeout(w, limit_ms, &err, msg, sizeof msg) == 0 &&
-                   (r = run_sql(w, &st, &err, msg, sizeof msg)) != NULL) {
+        } else if ((r = db_sync_run(&w->db, &st, limit_ms, &err, msg, sizeof msg)) != NULL) {
             if (db_result_text(r, result, sizeof result) != 0) {
                 err = OERR_DB;
                 snprintf(msg, sizeof msg, "brew returned no row");
@@ -147,7 +92,8 @@ static void run_order(struct worker *w, struct order *o)
     struct db_stmt st;
     PGresult *r = NULL;
     db_stmt_insert_order(&st, o);
-    if (ensure_conn(w, err, sizeof err) != 0 || (r = run_sql(w, &st, &kind, err, sizeof err)) == NULL ||
+    if (db_sync_ensure(&w->db, err, sizeof err) != 0 ||
+        (r = db_sync_run(&w->db, &st, 0, &kind, err, sizeof err)) == NULL ||
         db_result_id(r, &o->id) != 0) {
         snprintf(msg, sizeof msg, "could not record the order: %s", r ? "no id returned" : err);
         PQclear(r);
@@ -167,9 +113,9 @@ static void run_order(struct worker *w, struct order *o)
         order_fail(o, OERR_INTERNAL, "out of memory");
         return;
     }
-    r = w->conn && PQstatus(w->conn) == CONNECTION_OK ? run_sql(w, &st, &kind, err, sizeof err) : NULL;
+    r = db_sync_run(&w->db, &st, 0, &kind, err, sizeof err);
     if (!r && o->status == ORDER_DONE) {
-        snprintf(msg, sizeof msg, "could not record the order: %s", w->conn ? err : "no connection");
+        snprintf(msg, sizeof msg, "could not record the order: %s", err);
         o->status = ORDER_RUNNING;
         order_fail(o, OERR_DB, msg);
     }
@@ -183,7 +129,7 @@ static void *worker_main(void *arg)
     struct exec_blocking *ex = w->ex;
     char err[260];
     /* Connect now, so the first order does not pay for it. */
-    if (ensure_conn(w, err, sizeof err) != 0)
+    if (db_sync_ensure(&w->db, err, sizeof err) != 0)
         log_warn("worker %d: %s (will retry with the next order)", w->index, err);
     for (;;) {
         pthread_mutex_lock(&ex->lock);
@@ -257,7 +203,7 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
         struct worker *w = &ex->workers[i];
         w->ex = ex;
         w->index = i;
-        w->stmt_timeout_ms = -1;
+        w->db.config = db;
         w->easy = curl_easy_init();
         if (!w->easy || kc_setup(w->easy) != 0) {
             snprintf(err, errlen, "cannot create a curl handle");
@@ -288,7 +234,7 @@ void exec_blocking_free(struct exec_blocking *ex)
         if (w->started)
             pthread_join(w->thread, NULL);
         curl_easy_cleanup(w->easy);
-        PQfinish(w->conn);
+        db_sync_close(&w->db);
     }
     free(ex->workers);
     pthread_cond_destroy(&ex->cond);

@@ -83,7 +83,7 @@ unsigned order_ready(const struct order *o)
 {
     if (o->status == ORDER_FAILED)
         return 0;
-    return wf_ready(o->done, o->started);
+    return wf_ready(o->done, o->started, wf_modes[o->mode].ignore_deps);
 }
 
 void order_results(const struct order *o, const char *results[WF_MAX_STEPS])

@@ -159,7 +159,7 @@ int main(int argc, char **argv)
         log_warn("cannot watch SIGINT/SIGTERM");
     pool = pgpool_new(srv.loop, db, st.db_pool);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive);
-    struct exec_async_options aopt = {.kitchen_url = kitchen, .step_slack_ms = st.step_slack_ms};
+    struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .step_slack_ms = st.step_slack_ms};
     async = pool && http ? exec_async_new(srv.loop, pool, http, &aopt) : NULL;
     if (!async) {
         log_error("out of memory");

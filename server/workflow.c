@@ -22,8 +22,10 @@ const struct step_def wf_steps[] = {
 const int wf_nsteps = (int)(sizeof wf_steps / sizeof wf_steps[0]);
 
 const struct mode_def wf_modes[] = {
-    {"blocking", EXEC_BLOCKING},
-    {"async", EXEC_ASYNC},
+    {"blocking", EXEC_BLOCKING, 0, 0, "one step after another on a worker thread: every wait adds up"},
+    {"async", EXEC_ASYNC, 0, 0, "the waits overlap on one event loop; dependencies still respected"},
+    {"naive", EXEC_ASYNC, 1, 0, "everything at once, dependencies ignored: fast, but the coffee is not ready"},
+    {"mixed", EXEC_ASYNC, 0, 1, "one blocking call on the event loop stalls every order on it"},
 };
 const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
 
@@ -46,12 +48,12 @@ const char *wf_mode_names(void)
     return names;
 }
 
-unsigned wf_ready(unsigned done, unsigned started)
+unsigned wf_ready(unsigned done, unsigned started, int ignore_deps)
 {
     unsigned ready = 0;
     for (int i = 0; i < wf_nsteps; i++) {
         unsigned bit = 1u << i;
-        if (!(started & bit) && (wf_steps[i].after & done) == wf_steps[i].after)
+        if (!(started & bit) && (ignore_deps || (wf_steps[i].after & done) == wf_steps[i].after))
             ready |= bit;
     }
     return ready;

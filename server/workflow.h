@@ -38,6 +38,10 @@ enum exec_kind {
 struct mode_def {
     const char *name;
     enum exec_kind exec;
+    int ignore_deps;    /* start every step at once (the seed's make_coffee_wrong) */
+    int sql_blocks_loop; /* run SQL steps with blocking libpq ON the loop thread
+                            (the seed's blocked pourover): a mistake, on purpose */
+    const char *lesson;  /* one line, for reports and the page */
 };
 
 extern const struct mode_def wf_modes[];
@@ -45,11 +49,12 @@ extern const int wf_nmodes;
 
 /* Index of the mode called name, or -1. */
 int wf_mode_lookup(const char *name);
-/* "blocking|async" (static storage), for error messages. */
+/* "blocking|async|..." (static storage), for error messages. */
 const char *wf_mode_names(void);
 
-/* Steps not yet started whose dependencies are all done. */
-unsigned wf_ready(unsigned done, unsigned started);
+/* Steps not yet started whose dependencies are all done (or all steps not
+ * yet started, when ignore_deps). */
+unsigned wf_ready(unsigned done, unsigned started, int ignore_deps);
 /* Duration of step at scale, in whole milliseconds (what is asked of the
  * kitchen or the database). */
 int wf_step_ms(const struct step_def *step, double scale);

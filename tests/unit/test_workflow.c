@@ -67,17 +67,20 @@ static void test_ready(void)
     const unsigned boil = bit("boil_water"), grind = bit("grind_coffee_bean");
     const unsigned brew = bit("brew_coffee"), toast = bit("toast_bread");
     /* Nothing done: the two independent steps are ready. */
-    CU_ASSERT_EQUAL(wf_ready(0, 0), boil | grind);
+    CU_ASSERT_EQUAL(wf_ready(0, 0, 0), boil | grind);
     /* Started steps are excluded. */
-    CU_ASSERT_EQUAL(wf_ready(0, boil), grind);
-    CU_ASSERT_EQUAL(wf_ready(0, boil | grind), 0u);
+    CU_ASSERT_EQUAL(wf_ready(0, boil, 0), grind);
+    CU_ASSERT_EQUAL(wf_ready(0, boil | grind, 0), 0u);
     /* Boil done only: nothing new becomes ready. */
-    CU_ASSERT_EQUAL(wf_ready(boil, boil | grind), 0u);
-    CU_ASSERT_EQUAL(wf_ready(grind, boil | grind), 0u);
+    CU_ASSERT_EQUAL(wf_ready(boil, boil | grind, 0), 0u);
+    CU_ASSERT_EQUAL(wf_ready(grind, boil | grind, 0), 0u);
     /* Both done: brew and toast. */
-    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind), brew | toast);
-    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind | brew), toast);
-    CU_ASSERT_EQUAL(wf_ready(WF_ALL_STEPS, WF_ALL_STEPS), 0u);
+    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind, 0), brew | toast);
+    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind | brew, 0), toast);
+    CU_ASSERT_EQUAL(wf_ready(WF_ALL_STEPS, WF_ALL_STEPS, 0), 0u);
+    /* Ignoring dependencies (naive): every step not started is ready. */
+    CU_ASSERT_EQUAL(wf_ready(0, 0, 1), WF_ALL_STEPS);
+    CU_ASSERT_EQUAL(wf_ready(0, boil, 1), grind | brew | toast);
 }
 
 /* ---- durations ---------------------------------------------------------- */
@@ -124,7 +127,7 @@ static void test_mode_lookup(void)
     CU_ASSERT_EQUAL(wf_mode_lookup("turbo"), -1);
     CU_ASSERT_EQUAL(wf_mode_lookup(""), -1);
     CU_ASSERT_EQUAL(wf_mode_lookup("Async"), -1);
-    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async");
+    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async|naive|mixed");
 }
 
 /* ---- kitchen URLs and answers ------------------------------------------- */
