@@ -58,7 +58,7 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"url", "COFFEE_URL", OPT_STRING, &st->url, 0, 0, "base URL of coffee-server"},
         {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, or both (one after the other)"},
         {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},
-        {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 1000, "requests kept in flight"},
+        {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 100000, "requests kept in flight (raise ulimit -n for more than ~1000)"},
         {"scale", "COFFEE_SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX,
          "multiplies every step's duration (1 = 3 s of boiling)"},
         {"timeout-ms", "COFFEE_TIMEOUT_MS", OPT_INT, &st->timeout_ms, 1, 3600000, "per-request timeout"},
