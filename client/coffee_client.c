@@ -8,6 +8,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "params.h"
+#include "proc.h"
 #include "render.h"
 #include "tally.h"
 
@@ -389,6 +390,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "coffee-client: cannot initialise libcurl\n");
         return EXIT_FAILED;
     }
+    /* One socket per request in flight, plus a few. */
+    int nofile = proc_raise_nofile(st.concurrency + 64);
+    if (nofile < st.concurrency + 64)
+        fprintf(stderr, "coffee-client: warning: the file descriptor limit is %d; --concurrency %d may fail\n",
+                nofile, st.concurrency);
     struct render_style rs = {.out = stdout, .width = st.width, .ascii = st.ascii};
     rc = probe(&st);
     if (rc == EXIT_ALL_OK)
