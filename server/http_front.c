@@ -20,6 +20,7 @@
 #include "params.h"
 #include "pgpool.h"
 #include "report.h"
+#include "web.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -364,6 +365,10 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     }
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
+    size_t page_len;
+    const char *page = web_page(url, &page_len);
+    if (page)
+        return httpd_respond_static(c, MHD_HTTP_OK, WEB_CONTENT_TYPE, page, page_len);
 
     struct args args = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
@@ -378,7 +383,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
-                               "no such path: try /make-coffee?mode=async, /compare, /orders/{id}, /livez, /readyz");
+                               "no such path: try / (the page), /make-coffee?mode=async, /compare, /orders/{id}, "
+                               "/livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)

@@ -153,22 +153,34 @@ void httpd_resume(struct httpd *h, struct MHD_Connection *c)
     h->run_pending = 1;
 }
 
+/* Sets Content-Type on r, queues it on c and drops our reference to r. */
+static enum MHD_Result queue_typed(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
+                                   const char *content_type)
+{
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const char *body, size_t len, ...)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ok = MHD_YES;
     va_list ap;
     va_start(ap, len);
     const char *name;
     while (ok == MHD_YES && (name = va_arg(ap, const char *)) != NULL)
         ok = MHD_add_response_header(r, name, va_arg(ap, const char *));
     va_end(ap);
-    if (ok == MHD_YES)
-        ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ok;
+    if (ok != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return queue_typed(c, status, r, "application/json");
 }
 
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len)
@@ -178,11 +190,16 @@ enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, ch
         free(body);
         return MHD_NO;
     }
-    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (ok == MHD_YES)
-        ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ok;
+    return queue_typed(c, status, r, "application/json");
+}
+
+enum MHD_Result httpd_respond_static(struct MHD_Connection *c, unsigned status, const char *content_type,
+                                     const char *body, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    return queue_typed(c, status, r, content_type);
 }
 
 enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg)

@@ -45,6 +45,10 @@ enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const c
 /* Like httpd_respond without extra headers, but takes body (malloc'd): it
  * is freed by MHD, or here on failure. */
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len);
+/* Queues a response of content_type whose body is borrowed for as long as
+ * MHD needs it: static storage only (the compiled-in page). */
+enum MHD_Result httpd_respond_static(struct MHD_Connection *c, unsigned status, const char *content_type,
+                                     const char *body, size_t len);
 /* Queues {"error": msg} with status (and Retry-After: 1 for 503). */
 enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg);
 
