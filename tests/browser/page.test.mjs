@@ -1,0 +1,286 @@
+// page.test.mjs: the page at / in a real browser. Starts a throw-away
+// kitchen and server (COFFEE_BIN_DIR, DATABASE_URL: run it through ./run),
+// drives Debian's chromium with playwright-core, clicks the buttons and
+// checks what is drawn against the JSON the page received. Every wait is
+// for a condition, bounded by a timeout; nothing sleeps to synchronise.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const binDir = process.env.COFFEE_BIN_DIR;
+const artifacts = process.env.COFFEE_ARTIFACTS || path.resolve('browser-artifacts');
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCALE = '0.1';
+const TOL_PX = 1.5; // rounding of percentages into device pixels
+
+const children = [];
+let base, context, page, profile;
+
+// Starts one of our programs on port 0 and resolves with its URL once it
+// prints "listening on http://HOST:PORT" (up to 10 s).
+function startProgram(name, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(binDir, name), ['--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    child.stderr.pipe(createWriteStream(path.join(artifacts, name + '.log')));
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(name + ' did not announce its port in 10 s')), 10000);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(name + ' exited early with ' + code)); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/[^\s]+:\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+}
+
+// Resolves when fn() is truthy, checking every 100 ms, or rejects after ms.
+async function until(what, fn, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try { if (await fn()) return; } catch (e) { /* not yet */ }
+    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  assert.ok(binDir, 'COFFEE_BIN_DIR must name the build directory (use tests/browser/run)');
+  assert.ok(process.env.DATABASE_URL, 'DATABASE_URL must be set (use tests/browser/run)');
+  mkdirSync(artifacts, { recursive: true });
+  const kitchen = await startProgram('coffee-kitchen', []);
+  base = await startProgram('coffee-server', ['--kitchen-url', kitchen]);
+  await until('/readyz', async () => (await fetch(base + '/readyz')).status === 200, 15000);
+
+  profile = mkdtempSync(path.join(tmpdir(), 'coffee-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: browserPath,
+    headless: true,
+    viewport: { width: 1360, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => { pageErrors.push(String(e)); });
+});
+const pageErrors = [];
+
+after(async () => {
+  if (page) await page.screenshot({ path: path.join(artifacts, 'last.png'), fullPage: true }).catch(() => {});
+  if (context) await context.close().catch(() => {});
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+// What the page drew for the order element sel, read in the page: each
+// bar's box, its track's box, the axis, and the order JSON the page got.
+function drawn(sel) {
+  return page.$eval(sel, (el) => {
+    const id = +el.dataset.orderId;
+    let json = null;
+    for (const r of window.coffee.runs) for (const o of r.orders || []) if (o.order_id === id) json = o;
+    const tl = el.querySelector('.tl');
+    const bars = {};
+    for (const b of el.querySelectorAll('.bar[data-step]')) {
+      const bb = b.getBoundingClientRect(), tb = b.parentElement.getBoundingClientRect();
+      bars[b.dataset.step] = { left: bb.left, right: bb.right, width: bb.width, trackLeft: tb.left, trackWidth: tb.width };
+    }
+    const results = {};
+    for (const r of el.querySelectorAll('.result[data-step]')) results[r.dataset.step] = r.textContent;
+    return { id, json, axis: +tl.dataset.axisMs, bars, results, head: el.querySelector('.order-head').textContent };
+  });
+}
+
+// Every bar sits where the JSON says, on the order's axis, within TOL_PX.
+function checkGeometry(d) {
+  for (const s of d.json.steps) {
+    const b = d.bars[s.name];
+    assert.ok(b, 'a bar for ' + s.name);
+    const pxPerMs = b.trackWidth / d.axis;
+    const wantLeft = b.trackLeft + s.start_ms * pxPerMs, wantWidth = (s.end_ms - s.start_ms) * pxPerMs;
+    assert.ok(Math.abs(b.left - wantLeft) <= TOL_PX, `${s.name} starts at ${b.left}px, want ${wantLeft}px`);
+    assert.ok(Math.abs(b.width - Math.max(wantWidth, 2)) <= TOL_PX, `${s.name} is ${b.width}px wide, want ${wantWidth}px`);
+  }
+}
+
+async function clickAndWait(button, sel) {
+  const before = await page.locator(sel).count();
+  await page.click(button);
+  await page.waitForFunction(([s, n]) => document.querySelectorAll(s).length > n, [sel, before]);
+  return page.locator(sel).first();
+}
+
+test('GET / answers the page as HTML', async () => {
+  for (const p of ['/', '/index.html']) {
+    const r = await fetch(base + p);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.match(await r.text(), /<title>Coffee service/);
+  }
+  await page.goto(base + '/');
+  await page.waitForSelector('#btn-async');
+  for (const m of ['blocking', 'async', 'naive', 'mixed', 'compare'])
+    assert.ok(await page.isVisible('#btn-' + m), m + ' button');
+});
+
+test('an error answer is shown as an error', async () => {
+  await page.fill('#scale', '99');
+  const run = await clickAndWait('#btn-async', '.run[data-kind=error]');
+  const text = await run.locator('.errbox').textContent();
+  assert.match(text, /HTTP 400/);
+  assert.match(text, /scale/);
+});
+
+test('naive brews before its inputs are ready; mixed is drawn too', async () => {
+  await page.fill('#scale', SCALE);
+  const naive = await clickAndWait('#btn-naive', '.run .order[data-mode=naive]');
+  const d = await drawn('.run .order[data-mode=naive] >> nth=0');
+  checkGeometry(d);
+  assert.equal(d.results.brew_coffee, 'Coffee not ready!');
+  assert.equal(await naive.locator('.bar.early[data-step=brew_coffee]').count(), 1, 'brew marked as started too early');
+  await clickAndWait('#btn-mixed', '.run .order[data-mode=mixed]');
+  checkGeometry(await drawn('.run .order[data-mode=mixed] >> nth=0'));
+});
+
+test('an async order is drawn in dependency order, widths as in the JSON', async () => {
+  await page.fill('#scale', SCALE);
+  await clickAndWait('#btn-async', '.run[data-kind=order] .order[data-mode=async]');
+  const d = await drawn('.run[data-kind=order] .order[data-mode=async] >> nth=0');
+  assert.ok(d.json, 'the page kept the JSON it drew');
+  assert.equal(d.json.status, 'done');
+  assert.equal(d.json.scale, Number(SCALE));
+  assert.deepEqual(Object.keys(d.bars).sort(), d.json.steps.map((s) => s.name).sort());
+  checkGeometry(d);
+  const { boil_water: boil, grind_coffee_bean: grind, brew_coffee: brew, toast_bread: toast } = d.bars;
+  for (const [name, b] of [['brew_coffee', brew], ['toast_bread', toast]]) {
+    assert.ok(b.left >= boil.right - TOL_PX, `${name} starts (${b.left}) at or after boil_water ends (${boil.right})`);
+    assert.ok(b.left >= grind.right - TOL_PX, `${name} starts (${b.left}) at or after grind ends (${grind.right})`);
+  }
+  for (const s of d.json.steps) assert.equal(d.results[s.name], s.result);
+  assert.equal(d.results.brew_coffee, 'Coffee ready!');
+  assert.match(d.head, /elapsed/);
+  assert.ok(d.head.includes(Math.round(d.json.elapsed_ms) + ' ms'), 'elapsed shown: ' + d.head);
+
+  // The page drew what the server stored.
+  const stored = await (await fetch(`${base}/orders/${d.id}`)).json();
+  for (const s of stored.steps) {
+    const got = d.json.steps.find((x) => x.name === s.name);
+    assert.ok(Math.abs(got.start_ms - s.start_ms) < 0.01 && Math.abs(got.end_ms - s.end_ms) < 0.01, s.name);
+  }
+});
+
+test('compare stacks one timeline per mode on one axis', async () => {
+  await page.fill('#scale', SCALE);
+  const run = await clickAndWait('#btn-compare', '.run[data-kind=compare]');
+  assert.equal(await page.locator('.run').first().getAttribute('data-kind'), 'compare', 'newest on top');
+  const orders = run.locator('.order');
+  assert.equal(await orders.count(), 2);
+  assert.deepEqual(await orders.evaluateAll((els) => els.map((e) => e.dataset.mode)), ['blocking', 'async']);
+  const geo = await orders.evaluateAll((els) => els.map((e) => {
+    const t = e.querySelector('.track').getBoundingClientRect(), end = e.querySelector('.vl.end').getBoundingClientRect();
+    return { top: e.getBoundingClientRect().top, trackLeft: t.left, trackWidth: t.width, end: end.left,
+             axis: e.querySelector('.tl').dataset.axisMs };
+  }));
+  assert.ok(geo[1].top > geo[0].top, 'stacked one above the other');
+  assert.equal(geo[0].axis, geo[1].axis, 'one time axis');
+  assert.ok(Math.abs(geo[0].trackLeft - geo[1].trackLeft) < 0.5 && Math.abs(geo[0].trackWidth - geo[1].trackWidth) < 0.5);
+  assert.ok(geo[0].end > geo[1].end, 'blocking ends to the right of async');
+  for (const i of [0, 1]) checkGeometry(await drawn(`.run[data-kind=compare] >> nth=0 >> .order >> nth=${i}`));
+  assert.match(await run.locator('.speedup').textContent(), /speedup ×\d+\.\d\d \(blocking ÷ async\)/);
+});
+
+test('live counters: from /metrics, or "metrics unavailable" without it', async () => {
+  const status = (await fetch(base + '/metrics')).status;
+  if (status === 200) {
+    await page.waitForSelector('#metrics[data-state=ok]');
+    // Counters are polled: wait for the async orders above to be counted.
+    await page.waitForFunction(() => {
+      const td = document.querySelector('[data-metric="orders:async:done"]');
+      return td && +td.textContent >= 2;
+    });
+  } else {
+    await page.waitForSelector('#metrics[data-state=unavailable]');
+    assert.match(await page.textContent('#metrics'), /metrics unavailable/);
+  }
+});
+
+test('screenshot', async () => {
+  await page.screenshot({ path: path.join(artifacts, 'page.png'), fullPage: true });
+});
+
+// The panel's parsing, on a known /metrics answer (whatever the server has).
+const SAMPLE_METRICS = `# HELP coffee_orders_total Orders answered, by mode and status.
+# TYPE coffee_orders_total counter
+coffee_orders_total{mode="async",status="done"} 1234
+coffee_orders_total{mode="blocking",status="done"} 3
+coffee_orders_total{mode="blocking",status="failed"} 1
+# TYPE coffee_orders_in_flight gauge
+coffee_orders_in_flight{mode="async"} 2
+coffee_orders_in_flight{mode="blocking"} 0
+coffee_db_pool_connections{state="busy"} 3
+coffee_db_pool_connections{state="connected"} 5
+coffee_db_pool_connections{state="size"} 32
+coffee_blocking_workers{state="busy"} 4
+coffee_blocking_workers{state="total"} 8
+coffee_loop_lag_max_seconds 0.0625
+`;
+test('live counters drawn from Prometheus text', async () => {
+  await page.route('**/metrics', (route) =>
+    route.fulfill({ status: 200, contentType: 'text/plain; version=0.0.4', body: SAMPLE_METRICS }));
+  try {
+    await page.waitForFunction(() => {
+      const td = document.querySelector('[data-metric="orders:async:done"]');
+      return td && td.textContent === '1234';
+    });
+    const cell = (k) => page.textContent(`[data-metric="${k}"]`);
+    assert.equal(await cell('orders:blocking:failed'), '1');
+    assert.equal(await cell('in_flight:async'), '2');
+    assert.equal(await cell('lag'), '63 ms');
+    assert.match(await page.getAttribute('[data-metric=lag]', 'class'), /\bbad\b/);
+    const text = await page.textContent('#metrics');
+    assert.match(text, /busy 3 of 32 · connected 5/);
+    assert.match(text, /busy 4 of 8/);
+    assert.doesNotMatch(text, /null|undefined|NaN/);
+  } finally {
+    await page.unroute('**/metrics');
+  }
+});
+
+// Main's coming /compare?modes=a,b,c answers one key per mode: the page
+// draws every key whose value is an order. Until the server takes modes,
+// the answer is made here from orders this test already ran.
+test('compare of three modes draws one timeline per mode', async () => {
+  const seen = await page.evaluate(() => window.coffee.runs.flatMap((r) => r.orders || []));
+  const pick = (m) => seen.find((o) => o.mode === m);
+  await page.route('**/compare?*', async (route) => {
+    const real = await route.fetch();
+    if (real.status() === 200) return route.fulfill({ response: real });
+    const body = { blocking: pick('blocking'), mixed: pick('mixed'), async: pick('async') };
+    body.speedup = Math.round(body.blocking.elapsed_ms / body.async.elapsed_ms * 1000) / 1000;
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+  });
+  try {
+    await page.check('.pick input[value=mixed]');
+    const run = await clickAndWait('#btn-compare', '.run[data-kind=compare]');
+    assert.match(await run.locator('.run-head code').textContent(), /modes=blocking%2Cmixed%2Casync|modes=blocking,mixed,async/);
+    assert.deepEqual(await run.locator('.order').evaluateAll((els) => els.map((e) => e.dataset.mode)),
+                     ['blocking', 'mixed', 'async']);
+    for (const i of [0, 1, 2]) checkGeometry(await drawn(`.run[data-kind=compare] >> nth=0 >> .order >> nth=${i}`));
+    assert.match(await run.locator('.speedup').textContent(), /\(blocking ÷ async\)/);
+  } finally {
+    await page.uncheck('.pick input[value=mixed]');
+    await page.unroute('**/compare?*');
+  }
+});
+
+test('clear empties the history', async () => {
+  await page.click('#clear');
+  await page.waitForSelector('#runs .empty');
+  assert.equal(await page.locator('.run').count(), 0);
+  assert.deepEqual(pageErrors, [], 'no script errors on the page');
+});
