@@ -31,7 +31,7 @@
 
 enum req_kind {
     REQ_ORDER,   /* /make-coffee: one order */
-    REQ_COMPARE, /* /compare: one order per mode, at once */
+    REQ_COMPARE, /* /compare: one order per asked mode, at once */
     REQ_LOOKUP,  /* /orders/{id} */
     REQ_READY    /* /readyz */
 };
@@ -40,8 +40,9 @@ struct req {
     struct front *f;
     struct MHD_Connection *conn;
     enum req_kind kind;
-    int pending;             /* work still running */
-    struct order *orders[2]; /* REQ_ORDER uses [0] */
+    int pending;                        /* work still running */
+    int norders;                        /* REQ_ORDER: 1; REQ_COMPARE: 2 or more */
+    struct order *orders[WF_MAX_MODES]; /* one per mode, in the asked order */
     struct pgq q;            /* REQ_LOOKUP, REQ_READY */
     struct db_stmt stmt;
     struct hreq probe; /* REQ_READY: the kitchen */
@@ -115,27 +116,47 @@ static unsigned order_status_code(const struct order *o)
     return o->status == ORDER_DONE ? MHD_HTTP_OK : front_status_for(o->error);
 }
 
-static void answer_orders(struct req *r)
+/* /compare's answer: each order under its mode's name, and the speedup of
+ * the last mode over the first (blocking over async by default). Its status
+ * is the first failed order's, with that order's error. */
+static json_t *compare_json(struct req *r, unsigned *status)
 {
-    json_t *j;
-    unsigned status;
-    if (r->kind == REQ_ORDER) {
-        j = report_order(r->orders[0]);
-        status = order_status_code(r->orders[0]);
-    } else {
-        struct order *b = r->orders[0], *a = r->orders[1];
-        double be = report_ms(b->steps_end_ns - b->arrived_ns), ae = report_ms(a->steps_end_ns - a->arrived_ns);
-        int both = b->status == ORDER_DONE && a->status == ORDER_DONE && ae > 0;
-        j = json_pack("{s:o, s:o, s:o}", wf_modes[b->mode].name, report_order(b), wf_modes[a->mode].name,
-                      report_order(a), "speedup", both ? json_real(round(be / ae * 1000) / 1000) : json_null());
-        status = order_status_code(b) != MHD_HTTP_OK ? order_status_code(b) : order_status_code(a);
-        if (j && status != MHD_HTTP_OK) {
-            const struct order *bad = b->status != ORDER_DONE ? b : a;
-            char msg[260];
-            snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
-            json_object_set_new(j, "error", json_string(msg));
+    json_t *j = json_object();
+    const struct order *bad = NULL;
+    for (int i = 0; j && i < r->norders; i++) {
+        const struct order *o = r->orders[i];
+        if (json_object_set_new(j, wf_modes[o->mode].name, report_order(o)) != 0) {
+            json_decref(j);
+            return NULL;
+        }
+        if (!bad && o->status != ORDER_DONE)
+            bad = o;
+    }
+    if (!j)
+        return NULL;
+    const struct order *first = r->orders[0], *last = r->orders[r->norders - 1];
+    double fe = report_ms(first->steps_end_ns - first->arrived_ns), le = report_ms(last->steps_end_ns - last->arrived_ns);
+    json_t *speedup = !bad && le > 0 ? json_real(round(fe / le * 1000) / 1000) : json_null();
+    *status = bad ? order_status_code(bad) : MHD_HTTP_OK;
+    if (json_object_set_new(j, "speedup", speedup) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    if (bad) {
+        char msg[260];
+        snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
+        if (json_object_set_new(j, "error", json_string(msg)) != 0) {
+            json_decref(j);
+            return NULL;
         }
     }
+    return j;
+}
+
+static void answer_orders(struct req *r)
+{
+    unsigned status = order_status_code(r->orders[0]);
+    json_t *j = r->kind == REQ_ORDER ? report_order(r->orders[0]) : compare_json(r, &status);
     char *body = report_dumps(j);
     json_decref(j);
     if (!body) {
@@ -250,6 +271,17 @@ static struct req *req_new(struct front *f, struct MHD_Connection *c, enum req_k
     return r;
 }
 
+/* Frees r and everything it owns. */
+static void req_free(struct req *r)
+{
+    for (int i = 0; i < r->norders; i++)
+        order_free(r->orders[i]);
+    db_stmt_release(&r->stmt);
+    free(r->body);
+    r->f->nreqs--;
+    free(r);
+}
+
 /* Suspends c and records r as its context: from here on, r's work may
  * finish (on a later pass) and resume it. */
 static enum MHD_Result req_suspend(struct req *r, void **con_cls)
@@ -259,25 +291,24 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
     return MHD_YES;
 }
 
-static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, int mode_a,
-                                    int mode_b, double scale)
+/* Starts one order per mode in modes[0..n) for one request (2 or more
+ * make a comparison) and suspends the connection until all have ended. */
+static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
+                                    int norders, double scale)
 {
-    int norders = mode_b >= 0 ? 2 : 1;
     if (f->draining)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
     if (f->inflight + norders > f->opt.max_inflight)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
-    struct req *r = req_new(f, c, norders == 2 ? REQ_COMPARE : REQ_ORDER);
+    struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->orders[0] = order_new(mode_a, scale, on_order_done, r);
-    r->orders[1] = norders == 2 ? order_new(mode_b, scale, on_order_done, r) : NULL;
-    if (!r->orders[0] || (norders == 2 && !r->orders[1])) {
-        order_free(r->orders[0]);
-        order_free(r->orders[1]);
-        free(r);
-        f->nreqs--;
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    r->norders = norders;
+    for (int i = 0; i < norders; i++) {
+        if (!(r->orders[i] = order_new(modes[i], scale, on_order_done, r))) {
+            req_free(r);
+            return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        }
     }
     r->pending = norders;
     enum MHD_Result ret = req_suspend(r, con_cls);
@@ -293,17 +324,17 @@ static enum MHD_Result route_make_coffee(struct front *f, struct MHD_Connection 
     char err[200];
     if (params_make_coffee(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    return start_orders(f, c, con_cls, p.mode, -1, p.scale);
+    return start_orders(f, c, con_cls, &p.mode, 1, p.scale);
 }
 
 static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, void **con_cls,
                                      const struct args *args)
 {
-    double scale;
+    struct compare_params p;
     char err[200];
-    if (params_compare(args->a, args->n, f->opt.default_scale, &scale, err, sizeof err) != 0)
+    if (params_compare(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    return start_orders(f, c, con_cls, wf_mode_lookup("blocking"), wf_mode_lookup("async"), scale);
+    return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
 }
 
 static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
@@ -389,16 +420,12 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     if (!r)
         return;
     *con_cls = NULL;
-    if (r->pending)
+    if (r->pending) {
         log_error("request completed with work pending (code %d); leaking it to stay safe", (int)toe);
-    else {
-        order_free(r->orders[0]);
-        order_free(r->orders[1]);
-        db_stmt_release(&r->stmt);
-        free(r->body);
-        free(r);
+        f->nreqs--;
+    } else {
+        req_free(r);
     }
-    f->nreqs--;
     check_drained(f);
 }
 
