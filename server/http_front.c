@@ -16,6 +16,7 @@
 #include "exec_blocking.h"
 #include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "order.h"
 #include "params.h"
 #include "pgpool.h"
@@ -33,6 +34,7 @@ enum req_kind {
     REQ_ORDER,   /* /make-coffee: one order */
     REQ_COMPARE, /* /compare: one order per asked mode, at once */
     REQ_LOOKUP,  /* /orders/{id} */
+    REQ_STATS,   /* /stats */
     REQ_READY    /* /readyz */
 };
 
@@ -43,7 +45,7 @@ struct req {
     int pending;                        /* work still running */
     int norders;                        /* REQ_ORDER: 1; REQ_COMPARE: 2 or more */
     struct order *orders[WF_MAX_MODES]; /* one per mode, in the asked order */
-    struct pgq q;            /* REQ_LOOKUP, REQ_READY */
+    struct pgq q;            /* REQ_LOOKUP, REQ_STATS, REQ_READY */
     struct db_stmt stmt;
     struct hreq probe; /* REQ_READY: the kitchen */
     char db_state[200], kitchen_state[200];
@@ -58,6 +60,7 @@ struct front {
     struct curl_loop *http;
     struct exec_async *async;
     struct exec_blocking *blocking;
+    struct metrics *metrics;
     struct front_options opt;
     int inflight; /* orders */
     int nreqs;    /* struct req alive */
@@ -169,8 +172,8 @@ static void answer_orders(struct req *r)
 static void on_order_done(struct order *o, void *arg)
 {
     struct req *r = arg;
-    (void)o;
     r->f->inflight--;
+    metrics_order_ended(r->f->metrics, o);
     if (--r->pending == 0)
         answer_orders(r);
 }
@@ -178,6 +181,7 @@ static void on_order_done(struct order *o, void *arg)
 static void submit_order(struct front *f, struct order *o)
 {
     f->inflight++;
+    metrics_order_started(f->metrics, o->mode);
     if (wf_modes[o->mode].exec == EXEC_BLOCKING)
         exec_blocking_submit(f->blocking, o);
     else
@@ -186,12 +190,18 @@ static void submit_order(struct front *f, struct order *o)
 
 /* ---- /orders/{id} and /readyz ------------------------------------------- */
 
+/* /orders/{id} and /stats: one row of JSON text, or an error. */
 static void on_lookup(struct pgq *q, int status, const PGresult *res, const char *err)
 {
     struct req *r = container_of(q, struct req, q);
     r->pending = 0;
     db_stmt_release(&r->stmt);
-    if (status != PGQ_OK) {
+    if (status == PGQ_FAILED && r->kind == REQ_STATS) {
+        /* The statement is fixed: only the since it was given can fail it. */
+        char msg[300];
+        snprintf(msg, sizeof msg, "bad since: %s", err);
+        req_answer(r, MHD_HTTP_BAD_REQUEST, error_body(msg));
+    } else if (status != PGQ_OK) {
         char msg[300];
         snprintf(msg, sizeof msg, "database unavailable: %s", err);
         req_answer(r, MHD_HTTP_SERVICE_UNAVAILABLE, error_body(msg));
@@ -200,6 +210,22 @@ static void on_lookup(struct pgq *q, int status, const PGresult *res, const char
     } else {
         req_answer(r, MHD_HTTP_OK, strdup(PQgetvalue(res, 0, 0)));
     }
+}
+
+static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
+{
+    struct pgpool_stats ps;
+    struct exec_blocking_stats bs;
+    pgpool_stats(f->pool, &ps);
+    exec_blocking_stats(f->blocking, &bs);
+    struct metrics_gauges g = {.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
+                               .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
+                               .workers_queued = bs.queued};
+    char *text = metrics_render(f->metrics, &g);
+    if (!text)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    return httpd_respond_as(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
+                            MHD_RESPMEM_MUST_FREE);
 }
 
 static void answer_ready(struct req *r)
@@ -296,10 +322,14 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
 static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
                                     int norders, double scale)
 {
-    if (f->draining)
+    if (f->draining) {
+        metrics_order_rejected(f->metrics, REJECT_DRAINING);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
-    if (f->inflight + norders > f->opt.max_inflight)
+    }
+    if (f->inflight + norders > f->opt.max_inflight) {
+        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
+    }
     struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -337,6 +367,16 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
     return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
 }
 
+/* Runs r's statement (already built) and answers its one JSON row. */
+static enum MHD_Result start_query(struct front *f, struct req *r, void **con_cls)
+{
+    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .timeout_ms = PROBE_TIMEOUT_MS};
+    r->pending = 1;
+    enum MHD_Result ret = req_suspend(r, con_cls);
+    pgpool_submit(f->pool, &r->q);
+    return ret;
+}
+
 static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
 {
     int64_t id;
@@ -347,11 +387,22 @@ static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, v
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     db_stmt_get_order(&r->stmt, id);
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .timeout_ms = PROBE_TIMEOUT_MS};
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
-    pgpool_submit(f->pool, &r->q);
-    return ret;
+    return start_query(f, r, con_cls);
+}
+
+static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, void **con_cls,
+                                   const struct args *args)
+{
+    const char *since;
+    char err[200];
+    if (params_stats(args->a, args->n, &since, err, sizeof err) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    struct req *r = req_new(f, c, REQ_STATS);
+    if (!r)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    /* since points into MHD's copy of the request, alive while it is. */
+    db_stmt_stats(&r->stmt, since);
+    return start_query(f, r, con_cls);
 }
 
 static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
@@ -395,6 +446,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     }
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
+    if (!strcmp(url, "/metrics"))
+        return answer_metrics(f, c);
 
     struct args args = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
@@ -406,10 +459,12 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_compare(f, c, con_cls, &args);
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
+    if (!strcmp(url, "/stats"))
+        return route_stats(f, c, con_cls, &args);
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
-                               "no such path: try /make-coffee?mode=async, /compare, /orders/{id}, /livez, /readyz");
+                               "no such path: try /make-coffee?mode=async, /compare, /orders/{id}, /stats, /metrics, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -451,9 +506,20 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
     f->async = async;
     f->blocking = blocking;
     f->opt = *opt;
+    f->metrics = metrics_new();
+    if (!f->metrics || metrics_watch_loop(f->metrics, loop) != 0) {
+        front_free(f);
+        return NULL;
+    }
     return f;
 }
 
-void front_free(struct front *f) { free(f); }
+void front_free(struct front *f)
+{
+    if (!f)
+        return;
+    metrics_free(f->metrics);
+    free(f);
+}
 
 void front_attach(struct front *f, struct httpd *h) { f->httpd = h; }

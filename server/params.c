@@ -183,6 +183,27 @@ int params_compare(const struct query_arg *args, size_t nargs, double default_sc
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
+int params_stats(const struct query_arg *args, size_t nargs, const char **since, char *err, size_t errlen)
+{
+    static const char *const known[] = {"since", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    const char *v = NULL;
+    int found = lookup_once(args, nargs, "since", &v, err, errlen);
+    if (found < 0)
+        return -1;
+    *since = NULL;
+    if (!found)
+        return 0;
+    size_t len = v ? strlen(v) : 0;
+    if (len == 0 || len > 40 || strspn(v, "0123456789-:.+ TZtz") != len) {
+        snprintf(err, errlen, "since must be a timestamp like 2026-11-25T15:00:00Z, got '%.40s'", v ? v : "");
+        return -1;
+    }
+    *since = v;
+    return 0;
+}
+
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen)
 {
     /* Digits only: no sign, no spaces, 1..INT64_MAX. */

@@ -45,6 +45,11 @@ struct compare_params {
  * scale (as for /make-coffee). Same contract as params_make_coffee. */
 int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
                    char *err, size_t errlen);
+/* Validates /stats' arguments: since (optional, once) is a timestamp as
+ * PostgreSQL reads timestamptz, e.g. 2026-11-25T15:00:00Z; only its
+ * characters and length are checked here. *since is NULL when absent
+ * (borrowed from args otherwise). Returns 0, or -1 with err. */
+int params_stats(const struct query_arg *args, size_t nargs, const char **since, char *err, size_t errlen);
 /* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
 

@@ -211,6 +211,40 @@ static void test_compare(void)
     }
 }
 
+/* ---- params_stats ------------------------------------------------------- */
+
+static void test_stats(void)
+{
+    static const struct {
+        const char *name;
+        struct query_arg args[2];
+        size_t nargs;
+        int ok;
+        const char *since; /* expected, NULL = none */
+    } cases[] = {
+        {"no arguments", {{NULL, NULL}}, 0, 1, NULL},
+        {"an ISO time", {{"since", "2026-11-25T15:00:00Z"}}, 1, 1, "2026-11-25T15:00:00Z"},
+        {"a date and an offset", {{"since", "2026-11-25 15:00:00.5+01:00"}}, 1, 1, "2026-11-25 15:00:00.5+01:00"},
+        {"empty", {{"since", ""}}, 1, 0, NULL},
+        {"no value", {{"since", NULL}}, 1, 0, NULL},
+        {"words", {{"since", "yesterday"}}, 1, 0, NULL},
+        {"quote", {{"since", "2026'--"}}, 1, 0, NULL},
+        {"too long", {{"since", "2026-11-25T15:00:00.000000000000000000000000Z"}}, 1, 0, NULL},
+        {"repeated", {{"since", "2026-11-25"}, {"since", "2026-11-25"}}, 2, 0, NULL},
+        {"unknown key", {{"until", "2026-11-25"}}, 1, 0, NULL},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        const char *since = "unset";
+        char err[256] = "";
+        int rc = params_stats(cases[i].args, cases[i].nargs, &since, err, sizeof err);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
+        if (cases[i].ok)
+            CHECK_CASE(cases[i].since ? since && !strcmp(since, cases[i].since) : since == NULL, cases[i].name);
+        else
+            CHECK_CASE(err[0] != '\0', cases[i].name);
+    }
+}
+
 /* ---- params_order_id ---------------------------------------------------- */
 
 static void test_order_id(void)
@@ -259,6 +293,7 @@ int main(void)
         {"params_make_coffee table", test_make_coffee_table},
         {"params_make_coffee error respects errlen", test_make_coffee_err_truncated},
         {"params_compare table", test_compare},
+        {"params_stats table", test_stats},
         {"params_order_id table", test_order_id},
         {NULL, NULL},
     };
