@@ -125,10 +125,12 @@ int child_threads(const struct child *c)
     return n;
 }
 
+const char *const *harness_kitchen_args;
+
 int stack_start(struct stack *s, const char *const server_args[])
 {
     memset(s, 0, sizeof *s);
-    if (child_start(&s->kitchen, "coffee-kitchen", NULL) != 0)
+    if (child_start(&s->kitchen, "coffee-kitchen", harness_kitchen_args) != 0)
         return -1;
     const char *args[24];
     int n = 0;

@@ -30,6 +30,9 @@ struct stack {
     struct child kitchen;
     struct child server;
 };
+/* Extra arguments for the kitchen of the next stack_start (NULL-terminated),
+ * or NULL (the default). */
+extern const char *const *harness_kitchen_args;
 /* Starts both; extra server args (NULL-terminated) may be NULL. Waits until
  * /readyz answers 200 (up to 15 s). 0 or -1. */
 int stack_start(struct stack *s, const char *const server_args[]);
