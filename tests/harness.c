@@ -127,6 +127,13 @@ int child_threads(const struct child *c)
 
 const char *const *harness_kitchen_args;
 
+double harness_slack(double ms)
+{
+    const char *v = getenv("COFFEE_TIMING_SLACK");
+    double f = v ? strtod(v, NULL) : 1.0;
+    return ms * (f >= 1.0 ? f : 1.0);
+}
+
 int stack_start(struct stack *s, const char *const server_args[])
 {
     memset(s, 0, sizeof *s);

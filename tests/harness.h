@@ -73,6 +73,12 @@ struct harness_test {
 int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
                  const struct harness_test *tests);
 
+/* A timing tolerance: ms, times COFFEE_TIMING_SLACK from the environment
+ * (default 1; scripts/test --sanitize sets it, as instrumented builds run
+ * several times slower). Only upper bounds widen: lower bounds (a wait
+ * really took its time) and every structural check stay as they are. */
+double harness_slack(double ms);
+
 /* Convenience: number from a JSON object path, NaN if absent. */
 double jnum(const json_t *obj, const char *key);
 /* The step called name in an order's "steps" array (borrowed) or NULL. */
