@@ -57,7 +57,7 @@ static int parse_settings(struct settings *st, int argc, char **argv)
 {
     const struct opt opts[] = {
         {"url", "COFFEE_URL", OPT_STRING, &st->url, 0, 0, "base URL of coffee-server"},
-        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, or both (one after the other)"},
+        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, naive, mixed, or both (blocking then async)"},
         {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},
         {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 100000, "requests kept in flight (raise ulimit -n for more than ~1000)"},
         {"scale", "COFFEE_SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX,
@@ -77,8 +77,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
             fprintf(stderr, "coffee-client: %s\n", err);
         return rc;
     }
-    if (strcmp(st->mode, "blocking") != 0 && strcmp(st->mode, "async") != 0 && strcmp(st->mode, "both") != 0) {
-        fprintf(stderr, "coffee-client: --mode: '%s' is not one of blocking, async, both\n", st->mode);
+    if (strcmp(st->mode, "both") != 0 && wf_mode_lookup(st->mode) < 0) {
+        fprintf(stderr, "coffee-client: --mode: '%s' is not one of %s, both\n", st->mode, wf_mode_names());
         return CONFIG_ERROR;
     }
     if (strncmp(st->url, "http://", 7) != 0 && strncmp(st->url, "https://", 8) != 0) {

@@ -241,6 +241,27 @@ void db_stmt_get_order(struct db_stmt *st, int64_t id)
     st->values[0] = st->num[0];
 }
 
+void db_stmt_stats(struct db_stmt *st, const char *since)
+{
+    stmt_init(st, "stats",
+              "SELECT json_build_object('since', $1::timestamptz, 'modes', coalesce(json_object_agg(mode, s"
+              " ORDER BY mode), '{}'))::text FROM ("
+              " SELECT mode, json_build_object("
+              "  'count', count(*) FILTER (WHERE status = 'done'),"
+              "  'failed', count(*) FILTER (WHERE status = 'failed'),"
+              "  'mean_ms', round((avg(elapsed_ms) FILTER (WHERE status = 'done'))::numeric, 3),"
+              "  'p50_ms', round((percentile_cont(0.50) WITHIN GROUP (ORDER BY elapsed_ms)"
+              "   FILTER (WHERE status = 'done'))::numeric, 3),"
+              "  'p95_ms', round((percentile_cont(0.95) WITHIN GROUP (ORDER BY elapsed_ms)"
+              "   FILTER (WHERE status = 'done'))::numeric, 3),"
+              "  'p99_ms', round((percentile_cont(0.99) WITHIN GROUP (ORDER BY elapsed_ms)"
+              "   FILTER (WHERE status = 'done'))::numeric, 3)) AS s"
+              " FROM orders WHERE status <> 'running' AND ($1::timestamptz IS NULL OR started_at >= $1::timestamptz)"
+              " GROUP BY mode) AS per_mode",
+              1);
+    st->values[0] = since;
+}
+
 void db_stmt_ping(struct db_stmt *st) { stmt_init(st, "ping", "SELECT 1", 0); }
 
 void db_stmt_release(struct db_stmt *st)

@@ -16,6 +16,7 @@
 #include "exec_blocking.h"
 #include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "order.h"
 #include "params.h"
 #include "pgpool.h"
@@ -32,8 +33,9 @@
 
 enum req_kind {
     REQ_ORDER,   /* /make-coffee: one order */
-    REQ_COMPARE, /* /compare: one order per mode, at once */
+    REQ_COMPARE, /* /compare: one order per asked mode, at once */
     REQ_LOOKUP,  /* /orders/{id} */
+    REQ_STATS,   /* /stats */
     REQ_READY    /* /readyz */
 };
 
@@ -41,9 +43,10 @@ struct req {
     struct front *f;
     struct MHD_Connection *conn;
     enum req_kind kind;
-    int pending;             /* work still running */
-    struct order *orders[2]; /* REQ_ORDER uses [0] */
-    struct pgq q;            /* REQ_LOOKUP, REQ_READY */
+    int pending;                        /* work still running */
+    int norders;                        /* REQ_ORDER: 1; REQ_COMPARE: 2 or more */
+    struct order *orders[WF_MAX_MODES]; /* one per mode, in the asked order */
+    struct pgq q;            /* REQ_LOOKUP, REQ_STATS, REQ_READY */
     struct db_stmt stmt;
     struct hreq probe; /* REQ_READY: the kitchen */
     char db_state[200], kitchen_state[200];
@@ -58,6 +61,7 @@ struct front {
     struct curl_loop *http;
     struct exec_async *async;
     struct exec_blocking *blocking;
+    struct metrics *metrics;
     struct front_options opt;
     int inflight; /* orders */
     int nreqs;    /* struct req alive */
@@ -116,27 +120,47 @@ static unsigned order_status_code(const struct order *o)
     return o->status == ORDER_DONE ? MHD_HTTP_OK : front_status_for(o->error);
 }
 
-static void answer_orders(struct req *r)
+/* /compare's answer: each order under its mode's name, and the speedup of
+ * the last mode over the first (blocking over async by default). Its status
+ * is the first failed order's, with that order's error. */
+static json_t *compare_json(struct req *r, unsigned *status)
 {
-    json_t *j;
-    unsigned status;
-    if (r->kind == REQ_ORDER) {
-        j = report_order(r->orders[0]);
-        status = order_status_code(r->orders[0]);
-    } else {
-        struct order *b = r->orders[0], *a = r->orders[1];
-        double be = report_ms(b->steps_end_ns - b->arrived_ns), ae = report_ms(a->steps_end_ns - a->arrived_ns);
-        int both = b->status == ORDER_DONE && a->status == ORDER_DONE && ae > 0;
-        j = json_pack("{s:o, s:o, s:o}", wf_modes[b->mode].name, report_order(b), wf_modes[a->mode].name,
-                      report_order(a), "speedup", both ? json_real(round(be / ae * 1000) / 1000) : json_null());
-        status = order_status_code(b) != MHD_HTTP_OK ? order_status_code(b) : order_status_code(a);
-        if (j && status != MHD_HTTP_OK) {
-            const struct order *bad = b->status != ORDER_DONE ? b : a;
-            char msg[260];
-            snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
-            json_object_set_new(j, "error", json_string(msg));
+    json_t *j = json_object();
+    const struct order *bad = NULL;
+    for (int i = 0; j && i < r->norders; i++) {
+        const struct order *o = r->orders[i];
+        if (json_object_set_new(j, wf_modes[o->mode].name, report_order(o)) != 0) {
+            json_decref(j);
+            return NULL;
+        }
+        if (!bad && o->status != ORDER_DONE)
+            bad = o;
+    }
+    if (!j)
+        return NULL;
+    const struct order *first = r->orders[0], *last = r->orders[r->norders - 1];
+    double fe = report_ms(first->steps_end_ns - first->arrived_ns), le = report_ms(last->steps_end_ns - last->arrived_ns);
+    json_t *speedup = !bad && le > 0 ? json_real(round(fe / le * 1000) / 1000) : json_null();
+    *status = bad ? order_status_code(bad) : MHD_HTTP_OK;
+    if (json_object_set_new(j, "speedup", speedup) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    if (bad) {
+        char msg[260];
+        snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
+        if (json_object_set_new(j, "error", json_string(msg)) != 0) {
+            json_decref(j);
+            return NULL;
         }
     }
+    return j;
+}
+
+static void answer_orders(struct req *r)
+{
+    unsigned status = order_status_code(r->orders[0]);
+    json_t *j = r->kind == REQ_ORDER ? report_order(r->orders[0]) : compare_json(r, &status);
     char *body = report_dumps(j);
     json_decref(j);
     if (!body) {
@@ -149,8 +173,8 @@ static void answer_orders(struct req *r)
 static void on_order_done(struct order *o, void *arg)
 {
     struct req *r = arg;
-    (void)o;
     r->f->inflight--;
+    metrics_order_ended(r->f->metrics, o);
     if (--r->pending == 0)
         answer_orders(r);
 }
@@ -158,6 +182,7 @@ static void on_order_done(struct order *o, void *arg)
 static void submit_order(struct front *f, struct order *o)
 {
     f->inflight++;
+    metrics_order_started(f->metrics, o->mode);
     if (wf_modes[o->mode].exec == EXEC_BLOCKING)
         exec_blocking_submit(f->blocking, o);
     else
@@ -166,12 +191,18 @@ static void submit_order(struct front *f, struct order *o)
 
 /* ---- /orders/{id} and /readyz ------------------------------------------- */
 
+/* /orders/{id} and /stats: one row of JSON text, or an error. */
 static void on_lookup(struct pgq *q, int status, const PGresult *res, const char *err)
 {
     struct req *r = container_of(q, struct req, q);
     r->pending = 0;
     db_stmt_release(&r->stmt);
-    if (status != PGQ_OK) {
+    if (status == PGQ_FAILED && r->kind == REQ_STATS) {
+        /* The statement is fixed: only the since it was given can fail it. */
+        char msg[300];
+        snprintf(msg, sizeof msg, "bad since: %s", err);
+        req_answer(r, MHD_HTTP_BAD_REQUEST, error_body(msg));
+    } else if (status != PGQ_OK) {
         char msg[300];
         snprintf(msg, sizeof msg, "database unavailable: %s", err);
         req_answer(r, MHD_HTTP_SERVICE_UNAVAILABLE, error_body(msg));
@@ -180,6 +211,22 @@ static void on_lookup(struct pgq *q, int status, const PGresult *res, const char
     } else {
         req_answer(r, MHD_HTTP_OK, strdup(PQgetvalue(res, 0, 0)));
     }
+}
+
+static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
+{
+    struct pgpool_stats ps;
+    struct exec_blocking_stats bs;
+    pgpool_stats(f->pool, &ps);
+    exec_blocking_stats(f->blocking, &bs);
+    struct metrics_gauges g = {.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
+                               .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
+                               .workers_queued = bs.queued};
+    char *text = metrics_render(f->metrics, &g);
+    if (!text)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    return httpd_respond_as(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
+                            MHD_RESPMEM_MUST_FREE);
 }
 
 static void answer_ready(struct req *r)
@@ -251,6 +298,17 @@ static struct req *req_new(struct front *f, struct MHD_Connection *c, enum req_k
     return r;
 }
 
+/* Frees r and everything it owns. */
+static void req_free(struct req *r)
+{
+    for (int i = 0; i < r->norders; i++)
+        order_free(r->orders[i]);
+    db_stmt_release(&r->stmt);
+    free(r->body);
+    r->f->nreqs--;
+    free(r);
+}
+
 /* Suspends c and records r as its context: from here on, r's work may
  * finish (on a later pass) and resume it. */
 static enum MHD_Result req_suspend(struct req *r, void **con_cls)
@@ -260,25 +318,28 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
     return MHD_YES;
 }
 
-static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, int mode_a,
-                                    int mode_b, double scale)
+/* Starts one order per mode in modes[0..n) for one request (2 or more
+ * make a comparison) and suspends the connection until all have ended. */
+static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
+                                    int norders, double scale)
 {
-    int norders = mode_b >= 0 ? 2 : 1;
-    if (f->draining)
+    if (f->draining) {
+        metrics_order_rejected(f->metrics, REJECT_DRAINING);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
-    if (f->inflight + norders > f->opt.max_inflight)
+    }
+    if (f->inflight + norders > f->opt.max_inflight) {
+        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
-    struct req *r = req_new(f, c, norders == 2 ? REQ_COMPARE : REQ_ORDER);
+    }
+    struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->orders[0] = order_new(mode_a, scale, on_order_done, r);
-    r->orders[1] = norders == 2 ? order_new(mode_b, scale, on_order_done, r) : NULL;
-    if (!r->orders[0] || (norders == 2 && !r->orders[1])) {
-        order_free(r->orders[0]);
-        order_free(r->orders[1]);
-        free(r);
-        f->nreqs--;
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    r->norders = norders;
+    for (int i = 0; i < norders; i++) {
+        if (!(r->orders[i] = order_new(modes[i], scale, on_order_done, r))) {
+            req_free(r);
+            return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        }
     }
     r->pending = norders;
     enum MHD_Result ret = req_suspend(r, con_cls);
@@ -294,17 +355,27 @@ static enum MHD_Result route_make_coffee(struct front *f, struct MHD_Connection 
     char err[200];
     if (params_make_coffee(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    return start_orders(f, c, con_cls, p.mode, -1, p.scale);
+    return start_orders(f, c, con_cls, &p.mode, 1, p.scale);
 }
 
 static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, void **con_cls,
                                      const struct args *args)
 {
-    double scale;
+    struct compare_params p;
     char err[200];
-    if (params_compare(args->a, args->n, f->opt.default_scale, &scale, err, sizeof err) != 0)
+    if (params_compare(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    return start_orders(f, c, con_cls, wf_mode_lookup("blocking"), wf_mode_lookup("async"), scale);
+    return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
+}
+
+/* Runs r's statement (already built) and answers its one JSON row. */
+static enum MHD_Result start_query(struct front *f, struct req *r, void **con_cls)
+{
+    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .timeout_ms = PROBE_TIMEOUT_MS};
+    r->pending = 1;
+    enum MHD_Result ret = req_suspend(r, con_cls);
+    pgpool_submit(f->pool, &r->q);
+    return ret;
 }
 
 static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
@@ -317,11 +388,22 @@ static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, v
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     db_stmt_get_order(&r->stmt, id);
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .timeout_ms = PROBE_TIMEOUT_MS};
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
-    pgpool_submit(f->pool, &r->q);
-    return ret;
+    return start_query(f, r, con_cls);
+}
+
+static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, void **con_cls,
+                                   const struct args *args)
+{
+    const char *since;
+    char err[200];
+    if (params_stats(args->a, args->n, &since, err, sizeof err) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    struct req *r = req_new(f, c, REQ_STATS);
+    if (!r)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    /* since points into MHD's copy of the request, alive while it is. */
+    db_stmt_stats(&r->stmt, since);
+    return start_query(f, r, con_cls);
 }
 
 static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
@@ -365,10 +447,12 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     }
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
+    if (!strcmp(url, "/metrics"))
+        return answer_metrics(f, c);
     size_t page_len;
     const char *page = web_page(url, &page_len);
-    if (page)
-        return httpd_respond_static(c, MHD_HTTP_OK, WEB_CONTENT_TYPE, page, page_len);
+    if (page) /* static storage: MHD borrows it for good and never writes it */
+        return httpd_respond_as(c, MHD_HTTP_OK, WEB_CONTENT_TYPE, (void *)page, page_len, MHD_RESPMEM_PERSISTENT);
 
     struct args args = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
@@ -380,11 +464,13 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_compare(f, c, con_cls, &args);
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
+    if (!strcmp(url, "/stats"))
+        return route_stats(f, c, con_cls, &args);
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
                                "no such path: try / (the page), /make-coffee?mode=async, /compare, /orders/{id}, "
-                               "/livez, /readyz");
+                               "/stats, /metrics, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -395,16 +481,12 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     if (!r)
         return;
     *con_cls = NULL;
-    if (r->pending)
+    if (r->pending) {
         log_error("request completed with work pending (code %d); leaking it to stay safe", (int)toe);
-    else {
-        order_free(r->orders[0]);
-        order_free(r->orders[1]);
-        db_stmt_release(&r->stmt);
-        free(r->body);
-        free(r);
+        f->nreqs--;
+    } else {
+        req_free(r);
     }
-    f->nreqs--;
     check_drained(f);
 }
 
@@ -430,9 +512,20 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
     f->async = async;
     f->blocking = blocking;
     f->opt = *opt;
+    f->metrics = metrics_new();
+    if (!f->metrics || metrics_watch_loop(f->metrics, loop) != 0) {
+        front_free(f);
+        return NULL;
+    }
     return f;
 }
 
-void front_free(struct front *f) { free(f); }
+void front_free(struct front *f)
+{
+    if (!f)
+        return;
+    metrics_free(f->metrics);
+    free(f);
+}
 
 void front_attach(struct front *f, struct httpd *h) { f->httpd = h; }

@@ -153,11 +153,15 @@ void httpd_resume(struct httpd *h, struct MHD_Connection *c)
     h->run_pending = 1;
 }
 
-/* Sets Content-Type on r, queues it on c and drops our reference to r. */
-static enum MHD_Result queue_typed(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
-                                   const char *content_type)
+/* Adds content_type and the name/value pairs of ap (ending in NULL; ap
+ * may be NULL), queues r and drops our reference to it. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
+                             const char *content_type, va_list *ap)
 {
     enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    const char *name;
+    while (ap && ok == MHD_YES && (name = va_arg(*ap, const char *)) != NULL)
+        ok = MHD_add_response_header(r, name, va_arg(*ap, const char *));
     if (ok == MHD_YES)
         ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
@@ -169,37 +173,28 @@ enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const c
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    enum MHD_Result ok = MHD_YES;
     va_list ap;
     va_start(ap, len);
-    const char *name;
-    while (ok == MHD_YES && (name = va_arg(ap, const char *)) != NULL)
-        ok = MHD_add_response_header(r, name, va_arg(ap, const char *));
+    enum MHD_Result ok = queue(c, status, r, "application/json", &ap);
     va_end(ap);
-    if (ok != MHD_YES) {
-        MHD_destroy_response(r);
+    return ok;
+}
+
+enum MHD_Result httpd_respond_as(struct MHD_Connection *c, unsigned status, const char *content_type, void *body,
+                                 size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
         return MHD_NO;
     }
-    return queue_typed(c, status, r, "application/json");
+    return queue(c, status, r, content_type, NULL);
 }
 
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
-        return MHD_NO;
-    }
-    return queue_typed(c, status, r, "application/json");
-}
-
-enum MHD_Result httpd_respond_static(struct MHD_Connection *c, unsigned status, const char *content_type,
-                                     const char *body, size_t len)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    return queue_typed(c, status, r, content_type);
+    return httpd_respond_as(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE);
 }
 
 enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg)

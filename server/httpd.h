@@ -42,13 +42,14 @@ void httpd_resume(struct httpd *h, struct MHD_Connection *c);
 /* Queues a response whose body is copied from body (JSON). Extra headers
  * are given as name/value pairs ending in NULL. Returns MHD_YES/MHD_NO. */
 enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const char *body, size_t len, ...);
-/* Like httpd_respond without extra headers, but takes body (malloc'd): it
- * is freed by MHD, or here on failure. */
+/* Queues body with content_type. mode says who owns body:
+ * MHD_RESPMEM_MUST_FREE takes it (malloc'd; freed by MHD, or here on
+ * failure), MHD_RESPMEM_MUST_COPY copies it, MHD_RESPMEM_PERSISTENT
+ * borrows it for good (static data). */
+enum MHD_Result httpd_respond_as(struct MHD_Connection *c, unsigned status, const char *content_type, void *body,
+                                 size_t len, enum MHD_ResponseMemoryMode mode);
+/* httpd_respond_as for JSON that takes body. */
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len);
-/* Queues a response of content_type whose body is borrowed for as long as
- * MHD needs it: static storage only (the compiled-in page). */
-enum MHD_Result httpd_respond_static(struct MHD_Connection *c, unsigned status, const char *content_type,
-                                     const char *body, size_t len);
 /* Queues {"error": msg} with status (and Retry-After: 1 for 503). */
 enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg);
 

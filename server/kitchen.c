@@ -26,12 +26,17 @@ static const struct appliance appliances[] = {
     {"/grinder", "grinder", "Ground coffee"},
     {"/toaster", "toaster", "Toast bread ready!"},
 };
+#define NAPPLIANCES (sizeof appliances / sizeof appliances[0])
+
+static const char *const fault_names[] = {"none", "500", "garbage", "close", "hang"};
+#define NFAULTS (sizeof fault_names / sizeof fault_names[0])
 
 struct kreq {
     struct kitchen *k;
     struct MHD_Connection *conn;
     const struct appliance *app;
     int ms;
+    enum kitchen_fault fault; /* as set when the request arrived */
     int suspended;
     unsigned status; /* set when the answer is ready */
     struct ev_timer timer;
@@ -45,16 +50,64 @@ struct kitchen {
     unsigned nwaiting;
     unsigned nrequests; /* contexts alive */
     int shutting_down;
+    int allow_fault_api;
+    enum kitchen_fault faults[NAPPLIANCES];
 };
 
-struct kitchen *kitchen_new(struct evloop *loop)
+struct kitchen *kitchen_new(struct evloop *loop, int allow_fault_api)
 {
     struct kitchen *k = calloc(1, sizeof *k);
     if (k) {
         k->loop = loop;
+        k->allow_fault_api = allow_fault_api;
         list_init(&k->waiting);
     }
     return k;
+}
+
+static int lookup(const char *const *names, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && !strncmp(names[i], name, len))
+            return (int)i;
+    return -1;
+}
+
+static int appliance_index(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NAPPLIANCES; i++)
+        if (strlen(appliances[i].name) == len && !strncmp(appliances[i].name, name, len))
+            return (int)i;
+    return -1;
+}
+
+/* Parses one "appliance=kind" of len bytes into faults. 0 or -1 with err. */
+static int parse_fault(const char *pair, size_t len, enum kitchen_fault faults[], char *err, size_t errlen)
+{
+    const char *eq = memchr(pair, '=', len);
+    int app = eq ? appliance_index(pair, (size_t)(eq - pair)) : -1;
+    int kind = eq ? lookup(fault_names, NFAULTS, eq + 1, len - (size_t)(eq - pair) - 1) : -1;
+    if (app < 0 || kind < 0) {
+        snprintf(err, errlen, "bad fault '%.*s': want kettle|grinder|toaster=none|500|garbage|close|hang",
+                 (int)(len < 64 ? len : 64), pair);
+        return -1;
+    }
+    faults[app] = (enum kitchen_fault)kind;
+    return 0;
+}
+
+int kitchen_set_faults(struct kitchen *k, const char *spec, char *err, size_t errlen)
+{
+    enum kitchen_fault faults[NAPPLIANCES];
+    memcpy(faults, k->faults, sizeof faults);
+    for (const char *p = spec; *p;) {
+        size_t len = strcspn(p, ",");
+        if (parse_fault(p, len, faults, err, errlen) != 0)
+            return -1;
+        p += len + (p[len] == ',');
+    }
+    memcpy(k->faults, faults, sizeof faults);
+    return 0;
 }
 
 void kitchen_free(struct kitchen *k) { free(k); }
@@ -95,6 +148,11 @@ static const struct appliance *find_appliance(const char *url)
     return NULL;
 }
 
+struct fault_args {
+    enum kitchen_fault faults[NAPPLIANCES];
+    char err[160];
+};
+
 static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind, (void)value;
@@ -109,9 +167,54 @@ static enum MHD_Result answer(struct kreq *r)
     char body[160];
     if (r->status != MHD_HTTP_OK)
         return httpd_respond_error(r->conn, r->status, "kitchen is shutting down");
+    switch (r->fault) {
+    case FAULT_500:
+        return httpd_respond_error(r->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "injected fault: the appliance broke");
+    case FAULT_GARBAGE:
+        return httpd_respond(r->conn, MHD_HTTP_OK, "<html>not JSON", 14, NULL);
+    case FAULT_CLOSE:
+        return MHD_NO; /* MHD closes the connection without an answer */
+    default:
+        break;
+    }
     int n = snprintf(body, sizeof body, "{\"appliance\":\"%s\",\"ms\":%d,\"result\":\"%s\"}", r->app->name, r->ms,
                      r->app->result);
     return httpd_respond(r->conn, MHD_HTTP_OK, body, (size_t)n, NULL);
+}
+
+static enum MHD_Result add_fault(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct fault_args *fa = cls;
+    int app = appliance_index(key, strlen(key));
+    int f = value ? lookup(fault_names, NFAULTS, value, strlen(value)) : -1;
+    if (app < 0 || f < 0) {
+        snprintf(fa->err, sizeof fa->err, "bad fault '%.40s=%.40s': want kettle|grinder|toaster=none|500|garbage|close|hang",
+                 key, value ? value : "");
+        return MHD_NO;
+    }
+    fa->faults[app] = (enum kitchen_fault)f;
+    return MHD_YES;
+}
+
+/* GET /faults shows the faults; POST /faults?appliance=kind&... sets them
+ * (no arguments: clears all), when the API is allowed. */
+static enum MHD_Result route_faults(struct kitchen *k, struct MHD_Connection *c, const char *method)
+{
+    if (!strcmp(method, "POST")) {
+        if (!k->allow_fault_api)
+            return httpd_respond_error(c, MHD_HTTP_FORBIDDEN, "fault injection is off: start with --allow-faults");
+        struct fault_args fa = {.err = ""};
+        if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_fault, &fa) > 0 && fa.err[0])
+            return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, fa.err);
+        memcpy(k->faults, fa.faults, sizeof k->faults); /* unnamed appliances: none */
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        return httpd_respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST /faults");
+    }
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"kettle\":\"%s\",\"grinder\":\"%s\",\"toaster\":\"%s\"}",
+                     fault_names[k->faults[0]], fault_names[k->faults[1]], fault_names[k->faults[2]]);
+    return httpd_respond(c, MHD_HTTP_OK, body, (size_t)n, NULL);
 }
 
 enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
@@ -123,7 +226,9 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     if (*con_cls)
         return answer(*con_cls); /* resumed: the answer is ready */
     if (*upload_data_size)
-        return MHD_NO; /* GET only: a body is not expected */
+        return MHD_NO; /* no endpoint takes a body */
+    if (!strcmp(url, "/faults"))
+        return route_faults(k, c, method);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return httpd_respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported");
     if (!strcmp(url, "/livez"))
@@ -147,8 +252,11 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     r->conn = c;
     r->app = app;
     r->ms = (int)ms;
+    r->fault = k->faults[app - appliances];
     r->timer.cb = on_timer;
-    if (evloop_timer_start(k->loop, &r->timer, ms * 1000000LL) != 0) {
+    /* A hanging request waits on the list without a timer: only the
+     * client hanging up or the kitchen's shutdown ends it. */
+    if (r->fault != FAULT_HANG && evloop_timer_start(k->loop, &r->timer, ms * 1000000LL) != 0) {
         free(r);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen out of memory");
     }

@@ -1,10 +1,17 @@
 /* kitchen: the simulated appliances. GET /kettle|/grinder|/toaster?ms=N
  * answers after N ms, on a loop timer: a waiting request costs a suspended
- * connection and a timer, never a thread. */
+ * connection and a timer, never a thread.
+ *
+ * Fault injection, for tests of the server's error handling: each
+ * appliance can be made to fail every request (after its delay) in one of
+ * the ways of enum kitchen_fault. Set at start (--faults) or, when allowed,
+ * at run time with POST /faults?kettle=500&toaster=hang (no arguments:
+ * clear all); GET /faults shows them. */
 #ifndef COFFEE_KITCHEN_H
 #define COFFEE_KITCHEN_H
 
 #include <microhttpd.h>
+#include <stddef.h>
 
 struct evloop;
 struct httpd;
@@ -12,8 +19,21 @@ struct kitchen;
 
 #define KITCHEN_MAX_MS 60000
 
-/* Returns new, or NULL when out of memory. */
-struct kitchen *kitchen_new(struct evloop *loop);
+enum kitchen_fault {
+    FAULT_NONE,    /* answer normally */
+    FAULT_500,     /* answer HTTP 500 with a JSON error */
+    FAULT_GARBAGE, /* answer 200 with a body that is not JSON */
+    FAULT_CLOSE,   /* close the connection without answering */
+    FAULT_HANG     /* never answer (until the client gives up or shutdown) */
+};
+
+/* Returns new, or NULL when out of memory. allow_fault_api enables
+ * POST /faults. */
+struct kitchen *kitchen_new(struct evloop *loop, int allow_fault_api);
+/* Sets faults from "appliance=kind,..." (kinds: none, 500, garbage, close,
+ * hang); appliances not named keep theirs. Returns 0, or -1 with err and
+ * nothing changed. */
+int kitchen_set_faults(struct kitchen *k, const char *spec, char *err, size_t errlen);
 /* Frees k; accepts NULL. No request may be pending. */
 void kitchen_free(struct kitchen *k);
 /* Tells k which daemon its connections belong to (for resuming them). */

@@ -29,16 +29,23 @@ int main(int argc, char **argv)
     const char *bind = "127.0.0.1";
     int port = 8081;
     int max_conn = 16384;
+    const char *faults = NULL;
+    int allow_faults = 0;
     const struct opt opts[] = {
         {"port", "PORT", OPT_INT, &port, 0, 65535, "TCP port to listen on (0 = any free port)"},
         {"bind", "BIND", OPT_STRING, &bind, 0, 0, "numeric address to listen on"},
         {"max-connections", "MAX_CONNECTIONS", OPT_INT, &max_conn, 1, 1000000,
          "concurrent connections accepted (file descriptor limit raised to fit)"},
+        {"faults", "KITCHEN_FAULTS", OPT_STRING, &faults, 0, 0,
+         "inject faults, e.g. kettle=500,toaster=hang (kinds: none, 500, garbage, close, hang)"},
+        {"allow-faults", "KITCHEN_ALLOW_FAULTS", OPT_FLAG, &allow_faults, 0, 1,
+         "let POST /faults?kettle=500&... change the faults at run time (for tests)"},
     };
     char err[256];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
                           "usage: coffee-kitchen [options]\n"
-                          "Simulated appliances: GET /kettle|/grinder|/toaster?ms=N answers after N ms.",
+                          "Simulated appliances: GET /kettle|/grinder|/toaster?ms=N answers after N ms.\n"
+                          "GET /faults shows injected faults; POST /faults?kettle=500&... sets them (--allow-faults).",
                           err, sizeof err);
     if (rc == CONFIG_HELP)
         return 0;
@@ -62,7 +69,13 @@ int main(int argc, char **argv)
     }
     if (evloop_watch_signals(loop, on_signal, &m) != 0)
         log_warn("cannot watch SIGINT/SIGTERM");
-    m.kitchen = kitchen_new(loop);
+    m.kitchen = kitchen_new(loop, allow_faults);
+    if (m.kitchen && faults && kitchen_set_faults(m.kitchen, faults, err, sizeof err) != 0) {
+        fprintf(stderr, "coffee-kitchen: --faults: %s\n", err);
+        kitchen_free(m.kitchen);
+        evloop_free(loop);
+        return 2;
+    }
     struct httpd_options hopt = {
         .bind = bind,
         .port = port,

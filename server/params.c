@@ -131,13 +131,77 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
-int params_compare(const struct query_arg *args, size_t nargs, double default_scale, double *scale, char *err,
-                   size_t errlen)
+/* Parses "m1,m2,..." into out->modes. Returns 0 or -1 with err. */
+static int parse_modes(const char *list, struct compare_params *out, char *err, size_t errlen)
 {
-    static const char *const known[] = {"scale", NULL};
+    out->nmodes = 0;
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        char name[32];
+        int mode = -1;
+        if (len > 0 && len < sizeof name) {
+            memcpy(name, p, len);
+            name[len] = '\0';
+            mode = wf_mode_lookup(name);
+        }
+        if (mode < 0) {
+            snprintf(err, errlen, "modes: '%.*s' is not a mode: use a list of %s, e.g. modes=blocking,async",
+                     (int)(len < 32 ? len : 32), p, wf_mode_names());
+            return -1;
+        }
+        for (int i = 0; i < out->nmodes; i++) {
+            if (out->modes[i] == mode) {
+                snprintf(err, errlen, "modes: '%s' is given more than once", name);
+                return -1;
+            }
+        }
+        /* Distinct known modes: never more than the table holds. */
+        out->modes[out->nmodes++] = mode;
+        p += len;
+        if (!*p)
+            break;
+    }
+    if (out->nmodes < 2) {
+        snprintf(err, errlen, "modes: compare needs two modes or more, e.g. modes=blocking,async");
+        return -1;
+    }
+    return 0;
+}
+
+int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
+                   char *err, size_t errlen)
+{
+    static const char *const known[] = {"modes", "scale", NULL};
     if (check_known(args, nargs, known, err, errlen) != 0)
         return -1;
-    return parse_scale(args, nargs, default_scale, scale, err, errlen);
+    const char *list = NULL;
+    int found = lookup_once(args, nargs, "modes", &list, err, errlen);
+    if (found < 0)
+        return -1;
+    if (parse_modes(found ? (list ? list : "") : "blocking,async", out, err, errlen) != 0)
+        return -1;
+    return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
+}
+
+int params_stats(const struct query_arg *args, size_t nargs, const char **since, char *err, size_t errlen)
+{
+    static const char *const known[] = {"since", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    const char *v = NULL;
+    int found = lookup_once(args, nargs, "since", &v, err, errlen);
+    if (found < 0)
+        return -1;
+    *since = NULL;
+    if (!found)
+        return 0;
+    size_t len = v ? strlen(v) : 0;
+    if (len == 0 || len > 40 || strspn(v, "0123456789-:.+ TZtz") != len) {
+        snprintf(err, errlen, "since must be a timestamp like 2026-11-25T15:00:00Z, got '%.40s'", v ? v : "");
+        return -1;
+    }
+    *since = v;
+    return 0;
 }
 
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen)

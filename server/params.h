@@ -3,6 +3,8 @@
 #ifndef COFFEE_PARAMS_H
 #define COFFEE_PARAMS_H
 
+#include "workflow.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,9 +33,23 @@ struct order_params {
  * message for a 400 in err. */
 int params_make_coffee(const struct query_arg *args, size_t nargs, double default_scale, struct order_params *out,
                        char *err, size_t errlen);
-/* Validates /compare's arguments: scale only. Same contract. */
-int params_compare(const struct query_arg *args, size_t nargs, double default_scale, double *scale, char *err,
-                   size_t errlen);
+/* One parsed /compare request. */
+struct compare_params {
+    int modes[WF_MAX_MODES]; /* indexes into the mode table, distinct, in the asked order */
+    int nmodes;   /* 2..wf_nmodes */
+    double scale;
+};
+
+/* Validates /compare's arguments: modes (optional, once, a comma-separated
+ * list of 2 or more distinct known modes; default "blocking,async") and
+ * scale (as for /make-coffee). Same contract as params_make_coffee. */
+int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
+                   char *err, size_t errlen);
+/* Validates /stats' arguments: since (optional, once) is a timestamp as
+ * PostgreSQL reads timestamptz, e.g. 2026-11-25T15:00:00Z; only its
+ * characters and length are checked here. *since is NULL when absent
+ * (borrowed from args otherwise). Returns 0, or -1 with err. */
+int params_stats(const struct query_arg *args, size_t nargs, const char **since, char *err, size_t errlen);
 /* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
 

@@ -88,8 +88,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
                           "usage: coffee-server [options]\n"
                           "Makes coffee two ways: blocking calls on worker threads, or non-blocking I/O on one "
                           "event loop.\n"
-                          "Endpoints: /make-coffee?mode=blocking|async[&scale=S], /compare[?scale=S], "
-                          "/orders/{id}, /livez, /readyz",
+                          "Endpoints: /make-coffee?mode=blocking|async|naive|mixed[&scale=S],\n"
+                          "           /compare[?modes=M1,M2,...][&scale=S], /orders/{id}, /livez, /readyz",
                           err, sizeof err);
     if (rc == CONFIG_ERROR)
         fprintf(stderr, "coffee-server: %s\n", err);

@@ -28,6 +28,8 @@ const struct mode_def wf_modes[] = {
     {"mixed", EXEC_ASYNC, 0, 1, "one blocking call on the event loop stalls every order on it"},
 };
 const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
+_Static_assert(sizeof wf_modes / sizeof wf_modes[0] <= WF_MAX_MODES, "raise WF_MAX_MODES");
+_Static_assert(sizeof wf_steps / sizeof wf_steps[0] <= WF_MAX_STEPS, "raise WF_MAX_STEPS");
 
 int wf_mode_lookup(const char *name)
 {

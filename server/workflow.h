@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #define WF_MAX_STEPS 8
+#define WF_MAX_MODES 8
 #define WF_RESULT_MAX 64 /* longest result string kept, NUL included */
 
 enum step_io {

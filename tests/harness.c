@@ -125,10 +125,19 @@ int child_threads(const struct child *c)
     return n;
 }
 
+const char *const *harness_kitchen_args;
+
+double harness_slack(double ms)
+{
+    const char *v = getenv("COFFEE_TIMING_SLACK");
+    double f = v ? strtod(v, NULL) : 1.0;
+    return ms * (f >= 1.0 ? f : 1.0);
+}
+
 int stack_start(struct stack *s, const char *const server_args[])
 {
     memset(s, 0, sizeof *s);
-    if (child_start(&s->kitchen, "coffee-kitchen", NULL) != 0)
+    if (child_start(&s->kitchen, "coffee-kitchen", harness_kitchen_args) != 0)
         return -1;
     const char *args[24];
     int n = 0;

@@ -30,6 +30,9 @@ struct stack {
     struct child kitchen;
     struct child server;
 };
+/* Extra arguments for the kitchen of the next stack_start (NULL-terminated),
+ * or NULL (the default). */
+extern const char *const *harness_kitchen_args;
 /* Starts both; extra server args (NULL-terminated) may be NULL. Waits until
  * /readyz answers 200 (up to 15 s). 0 or -1. */
 int stack_start(struct stack *s, const char *const server_args[]);
@@ -69,6 +72,12 @@ struct harness_test {
  * returns the process exit code: 0 only if every test ran and passed. */
 int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
                  const struct harness_test *tests);
+
+/* A timing tolerance: ms, times COFFEE_TIMING_SLACK from the environment
+ * (default 1; scripts/test --sanitize sets it, as instrumented builds run
+ * several times slower). Only upper bounds widen: lower bounds (a wait
+ * really took its time) and every structural check stay as they are. */
+double harness_slack(double ms);
 
 /* Convenience: number from a JSON object path, NaN if absent. */
 double jnum(const json_t *obj, const char *key);

@@ -170,23 +170,76 @@ static void test_compare(void)
         size_t nargs;
         int ok;
         double scale;
+        const char *modes; /* expected, comma-separated */
     } cases[] = {
-        {"no arguments", {{NULL, NULL}}, 0, 1, DEFAULT_SCALE},
-        {"scale 3", {{"scale", "3"}}, 1, 1, 3.0},
-        {"scale 0", {{"scale", "0"}}, 1, 1, 0.0},
-        {"mode is not a compare parameter", {{"mode", "async"}}, 1, 0, 0},
-        {"scale not a number", {{"scale", "x"}}, 1, 0, 0},
-        {"scale out of range", {{"scale", "11"}}, 1, 0, 0},
-        {"repeated scale", {{"scale", "1"}, {"scale", "2"}}, 2, 0, 0},
-        {"scale without value", {{"scale", NULL}}, 1, 0, 0},
+        {"no arguments", {{NULL, NULL}}, 0, 1, DEFAULT_SCALE, "blocking,async"},
+        {"scale 3", {{"scale", "3"}}, 1, 1, 3.0, "blocking,async"},
+        {"scale 0", {{"scale", "0"}}, 1, 1, 0.0, "blocking,async"},
+        {"modes in the asked order", {{"modes", "async,naive,mixed"}}, 1, 1, DEFAULT_SCALE, "async,naive,mixed"},
+        {"every mode", {{"modes", "blocking,async,naive,mixed"}, {"scale", "0.5"}}, 2, 1, 0.5,
+         "blocking,async,naive,mixed"},
+        {"mode is not a compare parameter", {{"mode", "async"}}, 1, 0, 0, NULL},
+        {"one mode only", {{"modes", "async"}}, 1, 0, 0, NULL},
+        {"a mode twice", {{"modes", "async,async"}}, 1, 0, 0, NULL},
+        {"unknown mode", {{"modes", "async,turbo"}}, 1, 0, 0, NULL},
+        {"empty element", {{"modes", "async,"}}, 1, 0, 0, NULL},
+        {"leading comma", {{"modes", ",async,blocking"}}, 1, 0, 0, NULL},
+        {"empty modes", {{"modes", ""}}, 1, 0, 0, NULL},
+        {"modes without value", {{"modes", NULL}}, 1, 0, 0, NULL},
+        {"repeated modes", {{"modes", "async,blocking"}, {"modes", "async,blocking"}}, 2, 0, 0, NULL},
+        {"over-long name", {{"modes", "asyncasyncasyncasyncasyncasyncasyncasync,blocking"}}, 1, 0, 0, NULL},
+        {"scale not a number", {{"scale", "x"}}, 1, 0, 0, NULL},
+        {"scale out of range", {{"scale", "11"}}, 1, 0, 0, NULL},
+        {"repeated scale", {{"scale", "1"}, {"scale", "2"}}, 2, 0, 0, NULL},
+        {"scale without value", {{"scale", NULL}}, 1, 0, 0, NULL},
     };
     for (size_t i = 0; i < NELEMS(cases); i++) {
-        double scale = -7;
+        struct compare_params p = {.scale = -7};
         char err[256] = "";
-        int rc = params_compare(cases[i].args, cases[i].nargs, DEFAULT_SCALE, &scale, err, sizeof err);
+        int rc = params_compare(cases[i].args, cases[i].nargs, DEFAULT_SCALE, &p, err, sizeof err);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
+        if (cases[i].ok) {
+            char got[128] = "";
+            size_t off = 0;
+            for (int m = 0; m < p.nmodes; m++)
+                off += (size_t)snprintf(got + off, sizeof got - off, "%s%s", m ? "," : "", wf_modes[p.modes[m]].name);
+            CHECK_CASE(p.scale == cases[i].scale, cases[i].name);
+            CHECK_CASE(!strcmp(got, cases[i].modes), cases[i].name);
+        } else {
+            CHECK_CASE(err[0] != '\0', cases[i].name);
+        }
+    }
+}
+
+/* ---- params_stats ------------------------------------------------------- */
+
+static void test_stats(void)
+{
+    static const struct {
+        const char *name;
+        struct query_arg args[2];
+        size_t nargs;
+        int ok;
+        const char *since; /* expected, NULL = none */
+    } cases[] = {
+        {"no arguments", {{NULL, NULL}}, 0, 1, NULL},
+        {"an ISO time", {{"since", "2026-11-25T15:00:00Z"}}, 1, 1, "2026-11-25T15:00:00Z"},
+        {"a date and an offset", {{"since", "2026-11-25 15:00:00.5+01:00"}}, 1, 1, "2026-11-25 15:00:00.5+01:00"},
+        {"empty", {{"since", ""}}, 1, 0, NULL},
+        {"no value", {{"since", NULL}}, 1, 0, NULL},
+        {"words", {{"since", "yesterday"}}, 1, 0, NULL},
+        {"quote", {{"since", "2026'--"}}, 1, 0, NULL},
+        {"too long", {{"since", "2026-11-25T15:00:00.000000000000000000000000Z"}}, 1, 0, NULL},
+        {"repeated", {{"since", "2026-11-25"}, {"since", "2026-11-25"}}, 2, 0, NULL},
+        {"unknown key", {{"until", "2026-11-25"}}, 1, 0, NULL},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        const char *since = "unset";
+        char err[256] = "";
+        int rc = params_stats(cases[i].args, cases[i].nargs, &since, err, sizeof err);
         CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
         if (cases[i].ok)
-            CHECK_CASE(scale == cases[i].scale, cases[i].name);
+            CHECK_CASE(cases[i].since ? since && !strcmp(since, cases[i].since) : since == NULL, cases[i].name);
         else
             CHECK_CASE(err[0] != '\0', cases[i].name);
     }
@@ -240,6 +293,7 @@ int main(void)
         {"params_make_coffee table", test_make_coffee_table},
         {"params_make_coffee error respects errlen", test_make_coffee_err_truncated},
         {"params_compare table", test_compare},
+        {"params_stats table", test_stats},
         {"params_order_id table", test_order_id},
         {NULL, NULL},
     };

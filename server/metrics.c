@@ -1,0 +1,272 @@
+/* metrics: counters, histograms and the loop-lag probe (see metrics.h).
+ * Owns: the metric values and the probe's timer. Renders into a growing
+ * buffer; fixed-size state otherwise, so recording never allocates. */
+#include "metrics.h"
+
+#include "clock.h"
+#include "evloop.h"
+#include "list.h"
+#include "order.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upper bounds of the duration buckets, in seconds (+Inf is implied). */
+static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                         1, 2.5, 5, 10, 30, 60};
+#define NDUR (sizeof duration_bounds / sizeof duration_bounds[0])
+static const double lag_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+#define NLAG (sizeof lag_bounds / sizeof lag_bounds[0])
+#define MAX_BUCKETS 16
+_Static_assert(NDUR <= MAX_BUCKETS && NLAG <= MAX_BUCKETS, "raise MAX_BUCKETS");
+
+#define LAG_PERIOD_NS (100 * NS_PER_MS)
+#define LAG_WINDOW_NS (5 * NS_PER_SEC)
+
+struct histogram {
+    uint64_t counts[MAX_BUCKETS + 1]; /* per bucket (not cumulative); last = +Inf */
+    uint64_t n;
+    double sum;
+};
+
+/* Errors an order can end with, as label values (index = enum order_error). */
+static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal"};
+#define NERRORS (sizeof error_names / sizeof error_names[0])
+_Static_assert(NERRORS == OERR_INTERNAL + 1, "one name per enum order_error");
+static const char *const reject_names[] = {"overload", "draining"};
+
+struct mode_metrics {
+    uint64_t done, failed;
+    uint64_t errors[NERRORS];
+    int inflight;
+    struct histogram elapsed, queued;
+    struct histogram steps[WF_MAX_STEPS];
+};
+
+struct metrics {
+    struct mode_metrics modes[WF_MAX_MODES];
+    uint64_t rejected[REJECT_NREASONS];
+    struct evloop *loop;
+    struct ev_timer probe;
+    int64_t probe_due_ns;
+    struct histogram lag;
+    int64_t lag_max_ns[2]; /* this window and the one before */
+    int64_t window_start_ns;
+};
+
+static void observe(struct histogram *h, const double *bounds, size_t nb, double v)
+{
+    size_t i = 0;
+    while (i < nb && v > bounds[i])
+        i++;
+    h->counts[i]++;
+    h->n++;
+    h->sum += v;
+}
+
+struct metrics *metrics_new(void) { return calloc(1, sizeof(struct metrics)); }
+
+void metrics_free(struct metrics *m)
+{
+    if (!m)
+        return;
+    if (m->loop)
+        evloop_timer_stop(m->loop, &m->probe);
+    free(m);
+}
+
+/* The probe fires every LAG_PERIOD_NS; how late it fires is the loop lag. */
+static void on_probe(struct evloop *loop, struct ev_timer *t)
+{
+    struct metrics *m = container_of(t, struct metrics, probe);
+    int64_t now = clock_mono_ns(), lag = now - m->probe_due_ns;
+    if (lag < 0)
+        lag = 0;
+    observe(&m->lag, lag_bounds, NLAG, (double)lag / 1e9);
+    if (now - m->window_start_ns >= LAG_WINDOW_NS) {
+        m->lag_max_ns[1] = m->lag_max_ns[0];
+        m->lag_max_ns[0] = 0;
+        m->window_start_ns = now;
+    }
+    if (lag > m->lag_max_ns[0])
+        m->lag_max_ns[0] = lag;
+    m->probe_due_ns = now + LAG_PERIOD_NS;
+    if (evloop_timer_start(loop, t, LAG_PERIOD_NS) != 0)
+        m->loop = NULL; /* no memory for the heap: the probe stops */
+}
+
+int metrics_watch_loop(struct metrics *m, struct evloop *loop)
+{
+    m->loop = loop;
+    m->probe.cb = on_probe;
+    m->window_start_ns = clock_mono_ns();
+    m->probe_due_ns = m->window_start_ns + LAG_PERIOD_NS;
+    if (evloop_timer_start(loop, &m->probe, LAG_PERIOD_NS) != 0) {
+        m->loop = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void metrics_order_started(struct metrics *m, int mode) { m->modes[mode].inflight++; }
+
+void metrics_order_ended(struct metrics *m, const struct order *o)
+{
+    struct mode_metrics *mm = &m->modes[o->mode];
+    mm->inflight--;
+    if (o->status == ORDER_DONE)
+        mm->done++;
+    else
+        mm->failed++;
+    if ((size_t)o->error < NERRORS)
+        mm->errors[o->error]++;
+    observe(&mm->elapsed, duration_bounds, NDUR, (double)(o->steps_end_ns - o->arrived_ns) / 1e9);
+    observe(&mm->queued, duration_bounds, NDUR, (double)o->queued_ns / 1e9);
+    for (int i = 0; i < wf_nsteps; i++) {
+        const struct step_run *s = &o->steps[i];
+        if (s->state == STEP_DONE)
+            observe(&mm->steps[i], duration_bounds, NDUR, (double)(s->end_ns - s->start_ns) / 1e9);
+    }
+}
+
+void metrics_order_rejected(struct metrics *m, enum metrics_reject why) { m->rejected[why]++; }
+
+/* ---- rendering ------------------------------------------------------------ */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void header(struct buf *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One histogram's series; labels is "" or 'mode="async",...' */
+static void histogram(struct buf *b, const char *name, const char *labels, const struct histogram *h,
+                      const double *bounds, size_t nb)
+{
+    uint64_t cum = 0;
+    const char *sep = labels[0] ? "," : "";
+    for (size_t i = 0; i < nb; i++) {
+        cum += h->counts[i];
+        put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], (unsigned long long)cum);
+    }
+    cum += h->counts[nb];
+    put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    put(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
+    put(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+        (unsigned long long)h->n);
+}
+
+static void render_orders(struct buf *b, const struct metrics *m)
+{
+    char labels[96];
+    header(b, "coffee_orders_total", "counter", "Orders ended, by mode and status.");
+    for (int i = 0; i < wf_nmodes; i++) {
+        put(b, "coffee_orders_total{mode=\"%s\",status=\"done\"} %llu\n", wf_modes[i].name,
+            (unsigned long long)m->modes[i].done);
+        put(b, "coffee_orders_total{mode=\"%s\",status=\"failed\"} %llu\n", wf_modes[i].name,
+            (unsigned long long)m->modes[i].failed);
+    }
+    header(b, "coffee_order_errors_total", "counter", "Failed orders, by mode and what failed.");
+    for (int i = 0; i < wf_nmodes; i++)
+        for (size_t e = 1; e < NERRORS; e++)
+            put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name, error_names[e],
+                (unsigned long long)m->modes[i].errors[e]);
+    header(b, "coffee_orders_rejected_total", "counter", "Orders refused with 503 before they started.");
+    for (int r = 0; r < REJECT_NREASONS; r++)
+        put(b, "coffee_orders_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
+            (unsigned long long)m->rejected[r]);
+    header(b, "coffee_orders_in_flight", "gauge", "Orders running now, by mode.");
+    for (int i = 0; i < wf_nmodes; i++)
+        put(b, "coffee_orders_in_flight{mode=\"%s\"} %d\n", wf_modes[i].name, m->modes[i].inflight);
+
+    header(b, "coffee_order_duration_seconds", "histogram", "Elapsed time of ended orders, by mode.");
+    for (int i = 0; i < wf_nmodes; i++) {
+        snprintf(labels, sizeof labels, "mode=\"%s\"", wf_modes[i].name);
+        histogram(b, "coffee_order_duration_seconds", labels, &m->modes[i].elapsed, duration_bounds, NDUR);
+    }
+    header(b, "coffee_order_queued_seconds", "histogram",
+           "Time an order waited for a blocking worker or a free database connection, by mode.");
+    for (int i = 0; i < wf_nmodes; i++) {
+        snprintf(labels, sizeof labels, "mode=\"%s\"", wf_modes[i].name);
+        histogram(b, "coffee_order_queued_seconds", labels, &m->modes[i].queued, duration_bounds, NDUR);
+    }
+    header(b, "coffee_step_duration_seconds", "histogram", "Duration of completed steps (end - start), by mode and step.");
+    for (int i = 0; i < wf_nmodes; i++) {
+        for (int s = 0; s < wf_nsteps; s++) {
+            snprintf(labels, sizeof labels, "mode=\"%s\",step=\"%s\"", wf_modes[i].name, wf_steps[s].name);
+            histogram(b, "coffee_step_duration_seconds", labels, &m->modes[i].steps[s], duration_bounds, NDUR);
+        }
+    }
+}
+
+static void render_gauges(struct buf *b, const struct metrics *m, const struct metrics_gauges *g)
+{
+    header(b, "coffee_db_pool_connections", "gauge", "The async database pool: configured, open, and running a query.");
+    put(b, "coffee_db_pool_connections{state=\"size\"} %d\n", g->pool_size);
+    put(b, "coffee_db_pool_connections{state=\"connected\"} %d\n", g->pool_connected);
+    put(b, "coffee_db_pool_connections{state=\"busy\"} %d\n", g->pool_busy);
+    header(b, "coffee_db_pool_waiting", "gauge", "Queries waiting for a free database connection.");
+    put(b, "coffee_db_pool_waiting %d\n", g->pool_waiting);
+    header(b, "coffee_blocking_workers", "gauge", "Blocking worker threads: all, and running an order.");
+    put(b, "coffee_blocking_workers{state=\"total\"} %d\n", g->workers);
+    put(b, "coffee_blocking_workers{state=\"busy\"} %d\n", g->workers_busy);
+    header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
+    put(b, "coffee_blocking_queue %d\n", g->workers_queued);
+
+    header(b, "coffee_loop_lag_seconds", "histogram",
+           "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
+    histogram(b, "coffee_loop_lag_seconds", "", &m->lag, lag_bounds, NLAG);
+    header(b, "coffee_loop_lag_max_seconds", "gauge", "The worst loop lag in the last 5 to 10 seconds.");
+    int64_t max = m->lag_max_ns[0] > m->lag_max_ns[1] ? m->lag_max_ns[0] : m->lag_max_ns[1];
+    put(b, "coffee_loop_lag_max_seconds %.6f\n", (double)max / 1e9);
+}
+
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
+{
+    struct buf b = {.p = malloc(16384), .cap = 16384};
+    if (!b.p)
+        return NULL;
+    render_orders(&b, m);
+    render_gauges(&b, m, g);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
