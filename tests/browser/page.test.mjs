@@ -227,6 +227,7 @@ coffee_db_pool_connections{state="connected"} 5
 coffee_db_pool_connections{state="size"} 32
 coffee_blocking_workers{state="busy"} 4
 coffee_blocking_workers{state="total"} 8
+coffee_db_pool_waiting 6
 coffee_loop_lag_max_seconds 0.0625
 `;
 test('live counters drawn from Prometheus text', async () => {
@@ -243,7 +244,7 @@ test('live counters drawn from Prometheus text', async () => {
     assert.equal(await cell('lag'), '63 ms');
     assert.match(await page.getAttribute('[data-metric=lag]', 'class'), /\bbad\b/);
     const text = await page.textContent('#metrics');
-    assert.match(text, /busy 3 of 32 · connected 5/);
+    assert.match(text, /busy 3 of 32 · connected 5 · waiting 6/);
     assert.match(text, /busy 4 of 8/);
     assert.doesNotMatch(text, /null|undefined|NaN/);
   } finally {
