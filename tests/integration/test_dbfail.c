@@ -10,7 +10,6 @@
 #include "clock.h"
 
 #include <CUnit/Basic.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,20 +123,6 @@ static void test_down_at_start(void)
     CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
 }
 
-struct batch {
-    int n;
-    const char *urls[16];
-    struct http_result res[16];
-    pthread_t thread;
-};
-
-static void *run_batch(void *arg)
-{
-    struct batch *b = arg;
-    http_get_many(b->urls, b->n, b->res);
-    return NULL;
-}
-
 /* Waits (polling, bounded) until n brews run in the database. */
 static int wait_for_brews(int n)
 {
@@ -155,9 +140,9 @@ static int wait_for_brews(int n)
     return 0;
 }
 
-static void finish_batch(struct batch *b, int *ok)
+static void finish_batch(struct http_batch *b, int *ok)
 {
-    pthread_join(b->thread, NULL);
+    http_batch_wait(b);
     *ok = 0;
     for (int i = 0; i < b->n; i++) {
         json_t *o = json_loads(b->res[i].body ? b->res[i].body : "", 0, NULL);
@@ -171,13 +156,13 @@ static void finish_batch(struct batch *b, int *ok)
  * blocking one, when every server connection is terminated. */
 static void test_terminate_backends(void)
 {
-    struct batch b = {.n = 6};
+    struct http_batch b = {.n = 6};
     char aurl[160], burl[160];
     snprintf(aurl, sizeof aurl, "%s/make-coffee?mode=async&scale=0.5", st.server.base_url);
     snprintf(burl, sizeof burl, "%s/make-coffee?mode=blocking&scale=0.3", st.server.base_url);
     for (int i = 0; i < b.n; i++)
         b.urls[i] = i < 5 ? aurl : burl;
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&b.thread, NULL, run_batch, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(http_batch_start(&b), 0);
     CU_ASSERT(wait_for_brews(5));
     PGresult *r = PQexec(db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                              " WHERE application_name = 'coffee-server'");

@@ -8,7 +8,6 @@
 
 #include <CUnit/Basic.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,20 +18,6 @@ static PGconn *db;
 
 static int setup(void) { return stack_setup(&st, NULL, &db); }
 static int teardown(void) { return stack_teardown(&st, db); }
-
-struct batch {
-    int n;
-    const char *urls[8];
-    struct http_result res[8];
-    pthread_t thread;
-};
-
-static void *run_batch(void *arg)
-{
-    struct batch *b = arg;
-    http_get_many(b->urls, b->n, b->res);
-    return NULL;
-}
 
 /* Orders in flight on server, from its /metrics. */
 static int inflight(const struct child *server)
@@ -53,7 +38,7 @@ static int inflight(const struct child *server)
 
 /* Starts a server with extra args and a batch of orders on it; returns once
  * all of them are in flight (polling, bounded). */
-static void start_batch(struct child *server, const char *drain_ms, struct batch *b, int nasync, double ascale,
+static void start_batch(struct child *server, const char *drain_ms, struct http_batch *b, int nasync, double ascale,
                         int nblocking, double bscale)
 {
     const char *args[] = {"--kitchen-url", st.kitchen.base_url, "--workers", "2", "--drain-timeout-ms", drain_ms, NULL};
@@ -64,7 +49,7 @@ static void start_batch(struct child *server, const char *drain_ms, struct batch
     b->n = nasync + nblocking;
     for (int i = 0; i < b->n; i++)
         b->urls[i] = i < nasync ? aurl : burl;
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&b->thread, NULL, run_batch, b), 0);
+    CU_ASSERT_EQUAL_FATAL(http_batch_start(b), 0);
     int64_t t0 = clock_mono_ns();
     int n = 0;
     while (ns_to_ms(clock_mono_ns() - t0) < 5000 && (n = inflight(server)) < b->n) {
@@ -94,12 +79,12 @@ static void check_no_new_orders(const struct child *server)
 static void test_drain(void)
 {
     struct child server;
-    struct batch b;
+    struct http_batch b;
     start_batch(&server, "10000", &b, 3, 0.3, 2, 0.2);
     int64_t t0 = clock_mono_ns();
     CU_ASSERT_EQUAL(kill(server.pid, SIGTERM), 0);
     check_no_new_orders(&server);
-    pthread_join(b.thread, NULL);
+    http_batch_wait(&b);
     double ms = ns_to_ms(clock_mono_ns() - t0);
     for (int i = 0; i < b.n; i++) {
         CU_ASSERT_EQUAL(b.res[i].status, 200);
@@ -112,12 +97,12 @@ static void test_drain(void)
 static void test_drain_timeout(void)
 {
     struct child server;
-    struct batch b;
+    struct http_batch b;
     /* Two workers: one of the three blocking orders waits in the queue. */
     start_batch(&server, "300", &b, 2, 2, 3, 2);
     int64_t t0 = clock_mono_ns();
     CU_ASSERT_EQUAL(kill(server.pid, SIGTERM), 0);
-    pthread_join(b.thread, NULL);
+    http_batch_wait(&b);
     double ms = ns_to_ms(clock_mono_ns() - t0);
     int ids = 0;
     for (int i = 0; i < b.n; i++) {
