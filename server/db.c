@@ -315,8 +315,17 @@ void db_sync_close(struct db_sync *d)
 
 int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
 {
-    if (db_sync_ok(d))
-        return 0;
+    /* A connection the server closed meanwhile (restart, terminated
+     * backend) still says CONNECTION_OK until it is read: read what is
+     * there (libpq's socket is non-blocking, so this never waits) so that
+     * it is replaced now, not found dead by the order's first statement. */
+    if (d->conn && PQconsumeInput(d->conn) == 1 && db_sync_ok(d)) {
+        PGresult *r;
+        while ((r = PQgetResult(d->conn)) != NULL) /* e.g. the FATAL notice, already read */
+            PQclear(r);
+        if (db_sync_ok(d))
+            return 0;
+    }
     db_sync_close(d);
     d->conn = db_connect_blocking(d->config, err, errlen);
     if (!d->conn)

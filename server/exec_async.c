@@ -48,6 +48,7 @@ struct astep {
 
 struct aorder {
     struct exec_async *ex;
+    struct list_node link; /* on ex->orders while running */
     struct order *o;
     enum ao_state state;
     struct pgq q; /* the row's insert or finish */
@@ -61,6 +62,7 @@ struct exec_async {
     struct curl_loop *http;
     struct exec_async_options opt;
     int inflight;
+    struct list_node orders; /* running aorders */
     struct db_sync blocking_db; /* mixed mode only, opened on first use */
 };
 
@@ -77,6 +79,7 @@ static void ao_end(struct aorder *ao)
     struct order *o = ao->o;
     ao_set_state(ao, AO_ENDED);
     ao->ex->inflight--;
+    list_remove(&ao->link);
     db_stmt_release(&ao->stmt);
     free(ao);
     o->exec = NULL;
@@ -290,6 +293,7 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
         return;
     }
     ex->inflight++;
+    list_push_back(&ex->orders, &ao->link);
     ao->ex = ex;
     ao->o = o;
     o->exec = ao;
@@ -307,6 +311,22 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
 
 int exec_async_inflight(const struct exec_async *ex) { return ex->inflight; }
 
+void exec_async_cancel_all(struct exec_async *ex)
+{
+    struct list_node *n = ex->orders.next, *next;
+    for (; n != &ex->orders; n = next) {
+        next = n->next; /* ao_finish may end (and unlink) ao */
+        struct aorder *ao = container_of(n, struct aorder, link);
+        if (ao->state != AO_STARTING && ao->state != AO_STEPS)
+            continue; /* already writing its outcome */
+        order_fail(ao->o, OERR_SHUTDOWN, "cancelled: the server is shutting down");
+        abandon_steps(ao);
+        /* While the row is still being inserted, on_inserted finishes it. */
+        if (ao->state == AO_STEPS && !steps_inflight(ao))
+            ao_finish(ao);
+    }
+}
+
 struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
                                   const struct exec_async_options *opt)
 {
@@ -317,6 +337,7 @@ struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, stru
     ex->pool = pool;
     ex->http = http;
     ex->opt = *opt;
+    list_init(&ex->orders);
     ex->blocking_db.config = opt->db;
     return ex;
 }

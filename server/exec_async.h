@@ -32,5 +32,9 @@ void exec_async_free(struct exec_async *ex);
 void exec_async_submit(struct exec_async *ex, struct order *o);
 /* Orders running. */
 int exec_async_inflight(const struct exec_async *ex);
+/* Fails every running order with OERR_SHUTDOWN: their in-flight I/O is
+ * abandoned, their rows are written as failed, and their on_done runs on
+ * a later pass as usual. Loop thread only. */
+void exec_async_cancel_all(struct exec_async *ex);
 
 #endif

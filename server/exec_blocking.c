@@ -14,6 +14,7 @@
 #include "order.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,18 @@ struct exec_blocking {
     int queued;
     int busy;
     int stopping;
+    atomic_int cancelling; /* read by workers between steps and by curl */
     struct worker *workers;
 };
+
+static const char cancel_msg[] = "cancelled: the server is shutting down";
+
+/* curl's progress callback: a non-zero return aborts the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((atomic_int *)arg);
+}
 
 /* Performs step i of o and records its outcome. */
 static void run_step(struct worker *w, struct order *o, int i)
@@ -58,6 +69,10 @@ static void run_step(struct worker *w, struct order *o, int i)
         } else {
             CURLcode code = curl_easy_perform(w->easy);
             err = kc_result(w->easy, code, &w->resp, result, sizeof result, msg, sizeof msg);
+            if (code == CURLE_ABORTED_BY_CALLBACK) {
+                err = OERR_SHUTDOWN;
+                snprintf(msg, sizeof msg, "%s", cancel_msg);
+            }
         }
     } else {
         struct db_stmt st;
@@ -105,8 +120,13 @@ static void run_order(struct worker *w, struct order *o)
 
     /* One ready step at a time, lowest index first: the table's order. */
     unsigned ready;
-    while ((ready = order_ready(o)) != 0)
+    while ((ready = order_ready(o)) != 0) {
+        if (atomic_load(&w->ex->cancelling)) {
+            order_fail(o, OERR_SHUTDOWN, cancel_msg);
+            break;
+        }
         run_step(w, o, __builtin_ctz(ready));
+    }
     order_end_steps(o, clock_mono_ns());
 
     if (db_stmt_finish(&st, o) != 0) {
@@ -171,6 +191,24 @@ void exec_blocking_submit(struct exec_blocking *ex, struct order *o)
     pthread_mutex_unlock(&ex->lock);
 }
 
+void exec_blocking_cancel(struct exec_blocking *ex)
+{
+    pthread_mutex_lock(&ex->lock);
+    atomic_store(&ex->cancelling, 1);
+    struct order *o = ex->head;
+    ex->head = ex->tail = NULL;
+    ex->queued = 0;
+    pthread_mutex_unlock(&ex->lock);
+    while (o) {
+        struct order *next = o->next;
+        o->queued_ns += clock_mono_ns() - o->arrived_ns;
+        order_fail(o, OERR_SHUTDOWN, cancel_msg);
+        order_end_steps(o, clock_mono_ns());
+        order_end_posted(ex->loop, o);
+        o = next;
+    }
+}
+
 void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out)
 {
     pthread_mutex_lock(&ex->lock);
@@ -191,6 +229,7 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
     ex->loop = loop;
     ex->db = db;
     ex->opt = *opt;
+    atomic_init(&ex->cancelling, 0);
     pthread_mutex_init(&ex->lock, NULL);
     pthread_cond_init(&ex->cond, NULL);
     ex->workers = calloc((size_t)opt->workers, sizeof *ex->workers);
@@ -205,7 +244,9 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
         w->index = i;
         w->db.config = db;
         w->easy = curl_easy_init();
-        if (!w->easy || kc_setup(w->easy) != 0) {
+        if (!w->easy || kc_setup(w->easy) != 0 || curl_easy_setopt(w->easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+            curl_easy_setopt(w->easy, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+            curl_easy_setopt(w->easy, CURLOPT_XFERINFODATA, &ex->cancelling) != CURLE_OK) {
             snprintf(err, errlen, "cannot create a curl handle");
             exec_blocking_free(ex);
             return NULL;

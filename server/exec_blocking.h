@@ -29,6 +29,12 @@ void exec_blocking_free(struct exec_blocking *ex);
  * Thread-safe. */
 void exec_blocking_submit(struct exec_blocking *ex, struct order *o);
 
+/* Stops waiting: orders still queued end now, failed with OERR_SHUTDOWN;
+ * running ones stop at their next step (a kitchen transfer is aborted at
+ * once; a query runs to its end) and record themselves as failed. Their
+ * on_done runs on the loop thread as usual. Thread-safe. */
+void exec_blocking_cancel(struct exec_blocking *ex);
+
 struct exec_blocking_stats {
     int workers;
     int busy;   /* workers running an order */

@@ -8,6 +8,7 @@
  * responses), or resume a connection twice. */
 #include "http_front.h"
 
+#include "clock.h"
 #include "curl_loop.h"
 #include "db.h"
 #include "evloop.h"
@@ -66,6 +67,7 @@ struct front {
     int inflight; /* orders */
     int nreqs;    /* struct req alive */
     int draining;
+    struct ev_timer drain_timer;
     void (*drained)(void *);
     void *drained_arg;
 };
@@ -80,6 +82,7 @@ unsigned front_status_for(int order_error)
     case OERR_TIMEOUT:
         return MHD_HTTP_GATEWAY_TIMEOUT;
     case OERR_DB:
+    case OERR_SHUTDOWN:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -107,6 +110,7 @@ static char *error_body(const char *msg)
 static void check_drained(struct front *f)
 {
     if (f->draining && f->nreqs == 0 && f->drained) {
+        evloop_timer_stop(f->loop, &f->drain_timer);
         void (*done)(void *) = f->drained;
         f->drained = NULL;
         done(f->drained_arg);
@@ -490,11 +494,31 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     check_drained(f);
 }
 
-void front_drain(struct front *f, void (*done)(void *), void *arg)
+void front_cancel_orders(struct front *f)
+{
+    if (f->inflight == 0)
+        return;
+    log_warn("cancelling %d orders in flight", f->inflight);
+    exec_async_cancel_all(f->async);
+    exec_blocking_cancel(f->blocking);
+}
+
+static void on_drain_timeout(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    struct front *f = container_of(t, struct front, drain_timer);
+    log_warn("drain timeout");
+    front_cancel_orders(f);
+}
+
+void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg)
 {
     f->draining = 1;
     f->drained = done;
     f->drained_arg = arg;
+    f->drain_timer.cb = on_drain_timeout;
+    if (evloop_timer_start(f->loop, &f->drain_timer, (int64_t)timeout_ms * NS_PER_MS) != 0)
+        front_cancel_orders(f); /* no memory for a timer: do not wait unbounded */
     check_drained(f);
 }
 
@@ -524,6 +548,7 @@ void front_free(struct front *f)
 {
     if (!f)
         return;
+    evloop_timer_stop(f->loop, &f->drain_timer);
     metrics_free(f->metrics);
     free(f);
 }

@@ -34,8 +34,13 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls);
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe);
 /* Stops taking orders; calls done(arg) on the loop thread once every
- * request that was waiting has been answered and completed. */
-void front_drain(struct front *f, void (*done)(void *), void *arg);
+ * request that was waiting has been answered and completed. Orders still
+ * running after timeout_ms are cancelled (answered 503) and recorded as
+ * failed. */
+void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg);
+/* Cancels every running order now (a second signal, or the drain's
+ * timeout). Loop thread only. */
+void front_cancel_orders(struct front *f);
 /* Orders in flight. */
 int front_inflight(const struct front *f);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 struct httpd {
     struct evloop *loop;
@@ -130,8 +131,12 @@ free_h:
 
 void httpd_quiesce(struct httpd *h)
 {
+    /* The listening socket is now ours (MHD_stop_daemon will not close a
+     * quiesced one): closing it makes new connections fail at once instead
+     * of waiting in the backlog until the process exits. */
     MHD_socket s = MHD_quiesce_daemon(h->daemon);
-    (void)s; /* still owned by MHD, closed by MHD_stop_daemon */
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
 }
 
 void httpd_free(struct httpd *h)

@@ -32,9 +32,9 @@ struct histogram {
 };
 
 /* Errors an order can end with, as label values (index = enum order_error). */
-static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal"};
+static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal", "shutdown"};
 #define NERRORS (sizeof error_names / sizeof error_names[0])
-_Static_assert(NERRORS == OERR_INTERNAL + 1, "one name per enum order_error");
+_Static_assert(NERRORS == OERR_COUNT, "one name per enum order_error");
 static const char *const reject_names[] = {"overload", "draining"};
 
 struct mode_metrics {

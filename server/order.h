@@ -40,7 +40,9 @@ enum order_error {
     OERR_KITCHEN,     /* a kitchen step failed: 502 */
     OERR_TIMEOUT,     /* a step timed out: 504 */
     OERR_DB,          /* the database failed or is unavailable: 503 */
-    OERR_INTERNAL     /* out of memory and the like: 500 */
+    OERR_INTERNAL,    /* out of memory and the like: 500 */
+    OERR_SHUTDOWN,    /* cancelled: the server stopped waiting for it: 503 */
+    OERR_COUNT
 };
 
 struct order;

@@ -31,6 +31,7 @@ struct settings {
     int max_inflight;
     int max_connections;
     int kitchen_keepalive;
+    int drain_timeout_ms;
     int verbose;
 };
 
@@ -39,6 +40,7 @@ struct server {
     struct httpd *httpd;
     struct front *front;
     int stopping;
+    long drain_timeout_ms;
 };
 
 static void on_drained(void *arg)
@@ -53,13 +55,15 @@ static void on_signal(struct evloop *loop, int signo, void *arg)
     (void)loop;
     struct server *s = arg;
     if (s->stopping) {
-        log_info("signal %d: still waiting for %d orders in flight", signo, front_inflight(s->front));
+        log_info("signal %d again: cancelling the %d orders in flight", signo, front_inflight(s->front));
+        front_cancel_orders(s->front);
         return;
     }
     s->stopping = 1;
-    log_info("signal %d: no new orders; waiting for %d in flight", signo, front_inflight(s->front));
+    log_info("signal %d: no new orders; waiting up to %ld ms for %d in flight (a second signal cancels them)",
+             signo, s->drain_timeout_ms, front_inflight(s->front));
     httpd_quiesce(s->httpd);
-    front_drain(s->front, on_drained, s);
+    front_drain(s->front, s->drain_timeout_ms, on_drained, s);
 }
 
 static int parse_settings(struct settings *st, int argc, char **argv)
@@ -81,6 +85,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "concurrent HTTP connections accepted"},
         {"kitchen-keepalive", "KITCHEN_KEEPALIVE", OPT_INT, &st->kitchen_keepalive, 1, 100000,
          "idle kitchen connections kept open by the async executor"},
+        {"drain-timeout-ms", "DRAIN_TIMEOUT_MS", OPT_INT, &st->drain_timeout_ms, 0, 3600000,
+         "on SIGTERM/SIGINT, wait this long for orders in flight, then cancel them (503)"},
         {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
     };
     char err[300];
@@ -109,6 +115,7 @@ int main(int argc, char **argv)
         .max_inflight = 4096,
         .max_connections = 4096,
         .kitchen_keepalive = 1024,
+        .drain_timeout_ms = 10000,
     };
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
@@ -143,7 +150,7 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 2;
     }
-    struct server srv = {0};
+    struct server srv = {.drain_timeout_ms = st.drain_timeout_ms};
     struct pgpool *pool = NULL;
     struct curl_loop *http = NULL;
     struct exec_async *async = NULL;

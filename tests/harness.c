@@ -127,6 +127,22 @@ int child_threads(const struct child *c)
 
 const char *const *harness_kitchen_args;
 
+static void *batch_main(void *arg)
+{
+    struct http_batch *b = arg;
+    http_get_many(b->urls, b->n, b->res);
+    return NULL;
+}
+
+int http_batch_start(struct http_batch *b)
+{
+    if (b->n < 1 || b->n > HTTP_BATCH_MAX)
+        return -1;
+    return pthread_create(&b->thread, NULL, batch_main, b) == 0 ? 0 : -1;
+}
+
+void http_batch_wait(struct http_batch *b) { pthread_join(b->thread, NULL); }
+
 double harness_slack(double ms)
 {
     const char *v = getenv("COFFEE_TIMING_SLACK");

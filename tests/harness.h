@@ -8,6 +8,7 @@
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 struct child {
@@ -60,6 +61,20 @@ void http_result_free(struct http_result *r);
 json_t *http_get_json(const char *url, long *status);
 /* GETs n urls all at once (curl multi) and fills results[i]. 0 or -1. */
 int http_get_many(const char *const *urls, int n, struct http_result *results);
+
+/* GETs of several urls at once, run on a thread of their own so that the
+ * test can act while they are in flight. */
+#define HTTP_BATCH_MAX 16
+struct http_batch {
+    int n;
+    const char *urls[HTTP_BATCH_MAX]; /* borrowed */
+    struct http_result res[HTTP_BATCH_MAX];
+    pthread_t thread;
+};
+/* Starts b's n GETs on a new thread. 0 or -1. */
+int http_batch_start(struct http_batch *b);
+/* Waits until every GET of b ended; then b->res holds the answers. */
+void http_batch_wait(struct http_batch *b);
 
 /* A connection to DATABASE_URL, or NULL (CU assertion message printed). */
 PGconn *db_open(void);

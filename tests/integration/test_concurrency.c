@@ -160,12 +160,51 @@ static void test_front_never_waits(void)
         http_result_free(&res[i]);
 }
 
+/* Over --max-inflight: a fast 503 with Retry-After, counted in /metrics;
+ * the orders already running are unaffected. */
+static void test_overload(void)
+{
+    struct child server;
+    const char *args[] = {"--kitchen-url", st.kitchen.base_url, "--max-inflight", "3", NULL};
+    CU_ASSERT_EQUAL_FATAL(child_start(&server, "coffee-server", args), 0);
+    enum { N = 6 };
+    char url[160];
+    snprintf(url, sizeof url, "%s/make-coffee?mode=async&scale=0.2", server.base_url);
+    const char *urls[N];
+    struct http_result res[N];
+    for (int i = 0; i < N; i++)
+        urls[i] = url;
+    CU_ASSERT_EQUAL(http_get_many(urls, N, res), 0);
+    int ok = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        if (res[i].status == 200) {
+            ok++;
+        } else if (res[i].status == 503) {
+            refused++;
+            CU_ASSERT_STRING_EQUAL(res[i].retry_after, "1");
+            CU_ASSERT(strstr(res[i].body, "too many orders") != NULL);
+            CU_ASSERT(res[i].total_ms < harness_slack(200)); /* refused, not queued */
+        }
+        http_result_free(&res[i]);
+    }
+    printf("\n  max-inflight 3: %d ok, %d refused\n", ok, refused);
+    CU_ASSERT_EQUAL(ok, 3);
+    CU_ASSERT_EQUAL(refused, N - 3);
+    snprintf(url, sizeof url, "%s/metrics", server.base_url);
+    struct http_result m;
+    CU_ASSERT_EQUAL(http_get(url, &m), 0);
+    CU_ASSERT(strstr(m.body, "coffee_orders_rejected_total{reason=\"overload\"} 3\n") != NULL);
+    http_result_free(&m);
+    CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
         {"200 concurrent async orders: one thread, pool-bound waves", test_200_async},
         {"8 blocking orders on 4 workers show queued_ms", test_blocking_queueing},
         {"slow blocking orders never delay the front", test_front_never_waits},
+        {"over --max-inflight: a fast 503 with Retry-After", test_overload},
         {NULL, NULL},
     };
     return harness_main("concurrency", setup, teardown, tests);
