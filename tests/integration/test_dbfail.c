@@ -130,7 +130,7 @@ static int wait_for_brews(int n)
     while (ns_to_ms(clock_mono_ns() - start) < 5000) {
         PGresult *r = PQexec(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coffee-server'"
                                  " AND state = 'active' AND query LIKE 'SELECT brew_coffee%'");
-        int running = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
+        int running = PQresultStatus(r) == PGRES_TUPLES_OK ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
         PQclear(r);
         if (running >= n)
             return 1;
@@ -167,7 +167,7 @@ static void test_terminate_backends(void)
     PGresult *r = PQexec(db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                              " WHERE application_name = 'coffee-server'");
     CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);
-    int killed = atoi(PQgetvalue(r, 0, 0));
+    int killed = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     int64_t t0 = clock_mono_ns();
     int ok;

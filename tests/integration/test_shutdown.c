@@ -31,7 +31,7 @@ static int inflight(const struct child *server)
     }
     int n = 0;
     for (const char *p = r.body; (p = strstr(p, "coffee_orders_in_flight{")) != NULL; p++)
-        n += atoi(strchr(p, ' ') + 1);
+        n += (int)strtol(strchr(p, ' ') + 1, NULL, 10);
     http_result_free(&r);
     return n;
 }
