@@ -31,6 +31,7 @@ struct settings {
     int max_inflight;
     int max_connections;
     int kitchen_keepalive;
+    int idle_timeout_s;
     int verbose;
 };
 
@@ -79,6 +80,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "orders in flight before new ones get 503"},
         {"max-connections", "MAX_CONNECTIONS", OPT_INT, &st->max_connections, 1, 1000000,
          "concurrent HTTP connections accepted"},
+        {"idle-timeout-s", "IDLE_TIMEOUT_S", OPT_INT, &st->idle_timeout_s, 0, 86400,
+         "close an HTTP connection idle this long (0 = never; orders in flight never count as idle)"},
         {"kitchen-keepalive", "KITCHEN_KEEPALIVE", OPT_INT, &st->kitchen_keepalive, 1, 100000,
          "idle kitchen connections kept open by the async executor"},
         {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
@@ -109,6 +112,7 @@ int main(int argc, char **argv)
         .max_inflight = 4096,
         .max_connections = 4096,
         .kitchen_keepalive = 1024,
+        .idle_timeout_s = 60,
     };
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
@@ -184,6 +188,7 @@ int main(int argc, char **argv)
         .port = st.port,
         .conn_limit = (unsigned)st.max_connections,
         .conn_memory = 16384,
+        .conn_timeout_s = (unsigned)st.idle_timeout_s,
         .handler = front_handler,
         .handler_arg = srv.front,
         .completed = front_completed,
