@@ -33,7 +33,8 @@ struct stack {
 /* Starts both; extra server args (NULL-terminated) may be NULL. Waits until
  * /readyz answers 200 (up to 15 s). 0 or -1. */
 int stack_start(struct stack *s, const char *const server_args[]);
-/* Stops both; returns 0 if both exited 0. */
+/* Stops both (the server unless a test stopped it already); returns 0 if
+ * both exited 0, and says which did not on stderr. */
 int stack_stop(struct stack *s);
 /* Suite set-up on a stack: stack_start, then a database connection in
  * *db for checking rows. 0 or -1 (CUnit then skips the suite's tests). */
@@ -57,6 +58,14 @@ void http_result_free(struct http_result *r);
 json_t *http_get_json(const char *url, long *status);
 /* GETs n urls all at once (curl multi) and fills results[i]. 0 or -1. */
 int http_get_many(const char *const *urls, int n, struct http_result *results);
+
+/* The value of one sample of the server's /metrics, the series given
+ * exactly as it appears (name and labels), or NaN if absent or no answer. */
+double http_metric(const struct child *server, const char *series);
+/* The process's resident set size (VmRSS, kB), or -1. */
+long child_rss_kb(const struct child *c);
+/* The process's open file descriptors (/proc/PID/fd), or -1. */
+int child_fds(const struct child *c);
 
 /* A connection to DATABASE_URL, or NULL (CU assertion message printed). */
 PGconn *db_open(void);

@@ -167,7 +167,7 @@ enum gen {
     G_QUERY_100K,   /* a 100 KB query: does not */
     G_PATH_10K,     /* a 10 KB path */
     G_HEADER_64K,   /* one 64 KB header */
-    G_HEADERS_200,  /* 200 headers of 100 bytes */
+    G_HEADERS_400,  /* 400 headers of 100 bytes */
     G_PARAMS_17,    /* one more than the front takes */
     G_PARAMS_200,   /* many, still within MHD's memory */
 };
@@ -256,7 +256,7 @@ static const struct bad_case cases[] = {
     {"GET", NULL, NULL, NULL, G_PARAMS_200, 400, E_ERROR},
     {"GET", NULL, NULL, NULL, G_QUERY_100K, 414, E_MHD},
     {"GET", "/livez", NULL, NULL, G_HEADER_64K, 431, E_MHD},
-    {"GET", "/livez", NULL, NULL, G_HEADERS_200, 431, E_MHD},
+    {"GET", "/livez", NULL, NULL, G_HEADERS_400, 431, E_MHD},
     /* methods: only GET and HEAD */
     {"POST", MC, "Content-Type: application/json\r\nContent-Length: 11\r\n", "{\"a\": true}", G_NONE, 405, E_ERROR},
     {"POST", MC, "Content-Length: 100000\r\n", "only the start of a body", G_NONE, 405, E_ERROR},
@@ -399,14 +399,14 @@ static void build(const struct bad_case *c, struct sbuf *req, char *name, size_t
         sb_repeat(req, 'h', 64 * 1024);
         sb_str(req, "\r\n");
         snprintf(name + strlen(name), namelen - strlen(name), " with a 64 KB header");
-    } else if (c->gen == G_HEADERS_200) {
-        for (int i = 0; i < 200; i++) {
+    } else if (c->gen == G_HEADERS_400) {
+        for (int i = 0; i < 400; i++) {
             snprintf(num, sizeof num, "X-H%d: ", i);
             sb_str(req, num);
             sb_repeat(req, 'h', 100);
             sb_str(req, "\r\n");
         }
-        snprintf(name + strlen(name), namelen - strlen(name), " with 200 headers");
+        snprintf(name + strlen(name), namelen - strlen(name), " with 400 headers");
     }
     if (c->extra)
         sb_str(req, c->extra);
@@ -471,7 +471,7 @@ static void test_table(void)
 }
 
 /* So many arguments that MHD runs out of its per-connection memory while
- * parsing them (a 16 KB pool; ~48 bytes per argument): MHD 0.9.75 logs
+ * parsing them (a 40 KB pool; ~48 bytes per argument): MHD 0.9.75 logs
  * "Not enough memory in pool to allocate header record!", never calls our
  * handler, sends nothing and leaves the socket open until its next pass
  * over the connection. The idle timeout (--idle-timeout-s) bounds that. */
