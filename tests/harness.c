@@ -407,6 +407,15 @@ int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc tear
     return failed || run == 0 ? 1 : 0;
 }
 
+double harness_slowdown(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return 4.0;
+#else
+    return 1.0;
+#endif
+}
+
 double jnum(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);

@@ -79,6 +79,11 @@ struct harness_test {
 int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
                  const struct harness_test *tests);
 
+/* How many times slower than a plain build this build runs the service:
+ * upper time bounds are multiplied by it (lower bounds never are). 1, or
+ * 4 under ThreadSanitizer (the server is built with the same flags). */
+double harness_slowdown(void);
+
 /* Convenience: number from a JSON object path, NaN if absent. */
 double jnum(const json_t *obj, const char *key);
 /* The step called name in an order's "steps" array (borrowed) or NULL. */
