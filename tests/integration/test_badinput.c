@@ -35,18 +35,21 @@ static int setup(void)
     static const char *const args[] = {"--idle-timeout-s", "2", NULL};
     return stack_setup(&st, args, &db);
 }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* ---- a raw HTTP exchange ------------------------------------------------- */
 
 struct raw_answer {
-    int status;   /* 0: the connection closed without an answer */
-    int closed;   /* the server closed the connection within the wait */
+    int status; /* 0: the connection closed without an answer */
+    int closed; /* the server closed the connection within the wait */
     char content_type[64];
     char allow[64];
-    char *body;   /* malloc'd, NUL-terminated (may hold NULs before) */
+    char *body; /* malloc'd, NUL-terminated (may hold NULs before) */
     size_t body_len;
-    double ms;    /* until the close (or the wait ran out) */
+    double ms; /* until the close (or the wait ran out) */
 };
 
 static void raw_answer_free(struct raw_answer *a)
@@ -123,7 +126,7 @@ static int raw_exchange(const char *req, size_t len, int wait_ms, struct raw_ans
     buf[got] = '\0';
     const char *end = strstr(buf, "\r\n\r\n");
     if (got > 12 && !strncmp(buf, "HTTP/1.", 7) && end) {
-        a->status = atoi(buf + 9); /* "HTTP/1.1 NNN": three digits */
+        a->status = (int)strtol(buf + 9, NULL, 10); /* "HTTP/1.1 NNN" */
         header_value(buf, end, "Content-Type", a->content_type, sizeof a->content_type);
         header_value(buf, end, "Allow", a->allow, sizeof a->allow);
         a->body_len = got - (size_t)(end + 4 - buf);
@@ -163,20 +166,20 @@ enum expect {
 
 enum gen {
     G_NONE,
-    G_QUERY_10K,    /* a 10 KB query: fits MHD's per-connection memory */
-    G_QUERY_100K,   /* a 100 KB query: does not */
-    G_PATH_10K,     /* a 10 KB path */
-    G_HEADER_64K,   /* one 64 KB header */
-    G_HEADERS_400,  /* 400 headers of 100 bytes */
-    G_PARAMS_17,    /* one more than the front takes */
-    G_PARAMS_200,   /* many, still within MHD's memory */
+    G_QUERY_10K,   /* a 10 KB query: fits MHD's per-connection memory */
+    G_QUERY_100K,  /* a 100 KB query: does not */
+    G_PATH_10K,    /* a 10 KB path */
+    G_HEADER_64K,  /* one 64 KB header */
+    G_HEADERS_400, /* 400 headers of 100 bytes */
+    G_PARAMS_17,   /* one more than the front takes */
+    G_PARAMS_200,  /* many, still within MHD's memory */
 };
 
 struct bad_case {
     const char *method; /* NULL: the request line is given whole in target */
     const char *target;
-    const char *extra;  /* more header lines, each ending in \r\n, or NULL */
-    const char *body;   /* sent after the head, or NULL */
+    const char *extra; /* more header lines, each ending in \r\n, or NULL */
+    const char *body;  /* sent after the head, or NULL */
     enum gen gen;
     int status;
     enum expect kind;
@@ -350,7 +353,10 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sb_str(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
 
 static void sb_repeat(struct sbuf *b, char c, size_t n)
 {
@@ -387,8 +393,8 @@ static void build(const struct bad_case *c, struct sbuf *req, char *name, size_t
     default:
         sb_str(req, c->target);
     }
-    snprintf(name, namelen, "%s %.60s%s", c->method ? c->method : "(raw)", req->p + (c->method ? strlen(c->method) + 1 : 0),
-             req->len > 70 ? "..." : "");
+    snprintf(name, namelen, "%s %.60s%s", c->method ? c->method : "(raw)",
+             req->p + (c->method ? strlen(c->method) + 1 : 0), req->len > 70 ? "..." : "");
     if (c->gen == G_QUERY_10K || c->gen == G_QUERY_100K || c->gen == G_PATH_10K || c->gen == G_PARAMS_17 ||
         c->gen == G_PARAMS_200)
         snprintf(name + strlen(name), namelen - strlen(name), " (%zu bytes)", req->len);
@@ -447,8 +453,8 @@ static int check_case(const struct bad_case *c, const struct sbuf *req, const ch
         break;
     }
     if (!ok)
-        fprintf(stderr, "  %s: got %d%s, Content-Type '%s', %.120s\n", name, a.status,
-                a.closed ? "" : " (not closed)", a.content_type, a.body);
+        fprintf(stderr, "  %s: got %d%s, Content-Type '%s', %.120s\n", name, a.status, a.closed ? "" : " (not closed)",
+                a.content_type, a.body);
     json_decref(j);
     raw_answer_free(&a);
     return ok;

@@ -30,8 +30,14 @@
 static struct stack st;
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 static const char *const INFLIGHT = "coffee_orders_in_flight{mode=\"async\"}";
 
@@ -69,8 +75,8 @@ static void test_hangups(void)
     CU_ASSERT_EQUAL(http_metric(&st.server, INFLIGHT), 0);
 
     char req[200];
-    int len = snprintf(req, sizeof req,
-                       "GET /make-coffee?mode=async&scale=%g HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", SCALE);
+    int len =
+        snprintf(req, sizeof req, "GET /make-coffee?mode=async&scale=%g HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", SCALE);
     int fds[N], sent = 0;
     for (int i = 0; i < N; i++) {
         fds[i] = connect_server();

@@ -54,7 +54,7 @@ static char max_conns[16];
 static int setup(void)
 {
     const char *env = getenv("COFFEE_STORM_N");
-    n_conns = env ? atoi(env) : 2000;
+    n_conns = env ? (int)strtol(env, NULL, 10) : 2000;
     if (n_conns < 1 || n_conns > 30000)
         n_conns = 2000;
     /* Room for the storm and for the checks made during it. */
@@ -66,7 +66,10 @@ static int setup(void)
     }
     return stack_setup(&st, args, &db);
 }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 static void sleep_ms(int ms)
 {
