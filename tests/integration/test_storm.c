@@ -30,6 +30,10 @@
  * connection may cost at most this much resident memory. */
 #define PER_CONN_KB 40
 #define ROUND_BOUND_S 120
+/* The server's own fds move by a few while idle (a client connection of
+ * the previous check still closing, pooled kitchen connections): counts of
+ * its fds are compared with this much slack. */
+#define FD_SLACK 8
 
 /* Built with a sanitizer (the server is built with the same flags), RSS
  * measures the sanitizer's allocator: ASan keeps freed blocks in a
@@ -156,7 +160,7 @@ static void storm(struct round *r)
     }
     r->connect_ms = ns_to_ms(clock_mono_ns() - t0);
     /* The server holds them all (its fds), then: RSS at the peak. */
-    r->fds_peak = wait_fds(r->fds_before + r->connected, 0, deadline);
+    r->fds_peak = wait_fds(r->fds_before + r->connected - FD_SLACK, 0, deadline);
     r->rss_peak = child_rss_kb(&st.server);
 
     /* The service answers while the storm holds its connections. */
@@ -181,7 +185,7 @@ static void storm(struct round *r)
     free(pfds);
     /* Let go of: back to where it was, give or take a few pooled kitchen
      * and database connections. */
-    r->fds_after = wait_fds(r->fds_before + 8, 1, deadline);
+    r->fds_after = wait_fds(r->fds_before + FD_SLACK, 1, deadline);
     r->rss_after = child_rss_kb(&st.server);
 }
 
@@ -197,12 +201,12 @@ static void report(const char *name, const struct round *r)
 static void check_round(const struct round *r)
 {
     CU_ASSERT_EQUAL(r->connected, n_conns);
-    CU_ASSERT(r->fds_peak >= r->fds_before + r->connected);
+    CU_ASSERT(r->fds_peak >= r->fds_before + r->connected - FD_SLACK);
     CU_ASSERT(r->livez);
     CU_ASSERT(r->order);
     if (RSS_CHECKED)
         CU_ASSERT(r->rss_peak - r->rss_before <= (long)PER_CONN_KB * n_conns);
-    CU_ASSERT(r->fds_after <= r->fds_before + 8);
+    CU_ASSERT(r->fds_after <= r->fds_before + FD_SLACK);
 }
 
 #define ROUNDS 5
