@@ -473,7 +473,7 @@ static void test_table(void)
         failed += !ok;
         check_livez(name);
     }
-    printf("\n  %zu malformed requests, %d answered wrongly\n", sizeof cases / sizeof cases[0], failed);
+    printf("\n  %zu requests, %d answered wrongly\n", sizeof cases / sizeof cases[0], failed);
 }
 
 /* So many arguments that MHD runs out of its per-connection memory while
