@@ -62,6 +62,18 @@ static void before_sleep(struct evloop *loop, void *arg)
     }
 }
 
+/* MHD's own unescaper (%HH), except that a value holding "%00" is left as
+ * it came: decoded, its NUL would hide the rest of it from every C-string
+ * comparison ("async%00junk" would read as "async", "/livez%00" as
+ * "/livez"). Left encoded, it fails validation like any other bad value. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    if (strstr(s, "%00"))
+        return strlen(s);
+    return MHD_http_unescape(s);
+}
+
 static int parse_bind(const char *bind, int port, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
@@ -101,6 +113,7 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
                                  MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout_s,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
                                  MHD_OPTION_NOTIFY_COMPLETED, opt->completed, opt->completed_arg,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use, or not permitted)", opt->bind, opt->port);

@@ -104,7 +104,7 @@ static int parse_scale(const struct query_arg *args, size_t n, double default_sc
         snprintf(err, errlen, "scale must be from 0 to %g, got %.32s", SCALE_MAX, v);
         return -1;
     }
-    *scale = s;
+    *scale = s == 0 ? 0.0 : s; /* "-0" is 0: no -0.0 in answers and rows */
     return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -143,11 +144,35 @@ int http_batch_start(struct http_batch *b)
 
 void http_batch_wait(struct http_batch *b) { pthread_join(b->thread, NULL); }
 
-double harness_slack(double ms)
+double harness_slack(double ms) { return ms * harness_slowdown(); }
+
+long child_rss_kb(const struct child *c)
 {
-    const char *v = getenv("COFFEE_TIMING_SLACK");
-    double f = v ? strtod(v, NULL) : 1.0;
-    return ms * (f >= 1.0 ? f : 1.0);
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+int child_fds(const struct child *c)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)c->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 int stack_start(struct stack *s, const char *const server_args[])
@@ -190,8 +215,10 @@ int stack_start(struct stack *s, const char *const server_args[])
 
 int stack_stop(struct stack *s)
 {
-    int a = child_stop(&s->server, 30);
+    int a = s->server.pid > 0 ? child_stop(&s->server, 30) : 0; /* 0: a test stopped it already */
     int b = child_stop(&s->kitchen, 10);
+    if (a != 0 || b != 0)
+        fprintf(stderr, "harness: exit status: coffee-server %d, coffee-kitchen %d (want 0; -1: killed)\n", a, b);
     return a == 0 && b == 0 ? 0 : -1;
 }
 
@@ -343,6 +370,24 @@ int http_get_many(const char *const *urls, int n, struct http_result *results)
     return rc;
 }
 
+double http_metric(const struct child *server, const char *series)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", server->base_url);
+    struct http_result r;
+    double v = NAN;
+    size_t len = strlen(series);
+    if (http_get(url, &r) == 0 && r.status == 200) {
+        for (const char *line = r.body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+            if (!strncmp(line, series, len) && line[len] == ' ') {
+                v = strtod(line + len + 1, NULL);
+                break;
+            }
+    }
+    http_result_free(&r);
+    return v;
+}
+
 PGconn *db_open(void)
 {
     const char *url = getenv("DATABASE_URL");
@@ -373,11 +418,28 @@ int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc tear
     curl_global_init(CURL_GLOBAL_ALL);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    /* A suite whose tear-down failed (a program that did not exit 0: under
+     * the sanitizers, a leak or an error found at exit) fails the run. */
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() + CU_get_number_of_suites_failed();
     unsigned run = CU_get_number_of_tests_run();
     CU_cleanup_registry();
     curl_global_cleanup();
     return failed || run == 0 ? 1 : 0;
+}
+
+double harness_slowdown(void)
+{
+    const char *v = getenv("COFFEE_TIMING_SLACK");
+    double f = v ? strtod(v, NULL) : 0;
+    if (f >= 1.0)
+        return f;
+#if defined(__SANITIZE_THREAD__)
+    return 4.0;
+#elif defined(__SANITIZE_ADDRESS__)
+    return 3.0;
+#else
+    return 1.0;
+#endif
 }
 
 double jnum(const json_t *obj, const char *key)

@@ -37,7 +37,8 @@ extern const char *const *harness_kitchen_args;
 /* Starts both; extra server args (NULL-terminated) may be NULL. Waits until
  * /readyz answers 200 (up to 15 s). 0 or -1. */
 int stack_start(struct stack *s, const char *const server_args[]);
-/* Stops both; returns 0 if both exited 0. */
+/* Stops both (the server unless a test stopped it already); returns 0 if
+ * both exited 0, and says which did not on stderr. */
 int stack_stop(struct stack *s);
 /* Suite set-up on a stack: stack_start, then a database connection in
  * *db for checking rows. 0 or -1 (CUnit then skips the suite's tests). */
@@ -75,6 +76,13 @@ struct http_batch {
 int http_batch_start(struct http_batch *b);
 /* Waits until every GET of b ended; then b->res holds the answers. */
 void http_batch_wait(struct http_batch *b);
+/* The value of one sample of the server's /metrics, the series given
+ * exactly as it appears (name and labels), or NaN if absent or no answer. */
+double http_metric(const struct child *server, const char *series);
+/* The process's resident set size (VmRSS, kB), or -1. */
+long child_rss_kb(const struct child *c);
+/* The process's open file descriptors (/proc/PID/fd), or -1. */
+int child_fds(const struct child *c);
 
 /* A connection to DATABASE_URL, or NULL (CU assertion message printed). */
 PGconn *db_open(void);
@@ -88,10 +96,13 @@ struct harness_test {
 int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
                  const struct harness_test *tests);
 
-/* A timing tolerance: ms, times COFFEE_TIMING_SLACK from the environment
- * (default 1; scripts/test --sanitize sets it, as instrumented builds run
- * several times slower). Only upper bounds widen: lower bounds (a wait
- * really took its time) and every structural check stay as they are. */
+/* How many times slower than a plain build this build runs the service
+ * (the server is built with the same flags as the test): 1, 3 under
+ * AddressSanitizer, 4 under ThreadSanitizer; COFFEE_TIMING_SLACK (>= 1)
+ * overrides it. Only upper time bounds are multiplied by it: lower bounds
+ * (a wait really took its time) and structural checks never are. */
+double harness_slowdown(void);
+/* A timing tolerance: ms * harness_slowdown(). */
 double harness_slack(double ms);
 
 /* Convenience: number from a JSON object path, NaN if absent. */

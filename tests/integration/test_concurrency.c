@@ -198,6 +198,42 @@ static void test_overload(void)
     CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
 }
 
+/* 50 blocking orders at once on 4 workers (scale 0.02: 138 ms each), with
+ * /metrics scraped meanwhile (it reads the pool's counters under its
+ * lock): all done with their rows, and the pool idle afterwards. Under
+ * ThreadSanitizer (scripts/test --tsan) this is the pool's race check. */
+static void test_blocking_50(void)
+{
+    enum { N = 50, SCRAPES = 10 };
+    char ourl[160], murl[160];
+    snprintf(ourl, sizeof ourl, "%s/make-coffee?mode=blocking&scale=0.02", st.server.base_url);
+    snprintf(murl, sizeof murl, "%s/metrics", st.server.base_url);
+    const char *urls[N + SCRAPES];
+    struct http_result res[N + SCRAPES];
+    for (int i = 0; i < N + SCRAPES; i++)
+        urls[i] = i < N ? ourl : murl;
+    CU_ASSERT_EQUAL(http_get_many(urls, N + SCRAPES, res), 0);
+    int ok = 0, rows = 0, scrapes = 0;
+    for (int i = 0; i < N + SCRAPES; i++) {
+        if (i < N) {
+            json_t *o = json_loads(res[i].body, 0, NULL);
+            ok += res[i].status == 200;
+            rows += o && row_is_done((long long)json_integer_value(json_object_get(o, "order_id")));
+            json_decref(o);
+        } else {
+            scrapes += res[i].status == 200 && strstr(res[i].body, "coffee_blocking_queue") != NULL;
+        }
+        http_result_free(&res[i]);
+    }
+    printf("\n  %d/%d blocking orders ok, %d rows done, %d/%d scrapes ok\n", ok, N, rows, scrapes, SCRAPES);
+    CU_ASSERT_EQUAL(ok, N);
+    CU_ASSERT_EQUAL(rows, N);
+    CU_ASSERT_EQUAL(scrapes, SCRAPES);
+    CU_ASSERT_EQUAL(http_metric(&st.server, "coffee_blocking_workers{state=\"busy\"}"), 0);
+    CU_ASSERT_EQUAL(http_metric(&st.server, "coffee_blocking_queue"), 0);
+    CU_ASSERT_EQUAL(http_metric(&st.server, "coffee_orders_in_flight{mode=\"blocking\"}"), 0);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -205,6 +241,7 @@ int main(void)
         {"8 blocking orders on 4 workers show queued_ms", test_blocking_queueing},
         {"slow blocking orders never delay the front", test_front_never_waits},
         {"over --max-inflight: a fast 503 with Retry-After", test_overload},
+        {"50 blocking orders at once, /metrics scraped meanwhile", test_blocking_50},
         {NULL, NULL},
     };
     return harness_main("concurrency", setup, teardown, tests);

@@ -110,6 +110,7 @@ static const struct mc_case mc_cases[] = {
     {"scale first", {{"scale", "0.25"}, {"mode", "blocking"}}, 2, "blocking", 0.25},
     {"scale 0", {{"mode", "async"}, {"scale", "0"}}, 2, "async", 0.0},
     {"scale 10", {{"mode", "async"}, {"scale", "10"}}, 2, "async", 10.0},
+    {"scale -0 is 0", {{"mode", "async"}, {"scale", "-0"}}, 2, "async", 0.0},
     {"no arguments", {{NULL, NULL}}, 0, NULL, 0},
     {"missing mode", {{"scale", "1"}}, 1, NULL, 0},
     {"empty mode", {{"mode", ""}}, 1, NULL, 0},
@@ -140,6 +141,7 @@ static void test_make_coffee_table(void)
             CHECK_CASE(rc == 0, c->name);
             CHECK_CASE(p.mode == wf_mode_lookup(c->mode), c->name);
             CHECK_CASE(p.scale == c->scale, c->name);
+            CHECK_CASE(!signbit(p.scale), c->name);
         } else {
             CHECK_CASE(rc == -1, c->name);
             CHECK_CASE(err[0] != '\0', c->name);
