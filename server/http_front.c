@@ -432,6 +432,14 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
 {
     (void)version, (void)upload_data;
     struct front *f = arg;
+    /* A method refused is answered at once, without reading a body. */
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"error\":\"method %.20s not allowed: use GET\"}", method);
+        return httpd_respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, body, (size_t)n, "Allow", "GET, HEAD", NULL);
+    }
+    if (!httpd_request_read(con_cls, upload_data_size))
+        return MHD_YES;
     struct req *r = *con_cls;
     if (r) { /* resumed: the answer is ready */
         char *body = r->body;
@@ -439,15 +447,6 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         if (!body)
             return httpd_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return httpd_respond_take(c, r->status, body, strlen(body));
-    }
-    if (*upload_data_size) {
-        *upload_data_size = 0; /* a body is ignored; the 405 below answers */
-        return MHD_YES;
-    }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        char body[64];
-        int n = snprintf(body, sizeof body, "{\"error\":\"method %.20s not allowed: use GET\"}", method);
-        return httpd_respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, body, (size_t)n, "Allow", "GET, HEAD", NULL);
     }
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
@@ -482,7 +481,7 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     (void)c;
     struct front *f = arg;
     struct req *r = *con_cls;
-    if (!r)
+    if (!r || httpd_request_unread(r))
         return;
     *con_cls = NULL;
     if (r->pending) {

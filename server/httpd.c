@@ -165,6 +165,27 @@ void httpd_free(struct httpd *h)
 
 int httpd_port(const struct httpd *h) { return h->port; }
 
+/* Marks a request whose end has not been read yet. */
+static const char reading_mark;
+
+int httpd_request_read(void **con_cls, size_t *upload_data_size)
+{
+    if (!*con_cls) { /* headers only */
+        *con_cls = (void *)&reading_mark;
+        return 0;
+    }
+    if (*con_cls != &reading_mark)
+        return 1; /* the handler's own context: a resumed request */
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return 0;
+    }
+    *con_cls = NULL;
+    return 1;
+}
+
+int httpd_request_unread(const void *con_cls) { return con_cls == &reading_mark; }
+
 void httpd_resume(struct httpd *h, struct MHD_Connection *c)
 {
     MHD_resume_connection(c);

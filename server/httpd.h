@@ -39,6 +39,19 @@ int httpd_port(const struct httpd *h);
  * the loop next sleeps. Loop thread only. */
 void httpd_resume(struct httpd *h, struct MHD_Connection *c);
 
+/* The gate every access handler passes first. MHD calls the handler as
+ * soon as a request's headers are read, again for each piece of its body,
+ * and once more when it was read to its end; 0.9.75 closes the connection
+ * (no keep-alive) after an answer queued before that last call. Returns 0
+ * while the handler should just return MHD_YES (a body is consumed and
+ * ignored: no endpoint takes one), 1 once the request may be answered:
+ * then *con_cls is NULL, or the context the handler stored (a resumed
+ * request). */
+int httpd_request_read(void **con_cls, size_t *upload_data_size);
+/* Whether con_cls (in a completion callback) is the gate's own mark: a
+ * request that ended before it was read whole, with no context to free. */
+int httpd_request_unread(const void *con_cls);
+
 /* Queues a response whose body is copied from body (JSON). Extra headers
  * are given as name/value pairs ending in NULL. Returns MHD_YES/MHD_NO. */
 enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const char *body, size_t len, ...);

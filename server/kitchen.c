@@ -208,8 +208,6 @@ static enum MHD_Result route_faults(struct kitchen *k, struct MHD_Connection *c,
         if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_fault, &fa) > 0 && fa.err[0])
             return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, fa.err);
         memcpy(k->faults, fa.faults, sizeof k->faults); /* unnamed appliances: none */
-    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        return httpd_respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or POST /faults");
     }
     char body[160];
     int n = snprintf(body, sizeof body, "{\"kettle\":\"%s\",\"grinder\":\"%s\",\"toaster\":\"%s\"}",
@@ -223,14 +221,17 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
 {
     (void)version, (void)upload_data;
     struct kitchen *k = arg;
+    /* A method refused is answered at once, without reading a body. */
+    int faults = !strcmp(url, "/faults");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && !(faults && !strcmp(method, "POST")))
+        return httpd_respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                   faults ? "use GET or POST /faults" : "only GET is supported");
+    if (!httpd_request_read(con_cls, upload_data_size))
+        return MHD_YES;
     if (*con_cls)
         return answer(*con_cls); /* resumed: the answer is ready */
-    if (*upload_data_size)
-        return MHD_NO; /* no endpoint takes a body */
-    if (!strcmp(url, "/faults"))
+    if (faults)
         return route_faults(k, c, method);
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return httpd_respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported");
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
     const struct appliance *app = find_appliance(url);
@@ -276,7 +277,7 @@ void kitchen_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum
     (void)c, (void)toe;
     struct kitchen *k = arg;
     struct kreq *r = *con_cls;
-    if (!r)
+    if (!r || httpd_request_unread(r))
         return;
     *con_cls = NULL;
     if (r->suspended) { /* cannot happen while MHD honours suspension */

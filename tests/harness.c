@@ -128,6 +128,34 @@ int child_threads(const struct child *c)
 
 const char *const *harness_kitchen_args;
 
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p, (void)arg;
+    return size * n;
+}
+
+int http_keepalive(const char *first, const char *second)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -1;
+    long status[2] = {0, 0}, connects = -1;
+    int rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard) == CURLE_OK &&
+                     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L) == CURLE_OK ? 0 : -1;
+    const char *urls[2] = {first, second};
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        if (curl_easy_setopt(e, CURLOPT_URL, urls[i]) != CURLE_OK || curl_easy_perform(e) != CURLE_OK)
+            rc = -1;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status[i]);
+    }
+    if (rc == 0)
+        curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_cleanup(e);
+    if (rc != 0 || status[0] != 200 || status[1] != 200)
+        return -1;
+    return connects == 0 ? 1 : 0;
+}
+
 static void *batch_main(void *arg)
 {
     struct http_batch *b = arg;

@@ -60,6 +60,10 @@ int http_request(const char *method, const char *url, struct http_result *r);
 void http_result_free(struct http_result *r);
 /* GET url and parse the body as JSON (new reference, or NULL). */
 json_t *http_get_json(const char *url, long *status);
+/* GETs first, then second on the same curl handle. Returns 1 if both
+ * answered 200 and the second reused the first's connection (HTTP
+ * keep-alive), 0 if it had to connect again, -1 on a failure. */
+int http_keepalive(const char *first, const char *second);
 /* GETs n urls all at once (curl multi) and fills results[i]. 0 or -1. */
 int http_get_many(const char *const *urls, int n, struct http_result *results);
 

@@ -278,7 +278,7 @@ static const struct bad_case cases[] = {
     {"HEAD", "/nope", NULL, NULL, G_NONE, 404, E_HEAD},
     {"HEAD", "/make-coffee?mode=turbo", NULL, NULL, G_NONE, 400, E_HEAD},
     /* paths */
-    {"GET", "/", NULL, NULL, G_NONE, 404, E_ERROR},
+    {"GET", "/index.htm", NULL, NULL, G_NONE, 404, E_ERROR}, /* "/" is the page */
     {"GET", "/nope", NULL, NULL, G_NONE, 404, E_ERROR},
     {"GET", "/make-coffee/", NULL, NULL, G_NONE, 404, E_ERROR},
     {"GET", "/MAKE-COFFEE?mode=async", NULL, NULL, G_NONE, 404, E_ERROR},

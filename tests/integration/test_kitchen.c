@@ -114,6 +114,17 @@ static void test_ten_thousand_waiting(void)
     free(res);
 }
 
+/* The server's kitchen calls reuse their connections: the kitchen keeps
+ * them open, also after a delayed (suspended and resumed) answer. */
+static void test_keepalive(void)
+{
+    char kettle[160], toaster[160];
+    snprintf(kettle, sizeof kettle, "%s/kettle?ms=20", kitchen.base_url);
+    snprintf(toaster, sizeof toaster, "%s/toaster?ms=0", kitchen.base_url);
+    CU_ASSERT_EQUAL(http_keepalive(kettle, toaster), 1);
+    CU_ASSERT_EQUAL(http_keepalive(toaster, kettle), 1);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -121,6 +132,7 @@ int main(void)
         {"ms=0 answers at once", test_zero_delay},
         {"bad input gets 400/404/405 with JSON", test_bad_input},
         {"10,000 concurrent waiting requests on one thread", test_ten_thousand_waiting},
+        {"keep-alive: connections are reused", test_keepalive},
         {NULL, NULL},
     };
     return harness_main("kitchen", setup, teardown, tests);

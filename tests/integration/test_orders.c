@@ -246,6 +246,20 @@ static void test_health(void)
     json_decref(j);
 }
 
+/* Connections stay open between requests (MHD closes them after an
+ * answer queued before the request was read to its end: the handler waits
+ * for that), also after an order that was suspended and resumed. */
+static void test_keepalive(void)
+{
+    char order_url[160], livez[160], page[160];
+    snprintf(order_url, sizeof order_url, "%s/make-coffee?mode=async&scale=0", st.server.base_url);
+    snprintf(livez, sizeof livez, "%s/livez", st.server.base_url);
+    snprintf(page, sizeof page, "%s/", st.server.base_url);
+    CU_ASSERT_EQUAL(http_keepalive(livez, livez), 1);
+    CU_ASSERT_EQUAL(http_keepalive(order_url, order_url), 1);
+    CU_ASSERT_EQUAL(http_keepalive(order_url, page), 1);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -255,6 +269,7 @@ int main(void)
         {"scale=0 in both modes", test_scale_zero},
         {"compare runs both and reports the speedup", test_compare},
         {"bad requests get JSON errors with the right status", test_errors},
+        {"keep-alive: connections are reused", test_keepalive},
         {NULL, NULL},
     };
     return harness_main("orders", setup, teardown, tests);
