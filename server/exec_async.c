@@ -254,13 +254,31 @@ static void start_step(struct aorder *ao, int i)
     pgpool_submit(ex->pool, &s->q);
 }
 
+/* Whether a blocking brew (mixed mode) is due on this pass. */
+static int blocking_brew_due(const struct aorder *ao)
+{
+    for (int i = 0; i < wf_nsteps; i++)
+        if (ao->steps[i].on_loop.fn)
+            return 1;
+    return 0;
+}
+
 static void launch_ready(struct aorder *ao)
 {
     unsigned ready = order_ready(ao->o);
     for (int i = 0; i < wf_nsteps; i++) {
+        if (!(ready & (1u << i)))
+            continue;
         /* The brew is called with the order's id: it waits for the row. */
-        if ((ready & (1u << i)) && (wf_steps[i].io != IO_SQL || ao->state == AO_STEPS))
-            start_step(ao, i);
+        if (wf_steps[i].io == IO_SQL && ao->state != AO_STEPS)
+            continue;
+        /* Mixed mode: the loop is about to sit inside the blocking brew, so
+         * the steps after it in the table (the toast) start once it
+         * returns, as in the seed, where toast_bread() is only awaited
+         * after brew_coffee() came back. */
+        if (blocking_brew_due(ao))
+            break;
+        start_step(ao, i);
     }
 }
 
