@@ -53,7 +53,9 @@ struct aorder {
     enum ao_state state;
     struct pgq q; /* the row's insert or finish */
     struct db_stmt stmt;
-    struct astep steps[WF_MAX_STEPS];
+    /* wf_nsteps of them, not WF_MAX_STEPS: an astep is ~1.7 KB, and ten
+     * thousand orders in flight each hold one aorder. */
+    struct astep steps[];
 };
 
 struct exec_async {
@@ -304,7 +306,7 @@ static void on_inserted(struct pgq *q, int status, const PGresult *res, const ch
 
 void exec_async_submit(struct exec_async *ex, struct order *o)
 {
-    struct aorder *ao = calloc(1, sizeof *ao);
+    struct aorder *ao = calloc(1, sizeof *ao + (size_t)wf_nsteps * sizeof ao->steps[0]);
     if (!ao) {
         order_fail(o, OERR_INTERNAL, "out of memory");
         order_end_later(ex->loop, o);

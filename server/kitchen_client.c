@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* curl's receive buffer per easy handle (its minimum; the default is 16 KB). */
+#define KC_RECV_BUFFER 1024L
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct kc_response *r = arg;
@@ -31,6 +34,10 @@ int kc_setup(CURL *e)
     c |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     c |= curl_easy_setopt(e, CURLOPT_USERAGENT, "coffee-server");
+    /* The receive buffer is allocated per handle at its first transfer and
+     * kept with it (16 KB by default); a kitchen answer is ~200 bytes with
+     * its headers, and thousands of handles may be in flight at once. */
+    c |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, KC_RECV_BUFFER);
     return c == CURLE_OK ? 0 : -1;
 }
 

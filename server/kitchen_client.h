@@ -17,7 +17,7 @@ struct kc_response {
 };
 
 /* Sets the options every kitchen transfer uses (no signals, keep-alive,
- * TCP_NODELAY, connect timeout). Returns 0 or -1. */
+ * TCP_NODELAY, connect timeout, a 1 KB receive buffer). Returns 0 or -1. */
 int kc_setup(CURL *e);
 /* Points e at url, writing the answer into resp, bounded by timeout_ms
  * (0 = none). Resets resp. Returns 0 or -1. */
