@@ -177,7 +177,7 @@ void curl_loop_abandon(struct curl_loop *cl, struct hreq *r)
 
 int curl_loop_active(const struct curl_loop *cl) { return cl->active; }
 
-struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects)
+struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total)
 {
     struct curl_loop *cl = calloc(1, sizeof *cl);
     if (!cl)
@@ -197,6 +197,7 @@ struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects)
     c |= curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     c |= curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
     c |= curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, maxconnects);
+    c |= curl_multi_setopt(cl->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_total);
     if (c != CURLM_OK)
         goto fail;
     return cl;

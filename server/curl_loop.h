@@ -32,8 +32,10 @@ struct hreq {
 };
 
 /* Returns a new curl_loop, or NULL. maxconnects bounds the idle
- * connection cache. */
-struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects);
+ * connection cache; max_total bounds the connections open at once (0 = no
+ * bound): transfers over it wait inside curl for a connection, and that
+ * wait counts against their timeout. */
+struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total);
 /* Frees cl; accepts NULL. No request may be in flight. */
 void curl_loop_free(struct curl_loop *cl);
 /* Starts GET url (timeout_ms 0 = none). The callback runs on a later loop

@@ -33,6 +33,7 @@ struct settings {
     int kitchen_keepalive;
     int drain_timeout_ms;
     int idle_timeout_s;
+    int kitchen_connections;
     int verbose;
 };
 
@@ -90,6 +91,9 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "idle kitchen connections kept open by the async executor"},
         {"drain-timeout-ms", "DRAIN_TIMEOUT_MS", OPT_INT, &st->drain_timeout_ms, 0, 3600000,
          "on SIGTERM/SIGINT, wait this long for orders in flight, then cancel them (503)"},
+        {"kitchen-connections", "KITCHEN_CONNECTIONS", OPT_INT, &st->kitchen_connections, 0, 1000000,
+         "kitchen connections the async executor opens at once (0 = no limit); calls over it wait for one, "
+         "and the wait counts against the step's timeout"},
         {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
     };
     char err[300];
@@ -137,8 +141,10 @@ int main(int argc, char **argv)
 
     proc_ignore_sigpipe();
     /* Each order in flight holds a client connection (counted in
-     * max_connections) and up to two kitchen connections. */
-    int want_fds = st.max_connections + 2 * st.max_inflight + st.kitchen_keepalive + st.db_pool + st.workers * 2 + 64;
+     * max_connections) and up to two kitchen connections, unless those are
+     * bounded. */
+    int kitchen_fds = st.kitchen_connections ? st.kitchen_connections : 2 * st.max_inflight + st.kitchen_keepalive;
+    int want_fds = st.max_connections + kitchen_fds + st.db_pool + st.workers * 2 + 64;
     int nofile = proc_raise_nofile(want_fds);
     if (nofile < want_fds)
         log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it",
@@ -169,7 +175,7 @@ int main(int argc, char **argv)
     if (evloop_watch_signals(srv.loop, on_signal, &srv) != 0)
         log_warn("cannot watch SIGINT/SIGTERM");
     pool = pgpool_new(srv.loop, db, st.db_pool);
-    http = curl_loop_new(srv.loop, st.kitchen_keepalive);
+    http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections);
     struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .step_slack_ms = st.step_slack_ms};
     async = pool && http ? exec_async_new(srv.loop, pool, http, &aopt) : NULL;
     if (!async) {
