@@ -1,0 +1,192 @@
+# lib.sh: shared helpers of scripts/bench (sourced, never run).
+#
+# Owns the processes it starts (kitchen, servers, load generators), each
+# tracked by PID and stopped by PID; reads /proc for CPU, memory and thread
+# counts; talks to PostgreSQL through psql. Every figure it hands back is
+# read from a process or a tool, never computed from what it should be.
+
+BENCH_PIDS=()
+
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+now() { date +%s.%N; }
+
+# JSON string of $1 (jq does the escaping).
+jstr() { jq -Rn --arg s "$1" '$s'; }
+
+# Runs psql on the bench database, one value per line, no decoration.
+sql() { psql -qtAX -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
+
+# start_proc NAME CMD...: starts CMD in the background with stdout and
+# stderr in $RAW/NAME.out and $RAW/NAME.log, waits for its "listening on"
+# line and sets STARTED_PID and STARTED_PORT.
+start_proc() {
+    local name=$1; shift
+    "$@" >"$RAW/$name.out" 2>"$RAW/$name.log" &
+    STARTED_PID=$!
+    BENCH_PIDS+=("$STARTED_PID")
+    local i
+    for i in $(seq 1 200); do
+        if grep -q "listening on" "$RAW/$name.out" 2>/dev/null; then
+            STARTED_PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\)$/\1/p' "$RAW/$name.out" | head -n 1)
+            return 0
+        fi
+        kill -0 "$STARTED_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$RAW/$name.log" >&2
+    die "$name did not start"
+}
+
+# stop_proc PID [TIMEOUT_S]: SIGTERM, then waits (coffee-server first
+# answers every order in flight); SIGKILL after the timeout. Prints the
+# seconds it took.
+stop_proc() {
+    local pid=$1 limit=${2:-120} t0 i
+    t0=$(now)
+    kill -TERM "$pid" 2>/dev/null || { echo 0; return 0; }
+    for i in $(seq 1 $((limit * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "process $pid still running after ${limit}s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f\n", b - a }'
+}
+
+stop_all() {
+    local p
+    for p in "${BENCH_PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${BENCH_PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+}
+
+# ---- the stack ------------------------------------------------------------
+
+# start_kitchen: one kitchen for every scenario. Sets KITCHEN_PID, KITCHEN_URL.
+start_kitchen() {
+    KITCHEN_ARGS=(--port 0 --max-connections "$KITCHEN_MAX_CONN")
+    start_proc kitchen "$BIN/coffee-kitchen" "${KITCHEN_ARGS[@]}"
+    KITCHEN_PID=$STARTED_PID
+    KITCHEN_URL="http://127.0.0.1:$STARTED_PORT"
+}
+
+# start_server NAME ARGS...: a coffee-server on a free port with ARGS.
+# Waits until /readyz says the whole database pool is connected. Sets
+# SERVER_PID, SERVER_URL and SERVER_ARGS.
+start_server() {
+    local name=$1; shift
+    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" "$@")
+    start_proc "$name" "$BIN/coffee-server" "${SERVER_ARGS[@]}"
+    SERVER_PID=$STARTED_PID
+    SERVER_URL="http://127.0.0.1:$STARTED_PORT"
+    local i body
+    for i in $(seq 1 300); do
+        body=$(curl -s --max-time 2 "$SERVER_URL/readyz" || true)
+        if [ -n "$body" ] && jq -e '.status == "ready" and .db_pool.connected == .db_pool.size' >/dev/null 2>&1 <<<"$body"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name is not ready: $body"
+}
+
+# Server arguments as a JSON array (for the record).
+args_json() { printf '%s\n' "$@" | jq -Rcn '[inputs]'; }
+
+# ---- /proc readers ------------------------------------------------------------
+
+# utime stime (clock ticks) of a whole process, all threads.
+proc_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+
+# Sum of the threads' run time in ns (schedstat: exact, not sampled).
+proc_runtime_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# A field of /proc/PID/status as a number (kB for Vm*).
+proc_status() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# voluntary+nonvoluntary context switches of a process (all threads).
+proc_ctxsw() {
+    cat /proc/"$1"/task/*/status 2>/dev/null |
+        awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v, n }'
+}
+
+# ---- what else ran on the machine -------------------------------------------
+
+# cpu_snapshot FILE: every process's pid, ppid and utime+stime ticks, plus
+# the machine's busy ticks (all CPUs) on the first line.
+cpu_snapshot() {
+    {
+        awk '/^cpu / { print "machine", 0, $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+        # comm may hold spaces: split after its closing parenthesis.
+        for f in /proc/[0-9]*/stat; do
+            cat "$f" 2>/dev/null || true # it may have exited since the glob
+            echo
+        done | awk 'NF { s = $0; sub(/^.*\) /, "", s); split(s, a, " "); pid = $1 + 0;
+                        print pid, a[2], a[12] + a[13] }'
+    } >"$1"
+}
+
+# cpu_split BEFORE AFTER SECONDS OUR_PID...: CPU used during the window, in
+# CPUs (1.0 = one core busy), as JSON: the machine's total, our processes
+# (the given PIDs, their children, and the PostgreSQL cluster), and the
+# rest, i.e. other work on the same machine that competed with the run.
+cpu_split() {
+    local before=$1 after=$2 secs=$3; shift 3
+    awk -v secs="$secs" -v hz="$(getconf CLK_TCK)" -v ours="$* $PG_POSTMASTER_PID" '
+        BEGIN { n = split(ours, o, " "); for (i = 1; i <= n; i++) mine[o[i]] = 1 }
+        FNR == NR { if ($1 == "machine") m0 = $3; else t0[$1] = $3; next }
+        $1 == "machine" { m1 = $3; next }
+        { ppid[$1] = $2; t1[$1] = $3 }
+        END {
+            for (p in t1) {
+                d = t1[p] - (p in t0 ? t0[p] : 0)
+                if (d < 0) d = 0
+                q = p; is = 0
+                for (k = 0; k < 4 && q > 1; k++) { if (q in mine) { is = 1; break } q = ppid[q] }
+                if (is) us += d; else them += d
+            }
+            printf "{\"machine_cpus\":%.3f,\"stack_cpus\":%.3f,\"other_cpus\":%.3f}\n",
+                   (m1 - m0) / hz / secs, us / hz / secs, them / hz / secs
+        }' "$before" "$after"
+}
+
+# ---- load generators ------------------------------------------------------------
+
+# wrk_args MODE SCALE CONNS DURATION_S: sets WRK_CMD, the wrk command line
+# with the project's Lua script (in this shell, so that it can be recorded;
+# the bench runs from the top of the tree).
+wrk_args() {
+    local mode=$1 scale=$2 conns=$3 secs=$4 threads=2
+    [ "$conns" -lt "$threads" ] && threads=$conns
+    WRK_CMD=(wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout "${WRK_TIMEOUT_S}s"
+             -s client/wrk/make-coffee.lua "$SERVER_URL" -- "$mode" "$scale")
+}
+
+# run_wrk OUTFILE: runs WRK_CMD; prints its wrk-result line as JSON.
+run_wrk() {
+    local out=$1
+    "${WRK_CMD[@]}" >"$out" 2>&1 || die "wrk failed: $(tail -n 3 "$out")"
+    grep '^wrk-result ' "$out" | tail -n 1 | cut -d' ' -f2- | tr ' ' '\n' |
+        jq -Rn '[inputs | select(length > 0) | split("=") | {(.[0]): (.[1] | tonumber? // .)}] | add'
+}
+
+# warm_up MODE ORDERS CONCURRENCY: orders at scale 0, so that every worker's
+# and every pool connection's backend has run the brew once (PL/pgSQL
+# compiles a function on its first call in a backend) and the kitchen
+# connections are open. Not measured.
+warm_up() {
+    "$BIN/coffee-client" --url "$SERVER_URL" --mode "$1" --orders "$2" --concurrency "$3" --scale 0 \
+        --json >"$RAW/warmup.json" 2>>"$RAW/warmup.log" || die "warm-up of $1 failed (see $RAW/warmup.log)"
+}
+
+max_order_id() { sql "SELECT coalesce(max(id), 0) FROM orders"; }
