@@ -5,11 +5,14 @@
  * not re-entrant); it only marks the daemon for a run before the loop sleeps. */
 #include "httpd.h"
 
+#include "clock.h"
 #include "evloop.h"
 #include "list.h"
+#include "log.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +28,9 @@ struct httpd {
     int port;
     int run_pending; /* a connection was resumed: run before sleeping */
     struct ev_timer timer;
+    struct ev_timer trim_timer;
+    unsigned nconns;    /* connections open now */
+    unsigned conn_peak; /* connections at their highest since the last trim */
 };
 
 static void run_daemon(struct httpd *h)
@@ -74,6 +80,40 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     return MHD_http_unescape(s);
 }
 
+#define TRIM_PERIOD_NS NS_PER_SEC
+#define TRIM_MIN_DROP 256u
+
+/* Once a second: after a storm of connections has closed, hands the memory
+ * they used back to the system. MHD's per-connection allocations, freed in
+ * any order, leave glibc's heap fragmented, and glibc keeps a fragmented
+ * heap's free pages; malloc_trim returns them. Only when the connections
+ * fell to half their peak or less, by TRIM_MIN_DROP at least: the trim
+ * walks the heap, which is cheap but not free. */
+static void on_trim_timer(struct evloop *loop, struct ev_timer *t)
+{
+    struct httpd *h = container_of(t, struct httpd, trim_timer);
+    if (h->conn_peak - h->nconns >= TRIM_MIN_DROP && h->nconns <= h->conn_peak / 2) {
+        malloc_trim(0);
+        h->conn_peak = h->nconns;
+    }
+    if (evloop_timer_start(loop, t, TRIM_PERIOD_NS) != 0)
+        log_warn("no memory for the trim timer: memory freed after a storm of connections may stay");
+}
+
+/* MHD's connection notification: counts the connections open. */
+static void on_connection(void *arg, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what)
+{
+    (void)c, (void)socket_context;
+    struct httpd *h = arg;
+    if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (++h->nconns > h->conn_peak)
+            h->conn_peak = h->nconns;
+    } else if (h->nconns > 0) {
+        h->nconns--;
+    }
+}
+
 static int parse_bind(const char *bind, int port, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
@@ -103,6 +143,7 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
     }
     h->loop = loop;
     h->timer.cb = on_timer;
+    h->trim_timer.cb = on_trim_timer;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -113,6 +154,7 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
                                  MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout_s,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
                                  MHD_OPTION_NOTIFY_COMPLETED, opt->completed, opt->completed_arg,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_END);
     if (!h->daemon) {
@@ -131,6 +173,8 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
         snprintf(err, errlen, "too many before-sleep hooks on the loop");
         goto unwatch;
     }
+    if (evloop_timer_start(loop, &h->trim_timer, TRIM_PERIOD_NS) != 0)
+        log_warn("no memory for the trim timer: memory freed after a storm of connections may stay");
     return h;
 
 unwatch:
@@ -157,6 +201,7 @@ void httpd_free(struct httpd *h)
     if (!h)
         return;
     evloop_timer_stop(h->loop, &h->timer);
+    evloop_timer_stop(h->loop, &h->trim_timer);
     evloop_io_del(h->loop, h->epoll_fd);
     evloop_remove_before_sleep(h->loop, before_sleep, h);
     MHD_stop_daemon(h->daemon);

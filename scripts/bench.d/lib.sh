@@ -83,7 +83,10 @@ start_kitchen() {
 # SERVER_PID, SERVER_URL and SERVER_ARGS.
 start_server() {
     local name=$1; shift
-    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" "$@")
+    # The bench stops every server with SIGTERM and counts every order it
+    # took: the drain must let them all finish (the default 10 s would
+    # cancel blocking orders still queued at 1024 connections).
+    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" --drain-timeout-ms 600000 "$@")
     start_proc "$name" "$BIN/coffee-server" "${SERVER_ARGS[@]}"
     SERVER_PID=$STARTED_PID
     SERVER_URL="http://127.0.0.1:$STARTED_PORT"
