@@ -233,10 +233,11 @@ static void test_storm(void)
         check_round(&r[i]);
     }
     /* Nothing kept per connection: the server trims its heap once the
-     * connections fell (httpd.c, on_trim_timer), so after every storm the RSS is back within 1 MB of where
-     * the first one left it (the first grows MHD's and the loop's own
-     * tables once), and the peaks do not creep up: a leak, or a heap
-     * fragmented by the pools, would add to both every round. */
+     * connections fell (httpd.c, on_trim_timer), so after every storm the
+     * RSS is back within 1 MB of where the first one left it (the first
+     * grows MHD's and the loop's own tables once), and the peaks do not
+     * creep up: a leak, or a fragmented heap kept, would add to both every
+     * round. */
     long storm_kb = r[0].rss_peak - r[0].rss_before;
     long creep = r[ROUNDS - 1].rss_peak - r[ROUNDS - 3].rss_peak;
     printf("\n  one storm takes %ld kB; the peak grew %ld kB over the last three rounds%s\n", storm_kb, creep,
