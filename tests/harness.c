@@ -470,6 +470,18 @@ double harness_slowdown(void)
 #endif
 }
 
+int order_done(const struct child *server, const char *mode, double scale)
+{
+    char url[160];
+    long status;
+    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%g", server->base_url, mode, scale);
+    json_t *o = http_get_json(url, &status);
+    const char *st = json_string_value(json_object_get(o, "status"));
+    int ok = status == 200 && st && !strcmp(st, "done");
+    json_decref(o);
+    return ok;
+}
+
 double jnum(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);

@@ -109,6 +109,10 @@ double harness_slowdown(void);
 /* A timing tolerance: ms * harness_slowdown(). */
 double harness_slack(double ms);
 
+/* Orders one coffee of mode at scale from server: 1 if it answered 200 and
+ * the order is done, else 0. */
+int order_done(const struct child *server, const char *mode, double scale);
+
 /* Convenience: number from a JSON object path, NaN if absent. */
 double jnum(const json_t *obj, const char *key);
 /* The step called name in an order's "steps" array (borrowed) or NULL. */

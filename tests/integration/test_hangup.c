@@ -129,13 +129,7 @@ static void test_hangups(void)
 
 static void test_still_serves(void)
 {
-    char url[160];
-    long status;
-    snprintf(url, sizeof url, "%s/make-coffee?mode=async&scale=0", st.server.base_url);
-    json_t *o = http_get_json(url, &status);
-    CU_ASSERT_EQUAL(status, 200);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "status")), "done");
-    json_decref(o);
+    CU_ASSERT(order_done(&st.server, "async", 0));
     CU_ASSERT_EQUAL(http_metric(&st.server, INFLIGHT), 0);
 }
 

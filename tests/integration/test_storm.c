@@ -96,18 +96,6 @@ static int wait_fds(int want, int at_most, int64_t deadline)
     return n;
 }
 
-static int order_ok(void)
-{
-    char url[160];
-    long status;
-    snprintf(url, sizeof url, "%s/make-coffee?mode=async&scale=0", st.server.base_url);
-    json_t *o = http_get_json(url, &status);
-    int ok = status == 200 && json_is_string(json_object_get(o, "status")) &&
-             !strcmp(json_string_value(json_object_get(o, "status")), "done");
-    json_decref(o);
-    return ok;
-}
-
 struct round {
     long rss_before, rss_peak, rss_after; /* kB */
     int fds_before, fds_peak, fds_after;
@@ -170,7 +158,7 @@ static void storm(struct round *r)
     r->livez = http_get(url, &h) == 0 && h.status == 200;
     r->livez_ms = h.total_ms;
     http_result_free(&h);
-    r->order = order_ok();
+    r->order = order_done(&st.server, "async", 0);
 
     /* A reset, not a FIN: no TIME_WAIT left to hold the client's ports
      * (a second round of 20,000 needs them again). */
@@ -223,7 +211,7 @@ static void check_round(const struct round *r)
 
 static void test_storm(void)
 {
-    CU_ASSERT_FATAL(order_ok()); /* warm: the pools and caches exist */
+    CU_ASSERT_FATAL(order_done(&st.server, "async", 0)); /* warm: the pools and caches exist */
     struct round r[ROUNDS];
     for (int i = 0; i < ROUNDS; i++) {
         char name[32];
