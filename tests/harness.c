@@ -112,19 +112,26 @@ int child_stop(struct child *c, int timeout_s)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int child_threads(const struct child *c)
+/* The number after "field:" in /proc/PID/status (e.g. "Threads"), or -1. */
+static long proc_status(const struct child *c, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
     FILE *f = fopen(path, "r");
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
+    long v = -1;
+    size_t len = strlen(field);
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, field, len) && line[len] == ':') {
+            v = strtol(line + len + 1, NULL, 10);
             break;
+        }
+    }
     if (f)
         fclose(f);
-    return n;
+    return v;
 }
+
+int child_threads(const struct child *c) { return (int)proc_status(c, "Threads"); }
 
 const char *const *harness_kitchen_args;
 
@@ -174,19 +181,7 @@ void http_batch_wait(struct http_batch *b) { pthread_join(b->thread, NULL); }
 
 double harness_slack(double ms) { return ms * harness_slowdown(); }
 
-long child_rss_kb(const struct child *c)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
+long child_rss_kb(const struct child *c) { return proc_status(c, "VmRSS"); }
 
 int child_fds(const struct child *c)
 {
