@@ -28,25 +28,8 @@ static void get(const char *path, struct http_result *r)
     CU_ASSERT_EQUAL_FATAL(http_get(url, r), 0);
 }
 
-/* The value of the sample whose name and labels are exactly series, or NaN. */
-static double sample(const char *text, const char *series)
-{
-    size_t len = strlen(series);
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (!strncmp(line, series, len) && line[len] == ' ')
-            return strtod(line + len + 1, NULL);
-    return NAN;
-}
-
-static double metric(const char *series)
-{
-    struct http_result r;
-    get("/metrics", &r);
-    CU_ASSERT_EQUAL(r.status, 200);
-    double v = sample(r.body, series);
-    http_result_free(&r);
-    return v;
-}
+/* One sample of the server's /metrics (NaN if absent or not answered). */
+static double metric(const char *series) { return http_metric(&st.server, series); }
 
 static void order(const char *mode, double scale)
 {

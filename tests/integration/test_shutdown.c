@@ -19,20 +19,20 @@ static PGconn *db;
 static int setup(void) { return stack_setup(&st, NULL, &db); }
 static int teardown(void) { return stack_teardown(&st, db); }
 
-/* Orders in flight on server, from its /metrics. */
+/* Orders in flight on server, every mode, from its /metrics; -1 without
+ * an answer. */
 static int inflight(const struct child *server)
 {
-    char url[160];
-    struct http_result r;
-    snprintf(url, sizeof url, "%s/metrics", server->base_url);
-    if (http_get(url, &r) != 0 || r.status != 200) {
-        http_result_free(&r);
-        return -1;
-    }
+    static const char *const series[] = {
+        "coffee_orders_in_flight{mode=\"blocking\"}", "coffee_orders_in_flight{mode=\"async\"}",
+        "coffee_orders_in_flight{mode=\"naive\"}", "coffee_orders_in_flight{mode=\"mixed\"}"};
     int n = 0;
-    for (const char *p = r.body; (p = strstr(p, "coffee_orders_in_flight{")) != NULL; p++)
-        n += (int)strtol(strchr(p, ' ') + 1, NULL, 10);
-    http_result_free(&r);
+    for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
+        double v = http_metric(server, series[i]);
+        if (isnan(v))
+            return -1;
+        n += (int)v;
+    }
     return n;
 }
 
