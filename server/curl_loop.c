@@ -119,8 +119,7 @@ static void drain(struct curl_loop *cl)
         curl_multi_remove_handle(cl->multi, e);
         cl->active--;
         r->where = R_NONE;
-        r->cb(r, code);
-        r->easy = NULL;
+        r->cb(r, code); /* may free r: not touched after this */
         put_easy(cl, e);
     }
 }

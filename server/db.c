@@ -1,13 +1,16 @@
 /* db: connection parameters, schema state and the order's statements
  * (see db.h). Owns a db_config's copies of its values and a statement's
  * JSON text. Blocking calls here are for worker threads and start-up only. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "db.h"
 
 #include "order.h"
 #include "report.h"
+#include "watchdog.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +43,31 @@ static const char *find_param(const struct db_config *c, const char *key)
     return NULL;
 }
 
+/* Sets key to value: replaces its value if it is there, else appends it. */
+static int set_param(struct db_config *c, int *n, size_t *off, size_t cap, const char *key, const char *value)
+{
+    for (int i = 0; i < *n; i++) {
+        if (!strcmp(c->keys[i], key)) {
+            int last = *n;
+            if (add_param(c, n, off, cap, key, value) != 0)
+                return -1;
+            c->values[i] = c->values[last]; /* the new copy, in the old place */
+            c->keys[last] = c->values[last] = NULL;
+            *n = last;
+            return 0;
+        }
+    }
+    return add_param(c, n, off, cap, key, value);
+}
+
 /* A host that is neither a socket directory nor a numeric address needs
- * DNS; do it now, once, so that PQconnectStartParams never has to. */
+ * DNS; do it now, once, so that PQconnectStartParams never has to. Returns
+ * 1 with addr set, 0 when the host needs no resolving (addr empty), or -1. */
 static int resolve_host(const char *host, char *addr, size_t len, char *err, size_t errlen)
 {
     unsigned char buf[sizeof(struct in6_addr)];
-    if (host[0] == '/' || host[0] == '@' || strchr(host, ',') || inet_pton(AF_INET, host, buf) == 1 ||
+    addr[0] = '\0';
+    if (!*host || host[0] == '/' || host[0] == '@' || inet_pton(AF_INET, host, buf) == 1 ||
         inet_pton(AF_INET6, host, buf) == 1)
         return 0;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -61,7 +83,74 @@ static int resolve_host(const char *host, char *addr, size_t len, char *err, siz
     return 1;
 }
 
-struct db_config *db_config_new(const char *database_url, char *err, size_t errlen)
+/* Resolves every host of a comma-separated list (libpq tries them in
+ * turn) into a hostaddr list of the same length, an empty entry where a
+ * host needs no resolving. Returns 1 with out set when any host was
+ * resolved, 0 when none needed it, or -1 with err. */
+static int resolve_hosts(const char *hosts, char *out, size_t len, char *err, size_t errlen)
+{
+    int resolved = 0;
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *h = hosts;;) {
+        size_t n = strcspn(h, ",");
+        char one[256], addr[INET6_ADDRSTRLEN];
+        if (n >= sizeof one) {
+            snprintf(err, errlen, "database host name too long");
+            return -1;
+        }
+        memcpy(one, h, n);
+        one[n] = '\0';
+        int rc = resolve_host(one, addr, sizeof addr, err, errlen);
+        if (rc < 0)
+            return -1;
+        resolved |= rc;
+        int w = snprintf(out + used, len - used, "%s%s", used || h != hosts ? "," : "", addr);
+        if (w < 0 || (size_t)w >= len - used) {
+            snprintf(err, errlen, "too many database hosts");
+            return -1;
+        }
+        used += (size_t)w;
+        if (!h[n])
+            break;
+        h += n + 1;
+    }
+    return resolved;
+}
+
+/* The statements of an order's life, prepared once per connection. */
+static const struct {
+    const char *name, *sql;
+} prepared[] = {
+    {"coffee_insert", "INSERT INTO orders (mode, scale, started_at, deadline_at)"
+                      " VALUES ($1, $2, to_timestamp($3), now() + make_interval(secs => $4)) RETURNING id"},
+    {"coffee_brew", "SELECT brew_coffee($1, $2, $3)"},
+    {"coffee_finish", "UPDATE orders SET status = $2, elapsed_ms = $3, queued_ms = $4, failed_step = $5,"
+                      " error = $6, steps = $7::jsonb WHERE id = $1"},
+};
+enum { PREP_INSERT, PREP_BREW, PREP_FINISH, PREP_COUNT };
+
+/* Builds the two setup texts: PREPARE of each statement, after the schema
+ * for the first. 0 or -1 (out of memory). */
+static int build_setup(struct db_config *c)
+{
+    size_t len = 1;
+    for (int i = 0; i < PREP_COUNT; i++)
+        len += strlen(prepared[i].name) + strlen(prepared[i].sql) + 16;
+    size_t schema_len = strlen(db_schema_sql());
+    c->setup_again = malloc(len);
+    c->setup_first = malloc(schema_len + 1 + len);
+    if (!c->setup_again || !c->setup_first)
+        return -1;
+    size_t off = 0;
+    for (int i = 0; i < PREP_COUNT; i++)
+        off += (size_t)snprintf(c->setup_again + off, len - off, "PREPARE %s AS %s;\n", prepared[i].name,
+                                prepared[i].sql);
+    snprintf(c->setup_first, schema_len + 1 + len, "%s\n%s", db_schema_sql(), c->setup_again);
+    return 0;
+}
+
+struct db_config *db_config_new(const char *database_url, long statement_timeout_ms, char *err, size_t errlen)
 {
     const size_t cap = 8192;
     struct db_config *c = calloc(1, sizeof *c);
@@ -94,19 +183,35 @@ struct db_config *db_config_new(const char *database_url, char *err, size_t errl
     if (!host)
         host = getenv("PGHOST");
     if (host && *host && !find_param(c, "hostaddr") && !getenv("PGHOSTADDR")) {
-        char addr[INET6_ADDRSTRLEN];
-        int rc = resolve_host(host, addr, sizeof addr, err, errlen);
+        char addrs[1024];
+        int rc = resolve_hosts(host, addrs, sizeof addrs, err, errlen);
         if (rc < 0)
             goto fail;
-        if (rc > 0 && add_param(c, &n, &off, cap, "hostaddr", addr))
+        if (rc > 0 && add_param(c, &n, &off, cap, "hostaddr", addrs))
             goto too_long;
     }
+    /* Blocking connects (workers) honour it; the pool runs its own. */
+    if (!find_param(c, "connect_timeout") && add_param(c, &n, &off, cap, "connect_timeout", "5"))
+        goto too_long;
+    /* The session's bounds, after whatever options the URL gave. */
+    const char *given = find_param(c, "options");
+    if (!given && getenv("PGOPTIONS") && *getenv("PGOPTIONS"))
+        given = getenv("PGOPTIONS");
+    char options[600];
+    snprintf(options, sizeof options, "%s%s-c statement_timeout=%ld -c client_connection_check_interval=%d",
+             given ? given : "", given ? " " : "", statement_timeout_ms, DB_CHECK_INTERVAL_MS);
+    if (set_param(c, &n, &off, cap, "options", options))
+        goto too_long;
     const char *port = find_param(c, "port");
     const char *dbname = find_param(c, "dbname");
     snprintf(c->describe, sizeof c->describe, "host=%s port=%s dbname=%s", host && *host ? host : "(default)",
              port ? port : (getenv("PGPORT") ? getenv("PGPORT") : "(default)"),
              dbname ? dbname : (getenv("PGDATABASE") ? getenv("PGDATABASE") : "(default)"));
     c->keys[n] = c->values[n] = NULL;
+    if (build_setup(c) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     return c;
 
 too_long:
@@ -122,52 +227,22 @@ void db_config_free(struct db_config *c)
     if (!c)
         return;
     free(c->storage);
+    free(c->setup_first);
+    free(c->setup_again);
     free(c);
 }
 
-PGconn *db_connect_blocking(const struct db_config *c, char *err, size_t errlen)
+const char *db_setup_sql(void *config)
 {
-    /* Same parameters, plus a bound on how long a worker may wait. */
-    const char *keys[42], *values[42];
-    int n = 0;
-    for (; c->keys[n]; n++) {
-        keys[n] = c->keys[n];
-        values[n] = c->values[n];
-    }
-    if (!find_param(c, "connect_timeout")) {
-        keys[n] = "connect_timeout";
-        values[n++] = "5";
-    }
-    keys[n] = values[n] = NULL;
-    PGconn *conn = PQconnectdbParams(keys, values, 0);
-    if (!conn) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(err, errlen, "cannot connect to the database (%s): %s", c->describe, PQerrorMessage(conn));
-        PQfinish(conn);
-        return NULL;
-    }
-    return conn;
+    const struct db_config *c = config;
+    return atomic_load(&schema_applied) ? c->setup_again : c->setup_first;
 }
 
-int db_schema_applied(void) { return atomic_load(&schema_applied); }
-
-void db_schema_mark_applied(void) { atomic_store(&schema_applied, 1); }
-
-int db_schema_apply_blocking(PGconn *c, char *err, size_t errlen)
+void db_setup_done(void *config, int ok, const char *err)
 {
-    if (db_schema_applied())
-        return 0;
-    PGresult *r = PQexec(c, db_schema_sql());
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok)
-        snprintf(err, errlen, "cannot apply the schema: %s", PQerrorMessage(c));
-    PQclear(r);
+    (void)config, (void)err;
     if (ok)
-        db_schema_mark_applied();
-    return ok ? 0 : -1;
+        atomic_store(&schema_applied, 1);
 }
 
 /* ---- statements ------------------------------------------------------- */
@@ -175,26 +250,34 @@ int db_schema_apply_blocking(PGconn *c, char *err, size_t errlen)
 static void stmt_init(struct db_stmt *st, const char *what, const char *sql, int nparams)
 {
     st->what = what;
+    st->name = NULL;
     st->sql = sql;
     st->nparams = nparams;
     st->json = NULL;
 }
 
-void db_stmt_insert_order(struct db_stmt *st, const struct order *o)
+static void stmt_prepared(struct db_stmt *st, const char *what, int which, int nparams)
 {
-    stmt_init(st, "insert order",
-              "INSERT INTO orders (mode, scale, started_at) VALUES ($1, $2, to_timestamp($3)) RETURNING id", 3);
+    stmt_init(st, what, prepared[which].sql, nparams);
+    st->name = prepared[which].name;
+}
+
+void db_stmt_insert_order(struct db_stmt *st, const struct order *o, double budget_ms)
+{
+    stmt_prepared(st, "insert order", PREP_INSERT, 4);
     snprintf(st->num[0], sizeof st->num[0], "%.17g", o->scale);
     snprintf(st->num[1], sizeof st->num[1], "%.6f", o->started_wall);
+    snprintf(st->num[2], sizeof st->num[2], "%.3f", budget_ms / 1000.0);
     st->values[0] = wf_modes[o->mode].name;
     st->values[1] = st->num[0];
     st->values[2] = st->num[1];
+    st->values[3] = st->num[2];
 }
 
 int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
 {
     const char *results[WF_MAX_STEPS];
-    stmt_init(st, "brew", "SELECT brew_coffee($1, $2, $3)", 3);
+    stmt_prepared(st, "brew", PREP_BREW, 3);
     order_results(o, results);
     if (wf_ingredients_literal(&wf_steps[step], results, st->array, sizeof st->array) != 0)
         return -1;
@@ -208,10 +291,7 @@ int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
 
 int db_stmt_finish(struct db_stmt *st, const struct order *o)
 {
-    stmt_init(st, "finish order",
-              "UPDATE orders SET status = $2, elapsed_ms = $3, queued_ms = $4, failed_step = $5, error = $6,"
-              " steps = $7::jsonb WHERE id = $1",
-              7);
+    stmt_prepared(st, "finish order", PREP_FINISH, 7);
     json_t *steps = report_steps(o);
     st->json = report_dumps(steps);
     json_decref(steps);
@@ -241,6 +321,8 @@ void db_stmt_get_order(struct db_stmt *st, int64_t id)
     st->values[0] = st->num[0];
 }
 
+#define ABANDONED "abandoned: its server stopped before the order ended (killed or crashed)"
+
 void db_stmt_stats(struct db_stmt *st, const char *since)
 {
     stmt_init(st, "stats",
@@ -249,6 +331,7 @@ void db_stmt_stats(struct db_stmt *st, const char *since)
               " SELECT mode, json_build_object("
               "  'count', count(*) FILTER (WHERE status = 'done'),"
               "  'failed', count(*) FILTER (WHERE status = 'failed'),"
+              "  'abandoned', count(*) FILTER (WHERE status = 'failed' AND error = '" ABANDONED "'),"
               "  'mean_ms', round((avg(elapsed_ms) FILTER (WHERE status = 'done'))::numeric, 3),"
               "  'p50_ms', round((percentile_cont(0.50) WITHIN GROUP (ORDER BY elapsed_ms)"
               "   FILTER (WHERE status = 'done'))::numeric, 3),"
@@ -264,15 +347,18 @@ void db_stmt_stats(struct db_stmt *st, const char *since)
 
 void db_stmt_ping(struct db_stmt *st) { stmt_init(st, "ping", "SELECT 1", 0); }
 
+void db_stmt_sweep(struct db_stmt *st)
+{
+    stmt_init(st, "sweep",
+              "UPDATE orders SET status = 'failed', error = '" ABANDONED "'"
+              " WHERE status = 'running' AND deadline_at < now()",
+              0);
+}
+
 void db_stmt_release(struct db_stmt *st)
 {
     free(st->json);
     st->json = NULL;
-}
-
-PGresult *db_exec_blocking(PGconn *c, const struct db_stmt *st)
-{
-    return PQexecParams(c, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
 }
 
 int db_result_ok(const PGresult *r)
@@ -310,45 +396,75 @@ void db_sync_close(struct db_sync *d)
 {
     PQfinish(d->conn);
     d->conn = NULL;
-    d->stmt_timeout_ms = 0;
+}
+
+/* Whether the server is still at the other end. A backend that was
+ * terminated (a restart, pg_terminate_backend) sent a FATAL message and
+ * closed its side: libpq takes the message as a notice and still says
+ * CONNECTION_OK, so look at the socket itself. Never waits. */
+static int sync_alive(struct db_sync *d)
+{
+    for (int round = 0; round < 2 && db_sync_ok(d); round++) {
+        struct pollfd pfd = {.fd = PQsocket(d->conn), .events = POLLIN | POLLRDHUP};
+        if (poll(&pfd, 1, 0) < 0)
+            return 0;
+        if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+            return 0;
+        if (!(pfd.revents & POLLIN))
+            return 1;
+        /* Something arrived while idle (the FATAL notice, or a plain one):
+         * read it, then look again for the close that follows it. */
+        if (!PQconsumeInput(d->conn))
+            return 0;
+        PGresult *r;
+        while (!PQisBusy(d->conn) && (r = PQgetResult(d->conn)) != NULL)
+            PQclear(r);
+    }
+    return db_sync_ok(d);
+}
+
+/* Runs sql or st on d's connection within timeout_ms. */
+static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, const char *sql, long timeout_ms,
+                           int *fired)
+{
+    struct wd_call call;
+    wd_begin(d->wd, &call, PQsocket(d->conn), timeout_ms);
+    PGresult *r = !st ? PQexec(d->conn, sql)
+                  : st->name ? PQexecPrepared(d->conn, st->name, st->nparams, st->values, NULL, NULL, 0)
+                             : PQexecParams(d->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
+    *fired = wd_end(d->wd, &call);
+    return r;
 }
 
 int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
 {
-    /* A connection the server closed meanwhile (restart, terminated
-     * backend) still says CONNECTION_OK until it is read: read what is
-     * there (libpq's socket is non-blocking, so this never waits) so that
-     * it is replaced now, not found dead by the order's first statement. */
-    if (d->conn && PQconsumeInput(d->conn) == 1 && db_sync_ok(d)) {
-        PGresult *r;
-        while ((r = PQgetResult(d->conn)) != NULL) /* e.g. the FATAL notice, already read */
-            PQclear(r);
-        if (db_sync_ok(d))
-            return 0;
-    }
+    if (d->conn && sync_alive(d))
+        return 0;
     db_sync_close(d);
-    d->conn = db_connect_blocking(d->config, err, errlen);
-    if (!d->conn)
+    /* Bounded by connect_timeout (db_config_new adds it). */
+    d->conn = PQconnectdbParams(d->config->keys, d->config->values, 0);
+    if (!d->conn) {
+        snprintf(err, errlen, "out of memory");
         return -1;
-    if (db_schema_apply_blocking(d->conn, err, errlen) != 0) {
+    }
+    if (PQstatus(d->conn) != CONNECTION_OK) {
+        snprintf(err, errlen, "database unavailable (%s): %s", d->config->describe, PQerrorMessage(d->conn));
+        err[strcspn(err, "\n")] = '\0';
         db_sync_close(d);
         return -1;
     }
-    return 0;
-}
-
-/* Runs st; the result, or NULL with kind and err. */
-static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, int *kind, char *err, size_t errlen)
-{
-    PGresult *r = db_exec_blocking(d->conn, st);
-    if (db_result_ok(r))
-        return r;
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    *kind = state && !strcmp(state, "57014") ? OERR_TIMEOUT : OERR_DB; /* 57014: query_canceled */
-    snprintf(err, errlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(d->conn));
+    int fired;
+    PGresult *r = sync_exec(d, NULL, db_setup_sql((void *)d->config), d->connect_timeout_ms, &fired);
+    int ok = db_result_ok(r);
+    db_setup_done((void *)d->config, ok, NULL);
+    if (!ok)
+        snprintf(err, errlen, "cannot set up the database connection: %s",
+                 fired ? "no answer within the connect timeout" : r ? PQresultErrorMessage(r) : PQerrorMessage(d->conn));
     err[strcspn(err, "\n")] = '\0';
     PQclear(r);
-    return NULL;
+    if (!ok)
+        db_sync_close(d);
+    return ok ? 0 : -1;
 }
 
 PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_ms, int *kind, char *err,
@@ -359,20 +475,21 @@ PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_
         snprintf(err, errlen, "not connected to the database");
         return NULL;
     }
-    /* Blocking libpq has no timeout of its own: the server enforces one,
-     * sent only when the bound changes. */
-    if (timeout_ms > 0 && timeout_ms != d->stmt_timeout_ms) {
-        char text[32];
-        snprintf(text, sizeof text, "%ld", timeout_ms);
-        struct db_stmt set = {.what = "set statement_timeout",
-                              .sql = "SELECT set_config('statement_timeout', $1, false)",
-                              .nparams = 1,
-                              .values = {text}};
-        PGresult *r = sync_exec(d, &set, kind, err, errlen);
-        if (!r)
-            return NULL;
-        PQclear(r);
-        d->stmt_timeout_ms = timeout_ms;
+    int fired;
+    PGresult *r = sync_exec(d, st, NULL, timeout_ms, &fired);
+    if (db_result_ok(r))
+        return r;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (fired) {
+        *kind = OERR_TIMEOUT;
+        snprintf(err, errlen, "the database did not answer within %ld ms", timeout_ms);
+    } else {
+        *kind = state && !strcmp(state, "57014") ? OERR_TIMEOUT : OERR_DB; /* 57014: query_canceled */
+        snprintf(err, errlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(d->conn));
+        err[strcspn(err, "\n")] = '\0';
     }
-    return sync_exec(d, st, kind, err, errlen);
+    PQclear(r);
+    if (fired || PQstatus(d->conn) != CONNECTION_OK)
+        db_sync_close(d); /* shut down, or lost: the next ensure reconnects */
+    return NULL;
 }

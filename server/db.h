@@ -19,28 +19,37 @@ struct db_config {
     const char *values[40];
     char *storage; /* owned copies of every value */
     char describe[160]; /* "host=... port=... dbname=..." for messages */
+    char *setup_first;  /* owned: the schema, then the session's statements */
+    char *setup_again;  /* owned: the session's statements (schema applied) */
 };
 
 /* Returns a new config from database_url (URI or key=value; NULL or "" =
- * libpq's PG* variables), or NULL with err. A host name is resolved here,
- * once, into hostaddr. */
-struct db_config *db_config_new(const char *database_url, char *err, size_t errlen);
+ * libpq's PG* variables), or NULL with err. Host names (one or a list) are
+ * resolved here, once, into hostaddr, so that no connect runs DNS on the
+ * loop. Every session the config opens gets statement_timeout =
+ * statement_timeout_ms (the longest statement the server ever waits for;
+ * the database then ends whatever outlives it) and
+ * client_connection_check_interval (so a backend whose client closed the
+ * connection, an abandoned brew, stops within DB_CHECK_INTERVAL_MS instead
+ * of running on: PostgreSQL 14 or newer). */
+#define DB_CHECK_INTERVAL_MS 500
+struct db_config *db_config_new(const char *database_url, long statement_timeout_ms, char *err, size_t errlen);
 void db_config_free(struct db_config *c);
-/* Connects, blocking (for worker threads and tools, never the loop).
- * Returns a connection in CONNECTION_OK state, or NULL with err. */
-PGconn *db_connect_blocking(const struct db_config *c, char *err, size_t errlen);
 
-/* The schema (sql/schema.sql, compiled in). */
+/* What a new connection runs before it serves (both executors): the schema
+ * (sql/schema.sql, compiled in) once per process, and every time the
+ * prepared statements of an order's life. For pgpool_setup: arg is the
+ * config. */
+const char *db_setup_sql(void *config);
+/* Records the setup's outcome (the schema is applied once it succeeded). */
+void db_setup_done(void *config, int ok, const char *err);
+/* The schema alone (sql/schema.sql). */
 const char *db_schema_sql(void);
-/* Whether this process applied the schema already (thread-safe). */
-int db_schema_applied(void);
-void db_schema_mark_applied(void);
-/* Applies the schema on c, blocking, unless already applied. 0 or -1. */
-int db_schema_apply_blocking(PGconn *c, char *err, size_t errlen);
 
 /* One statement with its parameters, built in place. */
 struct db_stmt {
     const char *what; /* for messages: "insert order", "brew", ... */
+    const char *name; /* the prepared statement's name (db_setup_sql), or NULL */
     const char *sql;
     int nparams;
     const char *values[8];
@@ -49,8 +58,10 @@ struct db_stmt {
     char *json; /* owned */
 };
 
-/* INSERT the order's row (status running); returns its id. */
-void db_stmt_insert_order(struct db_stmt *st, const struct order *o);
+/* INSERT the order's row (status running); returns its id. The row's
+ * deadline is budget_ms from now: past it, a row still running belongs to
+ * a server that died, and db_stmt_sweep fails it. */
+void db_stmt_insert_order(struct db_stmt *st, const struct order *o, double budget_ms);
 /* SELECT brew_coffee(id, ms, ingredients) for step. 0, or -1 if the
  * ingredients do not fit. */
 int db_stmt_brew(struct db_stmt *st, const struct order *o, int step);
@@ -59,32 +70,38 @@ int db_stmt_finish(struct db_stmt *st, const struct order *o);
 /* SELECT the stored order as JSON text. */
 void db_stmt_get_order(struct db_stmt *st, int64_t id);
 /* SELECT per-mode statistics of ended orders as JSON text: count, failed,
- * and the mean, p50, p95 and p99 of elapsed_ms of done orders (computed
- * by PostgreSQL), of orders started at or after since (NULL = all);
- * since is borrowed. */
+ * abandoned (failed by the sweep), and the mean, p50, p95 and p99 of
+ * elapsed_ms of done orders (computed by PostgreSQL), of orders started at
+ * or after since (NULL = all); since is borrowed. */
 void db_stmt_stats(struct db_stmt *st, const char *since);
 /* SELECT 1: a readiness probe. */
 void db_stmt_ping(struct db_stmt *st);
+/* UPDATE every row still running past its deadline to failed, "abandoned"
+ * (its server died: killed, crashed). Correct with several servers on one
+ * database: each row carries its own deadline. */
+void db_stmt_sweep(struct db_stmt *st);
 /* Frees what st owns; st may be reused after. */
 void db_stmt_release(struct db_stmt *st);
 
-/* Runs st on c, blocking. Returns the result (PQclear it), never NULL. */
-PGresult *db_exec_blocking(PGconn *c, const struct db_stmt *st);
-
-/* A blocking connection and the statement_timeout set on it: a worker
- * thread's, or the mixed mode's deliberate one on the loop thread. Zero it,
- * set config, and db_sync_close() it at the end. */
+/* A blocking connection: a worker thread's, or the mixed mode's deliberate
+ * one on the loop thread. Zero it, set config and wd, and db_sync_close()
+ * it at the end. Every call on it is bounded: the connect by
+ * connect_timeout, each statement by the watchdog. */
+struct watchdog;
 struct db_sync {
     const struct db_config *config; /* borrowed */
+    struct watchdog *wd;            /* borrowed */
+    long connect_timeout_ms;        /* also bounds the setup */
     PGconn *conn;
-    long stmt_timeout_ms; /* as set on conn; 0 = not known */
 };
-/* Connects (and applies the schema once per process) unless connected.
- * Blocks. 0, or -1 with err. */
+/* Connects and sets the session up unless connected to a server that is
+ * still there (a connection the server closed meanwhile, after a restart
+ * or pg_terminate_backend, is noticed here and replaced). Blocks. 0, or -1
+ * with err. */
 int db_sync_ensure(struct db_sync *d, char *err, size_t errlen);
-/* Runs st, blocking, bounded by timeout_ms (0 = keep the bound last set).
- * Returns the result (PQclear it), or NULL with err and *kind set to
- * OERR_TIMEOUT (the statement ran out of time) or OERR_DB. */
+/* Runs st, blocking, for at most timeout_ms. Returns the result (PQclear
+ * it), or NULL with err and *kind set to OERR_TIMEOUT (no answer in time:
+ * the connection was shut down and is closed) or OERR_DB. */
 PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_ms, int *kind, char *err,
                       size_t errlen);
 /* Whether the connection is open and usable. */

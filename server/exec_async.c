@@ -18,6 +18,7 @@
 #include "log.h"
 #include "order.h"
 #include "pgpool.h"
+#include "watchdog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ struct exec_async {
     int inflight;
     struct list_node orders; /* running aorders */
     struct db_sync blocking_db; /* mixed mode only, opened on first use */
+    int aborting; /* exec_async_abort_all was called: nothing waits any more */
 };
 
 static void ao_set_state(struct aorder *ao, enum ao_state next)
@@ -75,17 +77,25 @@ static void ao_set_state(struct aorder *ao, enum ao_state next)
     ao->state = next;
 }
 
-/* Hands the order back and frees the executor's state. */
+/* Frees the executor's state and hands the order back on a later pass:
+ * on_done never runs inside an exec_async_* call. */
 static void ao_end(struct aorder *ao)
 {
     struct order *o = ao->o;
+    struct evloop *loop = ao->ex->loop;
     ao_set_state(ao, AO_ENDED);
     ao->ex->inflight--;
     list_remove(&ao->link);
     db_stmt_release(&ao->stmt);
     free(ao);
     o->exec = NULL;
-    o->on_done(o, o->done_arg);
+    order_end_later(loop, o);
+}
+
+/* What a database outcome means for the order, by pgpool status. */
+static enum order_error db_error(int status)
+{
+    return status == PGQ_TIMEOUT ? OERR_TIMEOUT : OERR_DB;
 }
 
 static void on_finished(struct pgq *q, int status, const PGresult *res, const char *err)
@@ -97,7 +107,6 @@ static void on_finished(struct pgq *q, int status, const PGresult *res, const ch
          * answered as a success. (A failed order keeps its first error.) */
         char msg[300];
         snprintf(msg, sizeof msg, "could not record the order: %s", err);
-        ao->o->status = ORDER_RUNNING;
         order_fail(ao->o, OERR_DB, msg);
     }
     ao_end(ao);
@@ -116,7 +125,8 @@ static void ao_finish(struct aorder *ao)
         ao_end(ao);
         return;
     }
-    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_finished};
+    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_finished,
+                         .timeout_ms = ao->ex->opt.db_timeout_ms};
     pgpool_submit(ao->ex->pool, &ao->q);
 }
 
@@ -186,8 +196,13 @@ static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
     if (ao->o->status == ORDER_FAILED) { /* abandoned before it ran */
         s->inflight = 0;
         db_stmt_release(&s->stmt);
-        if (!steps_inflight(ao) && ao->state == AO_STEPS)
+        if (ex->aborting) {
+            pgpool_abandon(ex->pool, &ao->q);
+            order_end_steps(ao->o, clock_mono_ns());
+            ao_end(ao);
+        } else if (!steps_inflight(ao) && ao->state == AO_STEPS) {
             ao_finish(ao);
+        }
         return;
     }
     long limit_ms = wf_step_ms(&wf_steps[s->index], ao->o->scale) + ex->opt.step_slack_ms;
@@ -216,10 +231,9 @@ static void on_sql_done(struct pgq *q, int status, const PGresult *res, const ch
     order_step_queued(s->ao->o, s->index, q->waited_ns);
     if (status == PGQ_OK && db_result_text(res, result, sizeof result) == 0)
         step_ended(s, 0, result, NULL);
-    else if (status == PGQ_TIMEOUT)
-        step_ended(s, OERR_TIMEOUT, NULL, errmsg);
     else
-        step_ended(s, OERR_DB, NULL, status == PGQ_OK ? "brew returned no row" : errmsg);
+        step_ended(s, status == PGQ_OK ? OERR_DB : db_error(status), NULL,
+                   status == PGQ_OK ? "brew returned no row" : errmsg);
 }
 
 /* Starts the I/O of one step. Outcomes arrive through step_ended on a
@@ -322,14 +336,12 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
         ao->steps[i].index = i;
     }
     ao->state = AO_STARTING;
-    db_stmt_insert_order(&ao->stmt, o);
-    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_inserted};
+    db_stmt_insert_order(&ao->stmt, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms);
+    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_inserted, .timeout_ms = ex->opt.db_timeout_ms};
     pgpool_submit(ex->pool, &ao->q);
     /* The kitchen does not need the row: start now, overlapping it. */
     launch_ready(ao);
 }
-
-int exec_async_inflight(const struct exec_async *ex) { return ex->inflight; }
 
 void exec_async_cancel_all(struct exec_async *ex)
 {
@@ -347,6 +359,25 @@ void exec_async_cancel_all(struct exec_async *ex)
     }
 }
 
+void exec_async_abort_all(struct exec_async *ex)
+{
+    ex->aborting = 1;
+    struct list_node *n = ex->orders.next, *next;
+    for (; n != &ex->orders; n = next) {
+        next = n->next;
+        struct aorder *ao = container_of(n, struct aorder, link);
+        order_fail(ao->o, OERR_SHUTDOWN, "cancelled: the server is shutting down");
+        abandon_steps(ao);
+        /* A blocking brew already deferred (mixed) owns a task on the
+         * loop: that task ends the order when it runs, this same pass. */
+        if (blocking_brew_due(ao))
+            continue;
+        pgpool_abandon(ex->pool, &ao->q);
+        order_end_steps(ao->o, clock_mono_ns());
+        ao_end(ao);
+    }
+}
+
 struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
                                   const struct exec_async_options *opt)
 {
@@ -359,6 +390,8 @@ struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, stru
     ex->opt = *opt;
     list_init(&ex->orders);
     ex->blocking_db.config = opt->db;
+    ex->blocking_db.wd = opt->wd;
+    ex->blocking_db.connect_timeout_ms = opt->connect_timeout_ms;
     return ex;
 }
 

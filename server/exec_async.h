@@ -16,10 +16,16 @@ struct curl_loop;
 struct order;
 struct exec_async;
 
+struct watchdog;
+
 struct exec_async_options {
     const char *kitchen_url;
     const struct db_config *db; /* for the mixed mode's blocking connection */
+    struct watchdog *wd;        /* bounds that connection's blocking calls */
     long step_slack_ms; /* a step fails with a timeout this long after its planned duration */
+    long db_timeout_ms; /* bound on the row's INSERT and UPDATE once sent */
+    long connect_timeout_ms; /* the mixed mode's blocking connect and setup */
+    double row_budget_ms; /* the row's deadline, beyond the steps' planned time */
 };
 
 /* Returns new, or NULL. Everything passed is borrowed and must outlive it. */
@@ -30,11 +36,15 @@ void exec_async_free(struct exec_async *ex);
 /* Starts o. o->on_done runs on a later loop pass, once, after the order's
  * row was written (or could not be). Loop thread only. */
 void exec_async_submit(struct exec_async *ex, struct order *o);
-/* Orders running. */
-int exec_async_inflight(const struct exec_async *ex);
 /* Fails every running order with OERR_SHUTDOWN: their in-flight I/O is
- * abandoned, their rows are written as failed, and their on_done runs on
- * a later pass as usual. Loop thread only. */
+ * abandoned, their rows are written as failed (within the database's
+ * bounds), and their on_done runs on a later pass as usual. Loop thread
+ * only; no callback runs inside this call. */
 void exec_async_cancel_all(struct exec_async *ex);
+/* Ends every running order now, failed with OERR_SHUTDOWN: all their I/O
+ * is abandoned, rows being written included (a row left running is failed
+ * by the sweep later). on_done runs on a later pass. For a shutdown that
+ * cannot wait any more. Loop thread only. */
+void exec_async_abort_all(struct exec_async *ex);
 
 #endif

@@ -12,6 +12,7 @@
 #include "kitchen_client.h"
 #include "log.h"
 #include "order.h"
+#include "watchdog.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,7 +40,7 @@ struct exec_blocking {
     int queued;
     int busy;
     int stopping;
-    atomic_int cancelling; /* read by workers between steps and by curl */
+    atomic_int cancelling; /* 1 cancel, 2 abort: read by workers between steps and by curl */
     struct worker *workers;
 };
 
@@ -97,6 +98,39 @@ static void run_step(struct worker *w, struct order *o, int i)
     }
 }
 
+/* Writes the order's outcome to its row. A connection lost meanwhile
+ * (the database restarted, the backend was terminated) is replaced once:
+ * the UPDATE sets the same values whenever it runs, so running it again is
+ * safe, and no row is left running because its first connection died. */
+static void record_outcome(struct worker *w, struct order *o)
+{
+    char msg[300], err[260] = "";
+    int kind = OERR_DB;
+    struct db_stmt st;
+    if (db_stmt_finish(&st, o) != 0) {
+        order_fail(o, OERR_INTERNAL, "out of memory");
+        return;
+    }
+    PGresult *r = NULL;
+    for (int attempt = 0; attempt < 2 && !r; attempt++) {
+        if (atomic_load(&w->ex->cancelling) == 2) {
+            snprintf(err, sizeof err, "the server is stopping");
+            break;
+        }
+        if (db_sync_ensure(&w->db, err, sizeof err) != 0)
+            break;
+        r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err);
+        if (!r && db_sync_ok(&w->db))
+            break; /* the statement failed, not the connection */
+    }
+    if (!r && o->status == ORDER_DONE) {
+        snprintf(msg, sizeof msg, "could not record the order: %s", err);
+        order_fail(o, OERR_DB, msg);
+    }
+    PQclear(r);
+    db_stmt_release(&st);
+}
+
 /* Runs a whole order, blocking: row, steps in table order, outcome. */
 static void run_order(struct worker *w, struct order *o)
 {
@@ -106,9 +140,9 @@ static void run_order(struct worker *w, struct order *o)
 
     struct db_stmt st;
     PGresult *r = NULL;
-    db_stmt_insert_order(&st, o);
+    db_stmt_insert_order(&st, o, wf_sequential_ms(o->scale) + w->ex->opt.row_budget_ms);
     if (db_sync_ensure(&w->db, err, sizeof err) != 0 ||
-        (r = db_sync_run(&w->db, &st, 0, &kind, err, sizeof err)) == NULL ||
+        (r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err)) == NULL ||
         db_result_id(r, &o->id) != 0) {
         snprintf(msg, sizeof msg, "could not record the order: %s", r ? "no id returned" : err);
         PQclear(r);
@@ -128,19 +162,7 @@ static void run_order(struct worker *w, struct order *o)
         run_step(w, o, __builtin_ctz(ready));
     }
     order_end_steps(o, clock_mono_ns());
-
-    if (db_stmt_finish(&st, o) != 0) {
-        order_fail(o, OERR_INTERNAL, "out of memory");
-        return;
-    }
-    r = db_sync_run(&w->db, &st, 0, &kind, err, sizeof err);
-    if (!r && o->status == ORDER_DONE) {
-        snprintf(msg, sizeof msg, "could not record the order: %s", err);
-        o->status = ORDER_RUNNING;
-        order_fail(o, OERR_DB, msg);
-    }
-    PQclear(r);
-    db_stmt_release(&st);
+    record_outcome(w, o);
 }
 
 static void *worker_main(void *arg)
@@ -149,7 +171,7 @@ static void *worker_main(void *arg)
     struct exec_blocking *ex = w->ex;
     char err[260];
     /* Connect now, so the first order does not pay for it. */
-    if (db_sync_ensure(&w->db, err, sizeof err) != 0)
+    if (!atomic_load(&ex->cancelling) && db_sync_ensure(&w->db, err, sizeof err) != 0)
         log_warn("worker %d: %s (will retry with the next order)", w->index, err);
     for (;;) {
         pthread_mutex_lock(&ex->lock);
@@ -194,7 +216,8 @@ void exec_blocking_submit(struct exec_blocking *ex, struct order *o)
 void exec_blocking_cancel(struct exec_blocking *ex)
 {
     pthread_mutex_lock(&ex->lock);
-    atomic_store(&ex->cancelling, 1);
+    int zero = 0;
+    atomic_compare_exchange_strong(&ex->cancelling, &zero, 1);
     struct order *o = ex->head;
     ex->head = ex->tail = NULL;
     ex->queued = 0;
@@ -207,6 +230,13 @@ void exec_blocking_cancel(struct exec_blocking *ex)
         order_end_posted(ex->loop, o);
         o = next;
     }
+}
+
+void exec_blocking_abort(struct exec_blocking *ex)
+{
+    atomic_store(&ex->cancelling, 2);
+    watchdog_fire_all(ex->opt.wd);
+    exec_blocking_cancel(ex);
 }
 
 void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out)
@@ -243,6 +273,8 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
         w->ex = ex;
         w->index = i;
         w->db.config = db;
+        w->db.wd = opt->wd;
+        w->db.connect_timeout_ms = opt->connect_timeout_ms;
         w->easy = curl_easy_init();
         if (!w->easy || kc_setup(w->easy) != 0 || curl_easy_setopt(w->easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
             curl_easy_setopt(w->easy, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||

@@ -13,10 +13,16 @@ struct db_config;
 struct order;
 struct exec_blocking;
 
+struct watchdog;
+
 struct exec_blocking_options {
     const char *kitchen_url;
-    long step_slack_ms;
+    long step_slack_ms;     /* a step fails this long after its planned duration */
+    long db_timeout_ms;     /* bound on the row's INSERT and UPDATE */
+    long connect_timeout_ms; /* bound on a connect and its setup */
+    double row_budget_ms;   /* the row's deadline, beyond the steps' planned time */
     int workers;
+    struct watchdog *wd;    /* bounds every blocking database call */
 };
 
 /* Starts the workers. Returns new, or NULL with err. Borrowed arguments
@@ -31,9 +37,14 @@ void exec_blocking_submit(struct exec_blocking *ex, struct order *o);
 
 /* Stops waiting: orders still queued end now, failed with OERR_SHUTDOWN;
  * running ones stop at their next step (a kitchen transfer is aborted at
- * once; a query runs to its end) and record themselves as failed. Their
- * on_done runs on the loop thread as usual. Thread-safe. */
+ * once; a query runs to its end, within its bound) and record themselves
+ * as failed. Their on_done runs on the loop thread as usual. Thread-safe. */
 void exec_blocking_cancel(struct exec_blocking *ex);
+/* Stops at once: exec_blocking_cancel, and every blocking call in flight
+ * or yet to come is cut short (the watchdog fires them all), rows are not
+ * written any more (the sweep fails them later). For a shutdown that must
+ * end now. Thread-safe. */
+void exec_blocking_abort(struct exec_blocking *ex);
 
 struct exec_blocking_stats {
     int workers;

@@ -30,7 +30,11 @@
 #include <string.h>
 
 #define MAX_ARGS 16
-#define PROBE_TIMEOUT_MS 2000
+/* /orders/{id} and /stats: bounds on waiting for a connection and on the
+ * query; /readyz: half of each, so that it answers within about 2 s. */
+#define QUERY_WAIT_MS 2000
+#define QUERY_TIMEOUT_MS 2000
+#define PROBE_MS 1000
 
 enum req_kind {
     REQ_ORDER,   /* /make-coffee: one order */
@@ -65,8 +69,11 @@ struct front {
     struct metrics *metrics;
     struct front_options opt;
     int inflight; /* orders */
+    int mixed;    /* of which mixed (each freezes the loop once) */
     int nreqs;    /* struct req alive */
     int draining;
+    int closed;   /* drained: nothing may suspend any more */
+    int drain_phase; /* 0 draining, 1 cancelled, 2 aborted */
     struct ev_timer drain_timer;
     void (*drained)(void *);
     void *drained_arg;
@@ -99,17 +106,12 @@ static void req_answer(struct req *r, unsigned status, char *body)
     httpd_resume(r->f->httpd, r->conn);
 }
 
-static char *error_body(const char *msg)
-{
-    json_t *j = json_pack("{s:s}", "error", msg);
-    char *text = report_dumps(j);
-    json_decref(j);
-    return text;
-}
+static char *error_body(const char *msg) { return httpd_error_json(msg); }
 
 static void check_drained(struct front *f)
 {
     if (f->draining && f->nreqs == 0 && f->drained) {
+        f->closed = 1;
         evloop_timer_stop(f->loop, &f->drain_timer);
         void (*done)(void *) = f->drained;
         f->drained = NULL;
@@ -178,6 +180,7 @@ static void on_order_done(struct order *o, void *arg)
 {
     struct req *r = arg;
     r->f->inflight--;
+    r->f->mixed -= wf_modes[o->mode].sql_blocks_loop;
     metrics_order_ended(r->f->metrics, o);
     if (--r->pending == 0)
         answer_orders(r);
@@ -186,6 +189,7 @@ static void on_order_done(struct order *o, void *arg)
 static void submit_order(struct front *f, struct order *o)
 {
     f->inflight++;
+    f->mixed += wf_modes[o->mode].sql_blocks_loop;
     metrics_order_started(f->metrics, o->mode);
     if (wf_modes[o->mode].exec == EXEC_BLOCKING)
         exec_blocking_submit(f->blocking, o);
@@ -331,9 +335,23 @@ static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, v
         metrics_order_rejected(f->metrics, REJECT_DRAINING);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
     }
+    int nmixed = 0;
+    for (int i = 0; i < norders; i++) {
+        if (!(f->opt.modes & (1u << modes[i]))) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "mode '%s' is not offered by this server (--modes)", wf_modes[modes[i]].name);
+            return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, msg);
+        }
+        nmixed += wf_modes[modes[i]].sql_blocks_loop;
+    }
     if (f->inflight + norders > f->opt.max_inflight) {
         metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
+    }
+    if (nmixed && f->mixed + nmixed > f->opt.max_mixed) {
+        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                   "a mixed order is already freezing the event loop (--max-mixed); retry later");
     }
     struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
@@ -375,7 +393,8 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
 /* Runs r's statement (already built) and answers its one JSON row. */
 static enum MHD_Result start_query(struct front *f, struct req *r, void **con_cls)
 {
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .timeout_ms = PROBE_TIMEOUT_MS};
+    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .wait_ms = QUERY_WAIT_MS,
+                        .timeout_ms = QUERY_TIMEOUT_MS};
     r->pending = 1;
     enum MHD_Result ret = req_suspend(r, con_cls);
     pgpool_submit(f->pool, &r->q);
@@ -418,12 +437,13 @@ static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, vo
     char url[512];
     snprintf(url, sizeof url, "%s/livez", f->opt.kitchen_url);
     db_stmt_ping(&r->stmt);
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_ready_db, .timeout_ms = PROBE_TIMEOUT_MS};
+    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_ready_db, .wait_ms = PROBE_MS,
+                        .timeout_ms = PROBE_MS};
     r->probe.cb = on_ready_kitchen;
     r->pending = 2;
     enum MHD_Result ret = req_suspend(r, con_cls);
     pgpool_submit(f->pool, &r->q);
-    curl_loop_get(f->http, &r->probe, url, PROBE_TIMEOUT_MS);
+    curl_loop_get(f->http, &r->probe, url, 2 * PROBE_MS);
     return ret;
 }
 
@@ -434,9 +454,9 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     struct front *f = arg;
     /* A method refused is answered at once, without reading a body. */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        char body[64];
-        int n = snprintf(body, sizeof body, "{\"error\":\"method %.20s not allowed: use GET\"}", method);
-        return httpd_respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, body, (size_t)n, "Allow", "GET, HEAD", NULL);
+        char msg[80];
+        snprintf(msg, sizeof msg, "method %.20s not allowed: use GET", method);
+        return httpd_respond_error_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, msg, "Allow", "GET, HEAD");
     }
     if (!httpd_request_read(con_cls, upload_data_size))
         return MHD_YES;
@@ -456,6 +476,11 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     const char *page = web_page(url, &page_len);
     if (page) /* static storage: MHD borrows it for good and never writes it */
         return httpd_respond_as(c, MHD_HTTP_OK, WEB_CONTENT_TYPE, (void *)page, page_len, MHD_RESPMEM_PERSISTENT);
+
+    /* Drained: the daemon is about to stop, and MHD must not find a
+     * connection suspended then. */
+    if (f->closed)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
 
     struct args args = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
@@ -502,12 +527,30 @@ void front_cancel_orders(struct front *f)
     exec_blocking_cancel(f->blocking);
 }
 
+void front_abort(struct front *f)
+{
+    f->drain_phase = 2;
+    evloop_timer_stop(f->loop, &f->drain_timer);
+    if (f->inflight == 0)
+        return;
+    log_warn("abandoning %d orders in flight: not waiting for the database or the kitchen any more", f->inflight);
+    exec_async_abort_all(f->async);
+    exec_blocking_abort(f->blocking);
+}
+
+/* The drain's deadlines: first cancel, then, if orders still wait (their
+ * rows cannot be written: a frozen database), abandon them. */
 static void on_drain_timeout(struct evloop *loop, struct ev_timer *t)
 {
-    (void)loop;
     struct front *f = container_of(t, struct front, drain_timer);
-    log_warn("drain timeout");
-    front_cancel_orders(f);
+    if (f->drain_phase == 0) {
+        log_warn("drain timeout");
+        f->drain_phase = 1;
+        front_cancel_orders(f);
+        if (evloop_timer_start(loop, t, FRONT_CANCEL_GRACE_MS * NS_PER_MS) == 0)
+            return;
+    }
+    front_abort(f);
 }
 
 void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg)
@@ -517,7 +560,7 @@ void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *a
     f->drained_arg = arg;
     f->drain_timer.cb = on_drain_timeout;
     if (evloop_timer_start(f->loop, &f->drain_timer, (int64_t)timeout_ms * NS_PER_MS) != 0)
-        front_cancel_orders(f); /* no memory for a timer: do not wait unbounded */
+        front_abort(f); /* no memory for a timer: do not wait unbounded */
     check_drained(f);
 }
 

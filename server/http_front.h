@@ -22,7 +22,13 @@ struct front_options {
     const char *kitchen_url;
     double default_scale;
     int max_inflight; /* orders in flight before a 503 */
+    int max_mixed;    /* mixed orders in flight before a 503: each freezes the loop */
+    unsigned modes;   /* bit mask of the wf_modes offered; others get 400 */
 };
+
+/* After the drain's timeout, orders are cancelled; this much later,
+ * whatever still waits is abandoned and the server stops. */
+#define FRONT_CANCEL_GRACE_MS 2000
 
 /* Returns new, or NULL. Everything passed is borrowed. */
 struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
@@ -34,13 +40,18 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls);
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe);
 /* Stops taking orders; calls done(arg) on the loop thread once every
- * request that was waiting has been answered and completed. Orders still
- * running after timeout_ms are cancelled (answered 503) and recorded as
- * failed. */
+ * request that was waiting has been answered and completed (after that,
+ * nothing is suspended any more: requests that would wait get a 503).
+ * Orders still running after timeout_ms are cancelled (answered 503) and
+ * recorded as failed; FRONT_CANCEL_GRACE_MS later, whatever still waits
+ * (a frozen database) is abandoned: front_abort. */
 void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg);
-/* Cancels every running order now (a second signal, or the drain's
- * timeout). Loop thread only. */
+/* Cancels every running order now (the drain's timeout). Loop thread only. */
 void front_cancel_orders(struct front *f);
+/* Ends every running order now, answering 503, without waiting for any
+ * database or kitchen (a second signal, or the cancel's grace ran out);
+ * rows not written are failed by the sweep later. Loop thread only. */
+void front_abort(struct front *f);
 /* Orders in flight. */
 int front_inflight(const struct front *f);
 

@@ -9,6 +9,7 @@
 #include "evloop.h"
 #include "list.h"
 #include "log.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -281,15 +282,31 @@ enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, ch
     return httpd_respond_as(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE);
 }
 
-enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg)
+char *httpd_error_json(const char *msg)
 {
-    json_t *o = json_pack("{s:s}", "error", msg);
+    char safe[512];
+    text_copy_utf8(safe, sizeof safe, msg);
+    json_t *o = json_pack("{s:s}", "error", safe);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
+    return text;
+}
+
+enum MHD_Result httpd_respond_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
+                                         const char *header, const char *value)
+{
+    char *text = httpd_error_json(msg);
     if (!text)
         return MHD_NO;
-    enum MHD_Result ok = status == 503 ? httpd_respond(c, status, text, strlen(text), "Retry-After", "1", NULL)
-                                       : httpd_respond(c, status, text, strlen(text), NULL);
+    if (!header && status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        header = "Retry-After", value = "1";
+    enum MHD_Result ok = header ? httpd_respond(c, status, text, strlen(text), header, value, NULL)
+                                : httpd_respond(c, status, text, strlen(text), NULL);
     free(text);
     return ok;
+}
+
+enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    return httpd_respond_error_with(c, status, msg, NULL, NULL);
 }

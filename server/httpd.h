@@ -63,7 +63,15 @@ enum MHD_Result httpd_respond_as(struct MHD_Connection *c, unsigned status, cons
                                  size_t len, enum MHD_ResponseMemoryMode mode);
 /* httpd_respond_as for JSON that takes body. */
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len);
+/* {"error": msg} as JSON text (returns new, malloc'd; NULL out of memory).
+ * msg may be any bytes: what is not valid UTF-8 becomes '?', so the
+ * answer can always be encoded. */
+char *httpd_error_json(const char *msg);
 /* Queues {"error": msg} with status (and Retry-After: 1 for 503). */
 enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg);
+/* The same with one extra header (e.g. Allow for 405), instead of the
+ * default Retry-After. */
+enum MHD_Result httpd_respond_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
+                                         const char *header, const char *value);
 
 #endif

@@ -4,6 +4,7 @@
  * kitchen_completed. A request waits suspended with a timer; the timer
  * resumes it and the handler, called again, queues the answer.
  * Must never: sleep, or resume a connection that is not suspended. */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "kitchen.h"
 
 #include "evloop.h"
@@ -11,9 +12,15 @@
 #include "list.h"
 #include "params.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How often a hanging request looks whether its client is still there. */
+#define HANG_CHECK_NS (250 * 1000000LL)
+/* A request's status once its client hung up: answered by closing. */
+#define STATUS_GONE 0u
 
 struct appliance {
     const char *path;
@@ -133,11 +140,27 @@ static void finish_waiting(struct kreq *r, unsigned status)
     httpd_resume(r->k->httpd, r->conn);
 }
 
+/* Whether the client of r closed its side. MHD does not watch a suspended
+ * connection, so a hanging request looks for itself. Never waits. */
+static int client_gone(const struct kreq *r)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info)
+        return 1;
+    struct pollfd pfd = {.fd = info->connect_fd, .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 static void on_timer(struct evloop *loop, struct ev_timer *t)
 {
-    (void)loop;
     struct kreq *r = container_of(t, struct kreq, timer);
-    finish_waiting(r, MHD_HTTP_OK);
+    if (r->fault != FAULT_HANG) {
+        finish_waiting(r, MHD_HTTP_OK);
+    } else if (client_gone(r)) {
+        finish_waiting(r, STATUS_GONE); /* answered by closing: frees r */
+    } else if (evloop_timer_start(loop, &r->timer, HANG_CHECK_NS) != 0) {
+        finish_waiting(r, MHD_HTTP_SERVICE_UNAVAILABLE);
+    }
 }
 
 static const struct appliance *find_appliance(const char *url)
@@ -165,6 +188,8 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
 static enum MHD_Result answer(struct kreq *r)
 {
     char body[160];
+    if (r->status == STATUS_GONE)
+        return MHD_NO;
     if (r->status != MHD_HTTP_OK)
         return httpd_respond_error(r->conn, r->status, "kitchen is shutting down");
     switch (r->fault) {
@@ -255,9 +280,10 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     r->ms = (int)ms;
     r->fault = k->faults[app - appliances];
     r->timer.cb = on_timer;
-    /* A hanging request waits on the list without a timer: only the
-     * client hanging up or the kitchen's shutdown ends it. */
-    if (r->fault != FAULT_HANG && evloop_timer_start(k->loop, &r->timer, ms * 1000000LL) != 0) {
+    /* A hanging request never answers: its timer only looks, every
+     * HANG_CHECK_NS, whether the client hung up; then it is freed. */
+    int64_t delay = r->fault == FAULT_HANG ? HANG_CHECK_NS : ms * 1000000LL;
+    if (evloop_timer_start(k->loop, &r->timer, delay) != 0) {
         free(r);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen out of memory");
     }

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "list.h"
+#include "text.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ void order_step_done(struct order *o, int step, const char *result, int64_t now)
     o->done |= 1u << step;
     s->state = STEP_DONE;
     s->end_ns = now;
-    snprintf(s->result, sizeof s->result, "%s", result);
+    text_copy_utf8(s->result, sizeof s->result, result);
 }
 
 void order_fail(struct order *o, enum order_error error, const char *msg)
@@ -56,7 +57,7 @@ void order_fail(struct order *o, enum order_error error, const char *msg)
         return; /* the first failure is the one reported */
     o->status = ORDER_FAILED;
     o->error = error;
-    snprintf(o->errmsg, sizeof o->errmsg, "%s", msg);
+    text_copy_utf8(o->errmsg, sizeof o->errmsg, msg);
 }
 
 void order_step_fail(struct order *o, int step, enum order_error error, const char *msg, int64_t now)

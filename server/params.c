@@ -131,8 +131,9 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
-/* Parses "m1,m2,..." into out->modes. Returns 0 or -1 with err. */
-static int parse_modes(const char *list, struct compare_params *out, char *err, size_t errlen)
+/* Parses "m1,m2,..." (distinct known modes) into out->modes. Returns 0
+ * or -1 with err. */
+static int parse_mode_list(const char *list, struct compare_params *out, char *err, size_t errlen)
 {
     out->nmodes = 0;
     for (const char *p = list;; p++) {
@@ -161,6 +162,25 @@ static int parse_modes(const char *list, struct compare_params *out, char *err, 
         if (!*p)
             break;
     }
+    return 0;
+}
+
+int params_mode_set(const char *list, unsigned *mask, char *err, size_t errlen)
+{
+    struct compare_params set;
+    if (parse_mode_list(list, &set, err, errlen) != 0)
+        return -1;
+    *mask = 0;
+    for (int i = 0; i < set.nmodes; i++)
+        *mask |= 1u << set.modes[i];
+    return 0;
+}
+
+/* Parses /compare's list: two modes or more. */
+static int parse_modes(const char *list, struct compare_params *out, char *err, size_t errlen)
+{
+    if (parse_mode_list(list, out, err, errlen) != 0)
+        return -1;
     if (out->nmodes < 2) {
         snprintf(err, errlen, "modes: compare needs two modes or more, e.g. modes=blocking,async");
         return -1;

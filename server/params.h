@@ -50,6 +50,9 @@ int params_compare(const struct query_arg *args, size_t nargs, double default_sc
  * characters and length are checked here. *since is NULL when absent
  * (borrowed from args otherwise). Returns 0, or -1 with err. */
 int params_stats(const struct query_arg *args, size_t nargs, const char **since, char *err, size_t errlen);
+/* Parses a comma-separated list of distinct known modes (one or more)
+ * into a bit mask of wf_modes indexes. Returns 0, or -1 with err. */
+int params_mode_set(const char *list, unsigned *mask, char *err, size_t errlen);
 /* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
 

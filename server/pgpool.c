@@ -1,11 +1,13 @@
 /* pgpool: non-blocking PostgreSQL connections on the loop (see pgpool.h).
  *
- * Owns: the PGconns and their slots, the wait queues (not the queries in
- * them). Each slot is a small state machine; every state change goes
- * through slot_set_state(), which can log it.
+ * Owns: the PGconns and their slots, the wait queues and the completion
+ * queue (not the queries in them), and each completed query's result until
+ * its callback returned. Each slot is a small state machine; every state
+ * change goes through slot_set_state(), which can log it.
  * Must never: call PQexec, PQconnectdb, PQreset or PQcancel (they block),
- * run a callback inside pgpool_submit, or watch WRITABLE when libpq has
- * nothing to write (the loop would spin). */
+ * call a query's callback anywhere but deliver_completed() (a task of its
+ * own), or watch WRITABLE when libpq has nothing to write (the loop would
+ * spin). */
 #include "pgpool.h"
 
 #include "clock.h"
@@ -14,24 +16,24 @@
 #include "list.h"
 #include "log.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNECT_TIMEOUT_NS (5 * NS_PER_SEC)
 #define RETRY_NS (500 * NS_PER_MS)
 
 enum slot_state {
     SLOT_DOWN,       /* no connection; the retry timer runs */
     SLOT_CONNECTING, /* PQconnectPoll in progress; the deadline timer runs */
-    SLOT_SCHEMA,     /* applying the schema (first connection of the process) */
+    SLOT_SETUP,      /* running the setup SQL (schema, session); same deadline */
     SLOT_IDLE,       /* open, nothing in flight */
-    SLOT_BUSY        /* a query in flight */
+    SLOT_BUSY        /* a query in flight; the query's own timer runs */
 };
 
-static const char *const slot_state_names[] = {"down", "connecting", "schema", "idle", "busy"};
+static const char *const slot_state_names[] = {"down", "connecting", "setup", "idle", "busy"};
 
-enum { Q_NONE, Q_WAITING, Q_RUNNING };
+enum { Q_NONE, Q_WAITING, Q_RUNNING, Q_DONE };
 
 struct pgslot {
     struct pgpool *pool;
@@ -42,52 +44,89 @@ struct pgslot {
     int flushing;       /* PQflush said more to send: also watch WRITABLE */
     struct pgq *q;      /* the query in flight (BUSY) */
     PGresult *res;      /* the result kept for the callback */
-    struct ev_timer timer; /* connect deadline, retry delay or query timeout */
+    struct ev_timer timer; /* connect and setup deadline, or retry delay */
 };
-
 
 struct pgpool {
     struct evloop *loop;
     const struct db_config *config;
-    int size;
+    struct pgpool_options opt;
     struct pgslot *slots;
     int *idle; /* stack of idle slot indexes */
     int nidle;
     int nconnected;
+    int nlong; /* slots running a long query */
     int healthy;
-    int schema_running;
     int nwaiting;
     struct list_node waiting[2]; /* by pgq_class, FIFO */
-    struct ev_task kick;
+    struct list_node completed;  /* outcomes not yet called back */
+    struct ev_task kick;         /* dispatch and deliver, after the current callback */
     int kick_pending;
 };
 
 static void slot_connect(struct pgslot *s);
-static void dispatch(struct pgpool *p);
+static void kick(struct pgpool *p);
+
+/* ---- the one way outcomes reach callers -------------------------------- */
+
+/* Records q's outcome (taking res) for the completion task. Never calls
+ * back: this may run inside pgpool_submit or pgpool_abandon. */
+static void complete(struct pgpool *p, struct pgq *q, int status, PGresult *res, const char *err)
+{
+    evloop_timer_stop(p->loop, &q->timer);
+    q->status = status;
+    q->res = res;
+    snprintf(q->err, sizeof q->err, "%s", err ? err : "");
+    q->err[strcspn(q->err, "\n")] = '\0';
+    q->slot = NULL;
+    q->where = Q_DONE;
+    list_push_back(&p->completed, &q->link);
+    kick(p);
+}
+
+static void deliver_completed(struct pgpool *p)
+{
+    struct list_node *n;
+    while ((n = list_first(&p->completed)) != NULL) {
+        struct pgq *q = container_of(n, struct pgq, link);
+        list_remove(n);
+        q->where = Q_NONE;
+        PGresult *res = q->res; /* the callback may submit q again, or free it */
+        q->res = NULL;
+        q->cb(q, q->status, res, q->err);
+        PQclear(res);
+    }
+}
 
 /* ---- wait queues ------------------------------------------------------- */
 
-static struct pgq *take_waiting(struct pgpool *p)
+static void unqueue(struct pgpool *p, struct pgq *q)
 {
-    for (int c = PGQ_SHORT; c <= PGQ_LONG; c++) {
-        struct list_node *n = list_first(&p->waiting[c]);
-        if (n) {
-            struct pgq *q = container_of(n, struct pgq, link);
-            list_remove(n);
-            p->nwaiting--;
-            q->where = Q_NONE;
-            return q;
-        }
-    }
-    return NULL;
+    list_remove(&q->link);
+    p->nwaiting--;
+    q->where = Q_NONE;
+    q->waited_ns = clock_mono_ns() - q->submitted_ns;
+}
+
+/* The next query a free connection may take: short ones first; a long one
+ * only while `reserve` connections stay free for short ones. */
+static struct pgq *next_waiting(struct pgpool *p)
+{
+    struct list_node *n = list_first(&p->waiting[PGQ_SHORT]);
+    if (!n && p->nlong < p->opt.size - p->opt.reserve)
+        n = list_first(&p->waiting[PGQ_LONG]);
+    return n ? container_of(n, struct pgq, link) : NULL;
 }
 
 static void fail_waiting(struct pgpool *p, const char *err)
 {
-    struct pgq *q;
-    while ((q = take_waiting(p)) != NULL) {
-        q->waited_ns = clock_mono_ns() - q->submitted_ns;
-        q->cb(q, PGQ_UNAVAILABLE, NULL, err);
+    for (int c = PGQ_SHORT; c <= PGQ_LONG; c++) {
+        struct list_node *n;
+        while ((n = list_first(&p->waiting[c])) != NULL) {
+            struct pgq *q = container_of(n, struct pgq, link);
+            unqueue(p, q);
+            complete(p, q, PGQ_UNAVAILABLE, NULL, err);
+        }
     }
 }
 
@@ -125,15 +164,28 @@ static void pop_idle(struct pgslot *s)
     }
 }
 
-/* Closes the connection (stopping the watcher first) and forgets it. */
+/* Takes the query off s (it is no longer running there). */
+static struct pgq *slot_take_query(struct pgslot *s)
+{
+    struct pgq *q = s->q;
+    if (q) {
+        if (q->cls == PGQ_LONG)
+            s->pool->nlong--;
+        q->slot = NULL;
+        s->q = NULL;
+    }
+    return q;
+}
+
+/* Closes the connection (stopping the watcher first) and forgets it. The
+ * query on it, if any, must have been taken off already. */
 static void slot_close(struct pgslot *s)
 {
     struct pgpool *p = s->pool;
+    assert(!s->q);
     if (s->state == SLOT_IDLE)
         pop_idle(s);
-    if (s->state == SLOT_SCHEMA)
-        p->schema_running = 0;
-    if (s->state >= SLOT_SCHEMA)
+    if (s->state >= SLOT_IDLE)
         p->nconnected--;
     evloop_timer_stop(p->loop, &s->timer);
     if (s->fd >= 0)
@@ -141,9 +193,10 @@ static void slot_close(struct pgslot *s)
     s->fd = -1;
     PQclear(s->res);
     s->res = NULL;
+    /* Closing is what ends an abandoned statement in the database: the
+     * backend notices at its next client_connection_check_interval. */
     PQfinish(s->conn);
     s->conn = NULL;
-    s->q = NULL;
     s->flushing = 0;
     slot_set_state(s, SLOT_DOWN);
 }
@@ -171,44 +224,58 @@ static void slot_connect_failed(struct pgslot *s, const char *why)
     }
 }
 
-/* An open connection broke: fail its query and open a new one now. */
+/* s's connection is unusable: its query (if any) ends with status and msg,
+ * and a new connection is opened at once. */
+static void slot_replace(struct pgslot *s, int status, const char *msg)
+{
+    struct pgq *q = slot_take_query(s);
+    slot_close(s);
+    slot_connect(s);
+    if (q)
+        complete(s->pool, q, status, NULL, msg);
+}
+
 static void slot_lost(struct pgslot *s, const char *why)
 {
-    struct pgq *q = s->q;
     char msg[300];
     snprintf(msg, sizeof msg, "database connection lost: %s", why);
     log_warn("db slot %d: %s", s->index, msg);
-    slot_close(s);
-    slot_connect(s);
-    if (q) {
-        q->where = Q_NONE;
-        q->cb(q, PGQ_UNAVAILABLE, NULL, msg);
+    if (s->state == SLOT_SETUP) {
+        slot_connect_failed(s, msg);
+        return;
     }
+    slot_replace(s, PGQ_UNAVAILABLE, msg);
 }
 
-/* The query ran past its timeout: its connection is in an unknown state,
- * so close it (PQcancel would block) and open a new one. */
-static void slot_timed_out(struct pgslot *s)
-{
-    struct pgq *q = s->q;
-    char msg[120];
-    snprintf(msg, sizeof msg, "query did not finish within %lld ms", (long long)q->timeout_ms);
-    slot_close(s);
-    slot_connect(s);
-    q->where = Q_NONE;
-    q->cb(q, PGQ_TIMEOUT, NULL, msg);
-}
-
-static void on_timer(struct evloop *loop, struct ev_timer *t)
+static void on_slot_timer(struct evloop *loop, struct ev_timer *t)
 {
     (void)loop;
     struct pgslot *s = container_of(t, struct pgslot, timer);
-    if (s->state == SLOT_CONNECTING)
-        slot_connect_failed(s, "connect timed out");
+    if (s->state == SLOT_CONNECTING || s->state == SLOT_SETUP)
+        slot_connect_failed(s, "no answer within the connect timeout");
     else if (s->state == SLOT_DOWN)
         slot_connect(s);
-    else if (s->state == SLOT_BUSY && s->q)
-        slot_timed_out(s);
+}
+
+/* A query's own deadline: first for waiting, then for running. */
+static void on_query_timer(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    struct pgq *q = container_of(t, struct pgq, timer);
+    struct pgpool *p = q->pool;
+    char msg[160];
+    if (q->where == Q_WAITING) {
+        unqueue(p, q);
+        snprintf(msg, sizeof msg, "no database connection free within %lld ms",
+                 (long long)(q->waited_ns / NS_PER_MS));
+        complete(p, q, PGQ_BUSY, NULL, msg);
+    } else if (q->where == Q_RUNNING) {
+        /* Its connection is in an unknown state: replace it (PQcancel
+         * would block; the server ends the statement once it notices). */
+        snprintf(msg, sizeof msg, "the database did not answer within %lld ms", (long long)q->timeout_ms);
+        log_warn("db slot %d: %s (%s)", q->slot->index, msg, q->stmt->what);
+        slot_replace(q->slot, PGQ_TIMEOUT, msg);
+    }
 }
 
 static void slot_connect(struct pgslot *s)
@@ -223,15 +290,17 @@ static void slot_connect(struct pgslot *s)
     slot_set_state(s, SLOT_CONNECTING);
     /* Before the first PQconnectPoll, act as if it had said WRITING. */
     watch(s, EV_WRITE);
-    if (evloop_timer_start(p->loop, &s->timer, CONNECT_TIMEOUT_NS) != 0)
+    if (evloop_timer_start(p->loop, &s->timer, p->opt.connect_timeout_ms * NS_PER_MS) != 0)
         log_error("db slot %d: out of memory for its connect deadline", s->index);
 }
 
-/* Sends text on an open slot and watches for the answer. 0 or -1. */
-static int slot_send(struct pgslot *s, const struct db_stmt *st)
+/* Sends st (or, with st NULL, the setup text sql) and watches for the
+ * answer. 0 or -1. */
+static int slot_send(struct pgslot *s, const struct db_stmt *st, const char *sql)
 {
-    int ok = st ? PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0)
-                : PQsendQuery(s->conn, db_schema_sql());
+    int ok = !st ? PQsendQuery(s->conn, sql)
+             : st->name ? PQsendQueryPrepared(s->conn, st->name, st->nparams, st->values, NULL, NULL, 0)
+                        : PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
     if (!ok)
         return -1;
     int f = PQflush(s->conn);
@@ -242,24 +311,32 @@ static int slot_send(struct pgslot *s, const struct db_stmt *st)
     return 0;
 }
 
-static void slot_connected(struct pgslot *s)
+/* Open and set up: serve. */
+static void slot_ready(struct pgslot *s)
 {
     struct pgpool *p = s->pool;
     evloop_timer_stop(p->loop, &s->timer);
-    PQsetnonblocking(s->conn, 1);
     p->nconnected++;
     if (!p->healthy)
         log_info("database reachable again");
     p->healthy = 1;
-    if (!db_schema_applied() && !p->schema_running) {
-        p->schema_running = 1;
-        slot_set_state(s, SLOT_SCHEMA);
-        if (slot_send(s, NULL) != 0)
-            slot_lost(s, PQerrorMessage(s->conn));
+    push_idle(s);
+    kick(p);
+}
+
+static void slot_connected(struct pgslot *s)
+{
+    struct pgpool *p = s->pool;
+    PQsetnonblocking(s->conn, 1);
+    const char *sql = p->opt.setup.sql ? p->opt.setup.sql(p->opt.setup.arg) : NULL;
+    if (!sql) {
+        slot_ready(s);
         return;
     }
-    push_idle(s);
-    dispatch(p);
+    /* Still under the connect deadline. */
+    slot_set_state(s, SLOT_SETUP);
+    if (slot_send(s, NULL, sql) != 0)
+        slot_lost(s, PQerrorMessage(s->conn));
 }
 
 static void connect_poll(struct pgslot *s)
@@ -287,51 +364,59 @@ static void connect_poll(struct pgslot *s)
     }
 }
 
-/* The query (or schema) on s has all its results: hand them out. */
-static void slot_complete(struct pgslot *s)
+/* The setup on s has all its results. */
+static void setup_complete(struct pgslot *s, PGresult *res)
 {
     struct pgpool *p = s->pool;
-    PGresult *res = s->res;
-    struct pgq *q = s->q;
-    s->res = NULL;
-    s->q = NULL;
-    evloop_timer_stop(p->loop, &s->timer);
     int ok = db_result_ok(res);
     char err[300] = "";
     if (!ok)
         snprintf(err, sizeof err, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
     err[strcspn(err, "\n")] = '\0';
-
-    if (s->state == SLOT_SCHEMA) {
-        p->schema_running = 0;
-        if (ok) {
-            db_schema_mark_applied();
-            log_info("database schema applied");
-        } else {
-            log_error("cannot apply the database schema: %s", err);
-        }
+    PQclear(res);
+    if (p->opt.setup.done)
+        p->opt.setup.done(p->opt.setup.arg, ok, err);
+    if (!ok) {
+        char msg[340];
+        snprintf(msg, sizeof msg, "cannot set up the connection: %s", err);
+        slot_connect_failed(s, msg);
+        return;
     }
-    /* Back to the pool first, unless the connection is not reusable. */
+    slot_ready(s);
+}
+
+/* The query on s has all its results: hand them out. */
+static void slot_complete(struct pgslot *s)
+{
+    PGresult *res = s->res;
+    s->res = NULL;
+    if (s->state == SLOT_SETUP) {
+        setup_complete(s, res);
+        return;
+    }
+    struct pgq *q = slot_take_query(s);
+    int ok = db_result_ok(res);
+    char err[300] = "";
+    if (!ok)
+        snprintf(err, sizeof err, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+    /* Back to the pool, unless the connection is not reusable. */
     if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         slot_close(s);
         slot_connect(s);
     } else {
         push_idle(s);
     }
-    if (q) {
-        q->where = Q_NONE;
-        q->cb(q, ok ? PGQ_OK : PGQ_FAILED, ok ? res : NULL, err);
-    } else if (!ok) {
-        char msg[340];
-        snprintf(msg, sizeof msg, "cannot apply the database schema: %s", err);
-        fail_waiting(p, msg);
+    if (ok) {
+        complete(s->pool, q, PGQ_OK, res, NULL);
+    } else {
+        PQclear(res);
+        complete(s->pool, q, PGQ_FAILED, NULL, err);
     }
-    PQclear(res);
-    dispatch(p);
+    kick(s->pool);
 }
 
 /* Sends what libpq still holds; watches WRITABLE only while it holds some.
- * 0, or -1 when the connection was lost (s has been reset). */
+ * 0, or -1 when the connection was lost (s has been replaced). */
 static int slot_flush(struct pgslot *s)
 {
     int f = PQflush(s->conn);
@@ -358,7 +443,7 @@ static void read_results(struct pgslot *s)
             slot_complete(s);
             return;
         }
-        /* Keep the last result (a multi-statement schema reports one per
+        /* Keep the last result (a multi-statement setup reports one per
          * statement) unless an earlier one failed. */
         if (!s->res || db_result_ok(s->res)) {
             PQclear(s->res);
@@ -382,7 +467,7 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
         if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK)
             slot_lost(s, "closed by the server while idle");
         break;
-    case SLOT_SCHEMA:
+    case SLOT_SETUP:
     case SLOT_BUSY:
         if ((events & EV_WRITE) && s->flushing && !(events & EV_READ))
             slot_flush(s);
@@ -398,15 +483,24 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
 
 static void run_on(struct pgslot *s, struct pgq *q)
 {
+    struct pgpool *p = s->pool;
     pop_idle(s);
-    q->waited_ns = clock_mono_ns() - q->submitted_ns;
+    unqueue(p, q);
     q->where = Q_RUNNING;
     q->slot = s;
     s->q = q;
+    if (q->cls == PGQ_LONG)
+        p->nlong++;
     slot_set_state(s, SLOT_BUSY);
-    if (q->timeout_ms > 0 && evloop_timer_start(s->pool->loop, &s->timer, q->timeout_ms * NS_PER_MS) != 0)
-        log_warn("db slot %d: no memory for a query timeout; it runs without one", s->index);
-    if (slot_send(s, q->stmt) != 0)
+    if (q->timeout_ms <= 0)
+        q->timeout_ms = p->opt.query_timeout_ms;
+    if (evloop_timer_start(p->loop, &q->timer, q->timeout_ms * NS_PER_MS) != 0) {
+        slot_take_query(s);
+        push_idle(s);
+        complete(p, q, PGQ_UNAVAILABLE, NULL, "out of memory for the query's deadline");
+        return;
+    }
+    if (slot_send(s, q->stmt, NULL) != 0)
         slot_lost(s, PQerrorMessage(s->conn));
 }
 
@@ -418,21 +512,9 @@ static void dispatch(struct pgpool *p)
         fail_waiting(p, msg);
         return;
     }
-    if (!db_schema_applied()) {
-        if (!p->schema_running && p->nidle > 0 && p->nwaiting > 0) {
-            struct pgslot *s = &p->slots[p->idle[p->nidle - 1]];
-            pop_idle(s);
-            p->schema_running = 1;
-            slot_set_state(s, SLOT_SCHEMA);
-            if (slot_send(s, NULL) != 0)
-                slot_lost(s, PQerrorMessage(s->conn));
-        }
-        return; /* queries wait until the schema is there */
-    }
-    while (p->nidle > 0 && p->nwaiting > 0) {
-        struct pgslot *s = &p->slots[p->idle[p->nidle - 1]];
-        run_on(s, take_waiting(p));
-    }
+    struct pgq *q;
+    while (p->nidle > 0 && (q = next_waiting(p)) != NULL)
+        run_on(&p->slots[p->idle[p->nidle - 1]], q);
 }
 
 static void on_kick(struct evloop *loop, struct ev_task *task)
@@ -441,32 +523,53 @@ static void on_kick(struct evloop *loop, struct ev_task *task)
     struct pgpool *p = container_of(task, struct pgpool, kick);
     p->kick_pending = 0;
     dispatch(p);
+    deliver_completed(p);
 }
 
-void pgpool_submit(struct pgpool *p, struct pgq *q)
+/* Dispatches and delivers once the current callback has returned. */
+static void kick(struct pgpool *p)
 {
-    q->submitted_ns = clock_mono_ns();
-    q->waited_ns = 0;
-    q->slot = NULL;
-    q->where = Q_WAITING;
-    list_push_back(&p->waiting[q->cls == PGQ_LONG], &q->link);
-    p->nwaiting++;
     if (!p->kick_pending) {
         p->kick_pending = 1;
         evloop_defer(p->loop, &p->kick);
     }
 }
 
+void pgpool_submit(struct pgpool *p, struct pgq *q)
+{
+    q->pool = p;
+    q->submitted_ns = clock_mono_ns();
+    q->waited_ns = 0;
+    q->slot = NULL;
+    q->res = NULL;
+    q->timer.cb = on_query_timer;
+    q->where = Q_WAITING;
+    list_push_back(&p->waiting[q->cls == PGQ_LONG], &q->link);
+    p->nwaiting++;
+    int64_t wait_ms = q->wait_ms > 0 ? q->wait_ms : p->opt.wait_timeout_ms;
+    if (evloop_timer_start(p->loop, &q->timer, wait_ms * NS_PER_MS) != 0) {
+        unqueue(p, q);
+        complete(p, q, PGQ_UNAVAILABLE, NULL, "out of memory for the query's deadline");
+        return;
+    }
+    kick(p);
+}
+
 void pgpool_abandon(struct pgpool *p, struct pgq *q)
 {
+    evloop_timer_stop(p->loop, &q->timer);
     if (q->where == Q_WAITING) {
+        unqueue(p, q);
+    } else if (q->where == Q_DONE) {
         list_remove(&q->link);
-        p->nwaiting--;
+        PQclear(q->res);
+        q->res = NULL;
     } else if (q->where == Q_RUNNING) {
         /* Its answer would arrive on a connection in an unknown state:
-         * close it (PQcancel would block) and open a new one. */
+         * close it and open a new one. A failure of that is recorded for
+         * the waiting queries' callbacks, which run on a later pass. */
         struct pgslot *s = q->slot;
-        s->q = NULL;
+        slot_take_query(s);
         slot_close(s);
         slot_connect(s);
     }
@@ -475,13 +578,13 @@ void pgpool_abandon(struct pgpool *p, struct pgq *q)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, int size)
+struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, const struct pgpool_options *opt)
 {
     struct pgpool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->slots = calloc((size_t)size, sizeof *p->slots);
-    p->idle = calloc((size_t)size, sizeof *p->idle);
+    p->slots = calloc((size_t)opt->size, sizeof *p->slots);
+    p->idle = calloc((size_t)opt->size, sizeof *p->idle);
     if (!p->slots || !p->idle) {
         free(p->slots);
         free(p->idle);
@@ -490,20 +593,23 @@ struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, i
     }
     p->loop = loop;
     p->config = config;
-    p->size = size;
+    p->opt = *opt;
+    if (p->opt.reserve < 0 || p->opt.reserve >= p->opt.size)
+        p->opt.reserve = 0;
     p->healthy = 1; /* until a first attempt says otherwise */
     p->kick.fn = on_kick;
     list_init(&p->waiting[PGQ_SHORT]);
     list_init(&p->waiting[PGQ_LONG]);
-    for (int i = 0; i < size; i++) {
+    list_init(&p->completed);
+    for (int i = 0; i < p->opt.size; i++) {
         struct pgslot *s = &p->slots[i];
         s->pool = p;
         s->index = i;
         s->fd = -1;
         s->state = SLOT_DOWN;
-        s->timer.cb = on_timer;
+        s->timer.cb = on_slot_timer;
     }
-    for (int i = 0; i < size; i++)
+    for (int i = 0; i < p->opt.size; i++)
         slot_connect(&p->slots[i]);
     return p;
 }
@@ -512,8 +618,28 @@ void pgpool_free(struct pgpool *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->size; i++)
+    for (int i = 0; i < p->opt.size; i++) {
+        struct pgq *q = slot_take_query(&p->slots[i]);
+        if (q)
+            evloop_timer_stop(p->loop, &q->timer);
         slot_close(&p->slots[i]);
+    }
+    for (int c = PGQ_SHORT; c <= PGQ_LONG; c++) {
+        struct list_node *n;
+        while ((n = list_first(&p->waiting[c])) != NULL) {
+            struct pgq *q = container_of(n, struct pgq, link);
+            evloop_timer_stop(p->loop, &q->timer);
+            unqueue(p, q);
+        }
+    }
+    struct list_node *n;
+    while ((n = list_first(&p->completed)) != NULL) {
+        struct pgq *q = container_of(n, struct pgq, link);
+        list_remove(n);
+        PQclear(q->res);
+        q->res = NULL;
+        q->where = Q_NONE;
+    }
     free(p->slots);
     free(p->idle);
     free(p);
@@ -522,9 +648,9 @@ void pgpool_free(struct pgpool *p)
 void pgpool_stats(const struct pgpool *p, struct pgpool_stats *out)
 {
     int busy = 0;
-    for (int i = 0; i < p->size; i++)
+    for (int i = 0; i < p->opt.size; i++)
         busy += p->slots[i].state == SLOT_BUSY;
-    out->size = p->size;
+    out->size = p->opt.size;
     out->connected = p->nconnected;
     out->busy = busy;
     out->waiting = p->nwaiting;

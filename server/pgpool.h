@@ -1,21 +1,33 @@
 /* pgpool: a pool of non-blocking libpq connections driven by an evloop.
  *
  * Connections are opened with PQconnectStartParams/PQconnectPoll, queries
- * sent with PQsendQueryParams and read with PQconsumeInput/PQisBusy/
- * PQgetResult: nothing here ever blocks the loop. A query that finds every
- * connection busy waits in a FIFO on the loop; short statements (order
- * bookkeeping) go ahead of long ones (brews) so that a finished order is not
- * held behind other orders' brews. Lost connections are reopened; while the
- * database is unreachable, queries fail at once instead of waiting. */
+ * sent with PQsendQueryParams (or PQsendQueryPrepared) and read with
+ * PQconsumeInput/PQisBusy/PQgetResult: nothing here ever blocks the loop.
+ *
+ * Two rules hold for every query, whatever happens to the database:
+ *  - Every wait has a deadline. A query waits at most wait_ms for a
+ *    connection (then PGQ_BUSY), runs at most timeout_ms once sent (then
+ *    PGQ_TIMEOUT, and its connection, whose state is unknown, is replaced),
+ *    and a connect gives up after connect_timeout_ms.
+ *  - Callbacks run on a later loop turn, never inside a pgpool_* call:
+ *    every outcome, failures found while submitting or abandoning included,
+ *    goes through one completion queue that a deferred task drains.
+ *
+ * A query that finds every connection busy waits in a FIFO on the loop;
+ * short statements (order bookkeeping, probes) go ahead of long ones
+ * (brews), and `reserve` connections are kept from long ones, so that a
+ * probe or a finished order is never held behind other orders' brews.
+ * Lost connections are reopened; while the database is unreachable,
+ * queries fail at once instead of waiting. */
 #ifndef COFFEE_PGPOOL_H
 #define COFFEE_PGPOOL_H
 
+#include "evloop.h"
 #include "list.h"
 
 #include <libpq-fe.h>
 #include <stdint.h>
 
-struct evloop;
 struct db_config;
 struct db_stmt;
 struct pgpool;
@@ -25,7 +37,8 @@ enum pgq_status {
     PGQ_OK = 0,
     PGQ_UNAVAILABLE = -1, /* no connection could be had, or it was lost */
     PGQ_FAILED = -2,      /* the statement failed (the connection is fine) */
-    PGQ_TIMEOUT = -3      /* ran longer than timeout_ms; its connection was reset */
+    PGQ_TIMEOUT = -3,     /* ran longer than its timeout; its connection was replaced */
+    PGQ_BUSY = -4         /* waited longer than its wait bound for a connection */
 };
 
 enum pgq_class {
@@ -34,9 +47,10 @@ enum pgq_class {
 };
 
 struct pgq;
-/* Called on the loop thread, once per submit unless abandoned. res is
- * borrowed (valid during the call only); NULL unless status is PGQ_OK.
- * err describes a failure. */
+/* Called on the loop thread, on a later pass than the call that caused it,
+ * once per submit unless abandoned. res is borrowed (valid during the call
+ * only); NULL unless status is PGQ_OK. err describes a failure. The
+ * callback may submit q again or free it. */
 typedef void (*pgq_cb)(struct pgq *q, int status, const PGresult *res, const char *err);
 
 /* A query: the caller owns it (usually embedded in its own state) and
@@ -46,14 +60,38 @@ struct pgq {
     const struct db_stmt *stmt;
     enum pgq_class cls;
     pgq_cb cb;
-    int64_t timeout_ms; /* from when it starts running; 0 = none */
-    int64_t waited_ns; /* out: time spent waiting for a connection */
+    int64_t timeout_ms; /* bound once it runs; 0 = the pool's query timeout */
+    int64_t wait_ms;    /* bound on waiting for a connection; 0 = the pool's */
+    int64_t waited_ns;  /* out: time spent waiting for a connection */
 
     /* private to the pool */
-    struct list_node link;
+    struct pgpool *pool;
+    struct list_node link; /* a wait queue, or the completion queue */
     int where;
     struct pgslot *slot;
     int64_t submitted_ns;
+    struct ev_timer timer; /* the wait bound, then the run bound */
+    int status;
+    PGresult *res;
+    char err[240];
+};
+
+/* Runs on every new connection before it serves: returns the SQL text to
+ * send (simple protocol; may hold several statements), or NULL for none.
+ * setup_done then says whether it succeeded. Both on the loop thread. */
+struct pgpool_setup {
+    const char *(*sql)(void *arg);
+    void (*done)(void *arg, int ok, const char *err);
+    void *arg;
+};
+
+struct pgpool_options {
+    int size;                /* connections */
+    int reserve;             /* connections long queries may not take */
+    long connect_timeout_ms; /* a connect attempt's bound */
+    long wait_timeout_ms;    /* default bound on waiting for a connection */
+    long query_timeout_ms;   /* default bound on a query once sent */
+    struct pgpool_setup setup;
 };
 
 struct pgpool_stats {
@@ -64,17 +102,19 @@ struct pgpool_stats {
     int healthy;   /* 0 while the database is known unreachable */
 };
 
-/* Returns a new pool that starts opening size connections at once, or
- * NULL when out of memory. config is borrowed and must outlive the pool. */
-struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, int size);
+/* Returns a new pool that starts opening its connections at once, or NULL
+ * when out of memory. config is borrowed and must outlive the pool. */
+struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, const struct pgpool_options *opt);
 /* Closes every connection and frees the pool; accepts NULL. Queries still
- * waiting are dropped without a callback. */
+ * waiting or completed but not yet called back are dropped without a
+ * callback. */
 void pgpool_free(struct pgpool *p);
 /* Queues q. Its callback runs on a later loop pass, never inside this
  * call, also when it fails at once. */
 void pgpool_submit(struct pgpool *p, struct pgq *q);
-/* Withdraws q: no callback will run. A query already running costs its
- * connection, which is closed and reopened (its state is unknown). */
+/* Withdraws q: no callback will run, none runs inside this call. A query
+ * already running costs its connection, which is closed (the server ends
+ * the statement: see db.h, client_connection_check_interval) and reopened. */
 void pgpool_abandon(struct pgpool *p, struct pgq *q);
 void pgpool_stats(const struct pgpool *p, struct pgpool_stats *out);
 

@@ -13,6 +13,8 @@
 #include "params.h"
 #include "pgpool.h"
 #include "proc.h"
+#include "sweep.h"
+#include "watchdog.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -24,6 +26,11 @@
  * per client connection held open, so per order in flight (bench S4: 44 KB
  * of memory per order in flight with 16 KB). */
 #define HTTP_CONN_MEMORY 16384
+/* A database connect (and its session set-up) gives up after this. The
+ * blocking workers' libpq connect_timeout says the same (db.c). */
+#define DB_CONNECT_TIMEOUT_MS 5000
+/* The default query bound of the pool, for statements that give none. */
+#define DB_QUERY_TIMEOUT_MS 5000
 
 struct settings {
     const char *bind;
@@ -40,6 +47,11 @@ struct settings {
     int drain_timeout_ms;
     int idle_timeout_s;
     int kitchen_connections;
+    int db_wait_ms;
+    int db_timeout_ms;
+    int max_mixed;
+    const char *modes;
+    int sweep_interval_ms;
     int verbose;
 };
 
@@ -63,12 +75,12 @@ static void on_signal(struct evloop *loop, int signo, void *arg)
     (void)loop;
     struct server *s = arg;
     if (s->stopping) {
-        log_info("signal %d again: cancelling the %d orders in flight", signo, front_inflight(s->front));
-        front_cancel_orders(s->front);
+        log_info("signal %d again: ending the %d orders in flight now", signo, front_inflight(s->front));
+        front_abort(s->front);
         return;
     }
     s->stopping = 1;
-    log_info("signal %d: no new orders; waiting up to %ld ms for %d in flight (a second signal cancels them)",
+    log_info("signal %d: no new orders; waiting up to %ld ms for %d in flight (a second signal ends them now)",
              signo, s->drain_timeout_ms, front_inflight(s->front));
     httpd_quiesce(s->httpd);
     front_drain(s->front, s->drain_timeout_ms, on_drained, s);
@@ -100,6 +112,15 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"kitchen-connections", "KITCHEN_CONNECTIONS", OPT_INT, &st->kitchen_connections, 0, 1000000,
          "kitchen connections the async executor opens at once (0 = no limit); calls over it wait for one, "
          "and the wait counts against the step's timeout"},
+        {"db-wait-ms", "DB_WAIT_MS", OPT_INT, &st->db_wait_ms, 1, 3600000,
+         "an async query waits this long at most for a free database connection, then 503 with Retry-After"},
+        {"db-timeout-ms", "DB_TIMEOUT_MS", OPT_INT, &st->db_timeout_ms, 1, 600000,
+         "bound on writing an order's row (INSERT, final UPDATE), both modes; past it 503"},
+        {"max-mixed", "MAX_MIXED", OPT_INT, &st->max_mixed, 0, 1000,
+         "mixed orders in flight at once (each freezes the event loop for its brew); over it 503"},
+        {"modes", "MODES", OPT_STRING, &st->modes, 0, 0, "the modes this server offers, comma-separated"},
+        {"sweep-interval-ms", "SWEEP_INTERVAL_MS", OPT_INT, &st->sweep_interval_ms, 0, 3600000,
+         "how often rows left running past their deadline (by a server that died) are failed; 0 = never"},
         {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
     };
     char err[300];
@@ -108,7 +129,12 @@ static int parse_settings(struct settings *st, int argc, char **argv)
                           "Makes coffee two ways: blocking calls on worker threads, or non-blocking I/O on one "
                           "event loop.\n"
                           "Endpoints: /make-coffee?mode=blocking|async|naive|mixed[&scale=S],\n"
-                          "           /compare[?modes=M1,M2,...][&scale=S], /orders/{id}, /livez, /readyz",
+                          "           /compare[?modes=M1,M2,...][&scale=S], /orders/{id}, /stats, /metrics,\n"
+                          "           /livez, /readyz\n"
+                          "Every wait is bounded: a kitchen step by its planned time plus --step-timeout-ms, a\n"
+                          "database connection by --db-wait-ms, a row's statements by --db-timeout-ms, a brew\n"
+                          "like a step; SIGTERM drains for --drain-timeout-ms, then cancels, and ends in at most\n"
+                          "2 s more whatever the dependencies do; a second SIGTERM ends at once.",
                           err, sizeof err);
     if (rc == CONFIG_ERROR)
         fprintf(stderr, "coffee-server: %s\n", err);
@@ -130,6 +156,11 @@ int main(int argc, char **argv)
         .kitchen_keepalive = 1024,
         .drain_timeout_ms = 10000,
         .idle_timeout_s = 60,
+        .db_wait_ms = 10000,
+        .db_timeout_ms = 5000,
+        .max_mixed = 1,
+        .modes = "blocking,async,naive,mixed",
+        .sweep_interval_ms = 10000,
     };
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
@@ -161,16 +192,34 @@ int main(int argc, char **argv)
     }
 
     char err[300];
-    struct db_config *db = db_config_new(st.database_url, err, sizeof err);
+    unsigned modes;
+    if (params_mode_set(st.modes, &modes, err, sizeof err) != 0) {
+        fprintf(stderr, "coffee-server: --modes: %s\n", err);
+        return 2;
+    }
+    /* The longest statement the server ever waits for: a brew at the
+     * largest scale and its slack. The database ends anything longer. */
+    long longest_ms = st.db_timeout_ms > DB_QUERY_TIMEOUT_MS ? st.db_timeout_ms : DB_QUERY_TIMEOUT_MS;
+    for (int i = 0; i < wf_nsteps; i++)
+        if (wf_steps[i].io == IO_SQL && wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms > longest_ms)
+            longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
+    /* How long an order's row may stay running beyond the steps' planned
+     * time: every step's slack, the waits for a connection, the row's two
+     * statements and two reconnects, and a margin. */
+    double row_budget_ms = (double)wf_nsteps * st.step_slack_ms + st.db_wait_ms + 2.0 * st.db_timeout_ms +
+                           4.0 * DB_CONNECT_TIMEOUT_MS + 10000;
+    struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {
         log_error("%s", err);
         return 2;
     }
     struct server srv = {.drain_timeout_ms = st.drain_timeout_ms};
+    struct watchdog *wd = NULL;
     struct pgpool *pool = NULL;
     struct curl_loop *http = NULL;
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
+    struct sweep *sweep = NULL;
     rc = 1;
     srv.loop = evloop_new(nofile);
     if (!srv.loop) {
@@ -180,23 +229,46 @@ int main(int argc, char **argv)
     /* Before any thread starts, so that they inherit the blocked signals. */
     if (evloop_watch_signals(srv.loop, on_signal, &srv) != 0)
         log_warn("cannot watch SIGINT/SIGTERM");
-    pool = pgpool_new(srv.loop, db, st.db_pool);
+    wd = watchdog_new();
+    if (!wd) {
+        log_error("cannot start the watchdog thread");
+        goto out;
+    }
+    struct pgpool_options popt = {
+        .size = st.db_pool,
+        /* Brews may not take the last connections: probes and the rows'
+         * statements never wait behind a pool full of brews. */
+        .reserve = st.db_pool >= 16 ? 2 : st.db_pool >= 2 ? 1 : 0,
+        .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
+        .wait_timeout_ms = st.db_wait_ms,
+        .query_timeout_ms = DB_QUERY_TIMEOUT_MS,
+        .setup = {.sql = db_setup_sql, .done = db_setup_done, .arg = db},
+    };
+    pool = pgpool_new(srv.loop, db, &popt);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections);
-    struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .step_slack_ms = st.step_slack_ms};
+    struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .wd = wd, .step_slack_ms = st.step_slack_ms,
+                                      .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
+                                      .row_budget_ms = row_budget_ms};
     async = pool && http ? exec_async_new(srv.loop, pool, http, &aopt) : NULL;
     if (!async) {
         log_error("out of memory");
         goto out;
     }
     struct exec_blocking_options bopt = {.kitchen_url = kitchen, .step_slack_ms = st.step_slack_ms,
-                                         .workers = st.workers};
+                                         .db_timeout_ms = st.db_timeout_ms,
+                                         .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
+                                         .row_budget_ms = row_budget_ms, .workers = st.workers, .wd = wd};
     blocking = exec_blocking_new(srv.loop, db, &bopt, err, sizeof err);
     if (!blocking) {
         log_error("%s", err);
         goto out;
     }
+    if (st.sweep_interval_ms > 0 && !(sweep = sweep_start(srv.loop, pool, st.sweep_interval_ms))) {
+        log_error("out of memory");
+        goto out;
+    }
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
-                                 .max_inflight = st.max_inflight};
+                                 .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes};
     srv.front = front_new(srv.loop, pool, http, async, blocking, &fopt);
     if (!srv.front) {
         log_error("out of memory");
@@ -226,10 +298,12 @@ int main(int argc, char **argv)
 out:
     httpd_free(srv.httpd);
     exec_blocking_free(blocking); /* joins the workers */
+    sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
     curl_loop_free(http);
     pgpool_free(pool);
+    watchdog_free(wd);
     evloop_free(srv.loop);
     db_config_free(db);
     curl_global_cleanup();

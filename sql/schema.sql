@@ -20,6 +20,12 @@ CREATE TABLE IF NOT EXISTS orders (
     steps       jsonb
 );
 CREATE INDEX IF NOT EXISTS orders_mode_started_idx ON orders (mode, started_at);
+-- When a row still running belongs to a server that died: past it, the
+-- server's periodic sweep fails the row as abandoned. Set by the INSERT
+-- (now + the longest the order can take); the partial index keeps the
+-- sweep cheap however many orders the table holds.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS deadline_at timestamptz;
+CREATE INDEX IF NOT EXISTS orders_running_deadline_idx ON orders (deadline_at) WHERE status = 'running';
 
 -- The brew step: holds a database backend for ms milliseconds (the
 -- "automatic coffee machine"), then answers from the ingredients it got.
