@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "db.h"
 
+#include "clock.h"
 #include "order.h"
 #include "report.h"
 #include "watchdog.h"
@@ -130,26 +131,6 @@ static const struct {
 };
 enum { PREP_INSERT, PREP_BREW, PREP_FINISH, PREP_COUNT };
 
-/* Builds the two setup texts: PREPARE of each statement, after the schema
- * for the first. 0 or -1 (out of memory). */
-static int build_setup(struct db_config *c)
-{
-    size_t len = 1;
-    for (int i = 0; i < PREP_COUNT; i++)
-        len += strlen(prepared[i].name) + strlen(prepared[i].sql) + 16;
-    size_t schema_len = strlen(db_schema_sql());
-    c->setup_again = malloc(len);
-    c->setup_first = malloc(schema_len + 1 + len);
-    if (!c->setup_again || !c->setup_first)
-        return -1;
-    size_t off = 0;
-    for (int i = 0; i < PREP_COUNT; i++)
-        off += (size_t)snprintf(c->setup_again + off, len - off, "PREPARE %s AS %s;\n", prepared[i].name,
-                                prepared[i].sql);
-    snprintf(c->setup_first, schema_len + 1 + len, "%s\n%s", db_schema_sql(), c->setup_again);
-    return 0;
-}
-
 struct db_config *db_config_new(const char *database_url, long statement_timeout_ms, char *err, size_t errlen)
 {
     const size_t cap = 8192;
@@ -208,10 +189,6 @@ struct db_config *db_config_new(const char *database_url, long statement_timeout
              port ? port : (getenv("PGPORT") ? getenv("PGPORT") : "(default)"),
              dbname ? dbname : (getenv("PGDATABASE") ? getenv("PGDATABASE") : "(default)"));
     c->keys[n] = c->values[n] = NULL;
-    if (build_setup(c) != 0) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
     return c;
 
 too_long:
@@ -227,15 +204,22 @@ void db_config_free(struct db_config *c)
     if (!c)
         return;
     free(c->storage);
-    free(c->setup_first);
-    free(c->setup_again);
     free(c);
 }
 
-const char *db_setup_sql(void *config)
+int db_setup_step(void *config, int i, const char **name, const char **sql)
 {
-    const struct db_config *c = config;
-    return atomic_load(&schema_applied) ? c->setup_again : c->setup_first;
+    (void)config;
+    if (i == 0) {
+        *name = NULL;
+        *sql = atomic_load(&schema_applied) ? NULL : db_schema_sql();
+        return 0;
+    }
+    if (i > PREP_COUNT)
+        return -1;
+    *name = prepared[i - 1].name;
+    *sql = prepared[i - 1].sql;
+    return 0;
 }
 
 void db_setup_done(void *config, int ok, const char *err)
@@ -423,15 +407,20 @@ static int sync_alive(struct db_sync *d)
     return db_sync_ok(d);
 }
 
-/* Runs sql or st on d's connection within timeout_ms. */
-static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, const char *sql, long timeout_ms,
-                           int *fired)
+/* Runs st, or (st NULL) prepares sql as name or runs sql when name is
+ * NULL, on d's connection within timeout_ms. */
+static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, const char *name, const char *sql,
+                           long timeout_ms, int *fired)
 {
     struct wd_call call;
     wd_begin(d->wd, &call, PQsocket(d->conn), timeout_ms);
-    PGresult *r = !st ? PQexec(d->conn, sql)
-                  : st->name ? PQexecPrepared(d->conn, st->name, st->nparams, st->values, NULL, NULL, 0)
-                             : PQexecParams(d->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
+    PGresult *r;
+    if (!st)
+        r = name ? PQprepare(d->conn, name, sql, 0, NULL) : PQexec(d->conn, sql);
+    else if (st->name)
+        r = PQexecPrepared(d->conn, st->name, st->nparams, st->values, NULL, NULL, 0);
+    else
+        r = PQexecParams(d->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
     *fired = wd_end(d->wd, &call);
     return r;
 }
@@ -453,9 +442,19 @@ int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
         db_sync_close(d);
         return -1;
     }
-    int fired;
-    PGresult *r = sync_exec(d, NULL, db_setup_sql((void *)d->config), d->connect_timeout_ms, &fired);
-    int ok = db_result_ok(r);
+    /* The setup, each step under what remains of the connect bound. */
+    int64_t deadline = clock_mono_ns() + (int64_t)d->connect_timeout_ms * NS_PER_MS;
+    const char *name, *sql;
+    int ok = 1, fired = 0;
+    PGresult *r = NULL;
+    for (int i = 0; ok && db_setup_step((void *)d->config, i, &name, &sql) == 0; i++) {
+        if (!sql)
+            continue;
+        long left = (long)((deadline - clock_mono_ns()) / NS_PER_MS);
+        PQclear(r);
+        r = sync_exec(d, NULL, name, sql, left > 0 ? left : 1, &fired);
+        ok = db_result_ok(r);
+    }
     db_setup_done((void *)d->config, ok, NULL);
     if (!ok)
         snprintf(err, errlen, "cannot set up the database connection: %s",
@@ -476,7 +475,7 @@ PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_
         return NULL;
     }
     int fired;
-    PGresult *r = sync_exec(d, st, NULL, timeout_ms, &fired);
+    PGresult *r = sync_exec(d, st, NULL, NULL, timeout_ms, &fired);
     if (db_result_ok(r))
         return r;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;

@@ -19,8 +19,6 @@ struct db_config {
     const char *values[40];
     char *storage; /* owned copies of every value */
     char describe[160]; /* "host=... port=... dbname=..." for messages */
-    char *setup_first;  /* owned: the schema, then the session's statements */
-    char *setup_again;  /* owned: the session's statements (schema applied) */
 };
 
 /* Returns a new config from database_url (URI or key=value; NULL or "" =
@@ -36,12 +34,16 @@ struct db_config {
 struct db_config *db_config_new(const char *database_url, long statement_timeout_ms, char *err, size_t errlen);
 void db_config_free(struct db_config *c);
 
-/* What a new connection runs before it serves (both executors): the schema
- * (sql/schema.sql, compiled in) once per process, and every time the
- * prepared statements of an order's life. For pgpool_setup: arg is the
- * config. */
-const char *db_setup_sql(void *config);
-/* Records the setup's outcome (the schema is applied once it succeeded). */
+/* What a new connection runs before it serves (both executors), step by
+ * step: step 0 applies the schema (sql/schema.sql, compiled in) until one
+ * connection of the process has, then each step prepares one statement of
+ * an order's life. Step i (from 0) is either a text for the simple
+ * protocol (*name NULL; *sql NULL when there is nothing to do) or a
+ * statement to prepare as *name. Returns 0 with the step, or -1 past the
+ * last. For pgpool_setup: arg is the config (unused). */
+int db_setup_step(void *config, int i, const char **name, const char **sql);
+/* Records a connection's setup outcome (the schema counts as applied once
+ * one succeeded). */
 void db_setup_done(void *config, int ok, const char *err);
 /* The schema alone (sql/schema.sql). */
 const char *db_schema_sql(void);

@@ -42,6 +42,7 @@ struct pgslot {
     PGconn *conn;
     int fd;
     int flushing;       /* PQflush said more to send: also watch WRITABLE */
+    int setup_step;     /* SETUP: the step running */
     struct pgq *q;      /* the query in flight (BUSY) */
     PGresult *res;      /* the result kept for the callback */
     struct ev_timer timer; /* connect and setup deadline, or retry delay */
@@ -294,13 +295,17 @@ static void slot_connect(struct pgslot *s)
         log_error("db slot %d: out of memory for its connect deadline", s->index);
 }
 
-/* Sends st (or, with st NULL, the setup text sql) and watches for the
+/* Sends st, or (st NULL) the setup step name/sql, and watches for the
  * answer. 0 or -1. */
-static int slot_send(struct pgslot *s, const struct db_stmt *st, const char *sql)
+static int slot_send(struct pgslot *s, const struct db_stmt *st, const char *name, const char *sql)
 {
-    int ok = !st ? PQsendQuery(s->conn, sql)
-             : st->name ? PQsendQueryPrepared(s->conn, st->name, st->nparams, st->values, NULL, NULL, 0)
-                        : PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
+    int ok;
+    if (!st)
+        ok = name ? PQsendPrepare(s->conn, name, sql, 0, NULL) : PQsendQuery(s->conn, sql);
+    else if (st->name)
+        ok = PQsendQueryPrepared(s->conn, st->name, st->nparams, st->values, NULL, NULL, 0);
+    else
+        ok = PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
     if (!ok)
         return -1;
     int f = PQflush(s->conn);
@@ -324,19 +329,31 @@ static void slot_ready(struct pgslot *s)
     kick(p);
 }
 
-static void slot_connected(struct pgslot *s)
+static void setup_done(struct pgslot *s, int ok, const char *err);
+
+/* Sends the first setup step from s->setup_step on (skipping empty ones),
+ * or ends the setup when none is left. Still under the connect deadline. */
+static void setup_next(struct pgslot *s)
 {
     struct pgpool *p = s->pool;
-    PQsetnonblocking(s->conn, 1);
-    const char *sql = p->opt.setup.sql ? p->opt.setup.sql(p->opt.setup.arg) : NULL;
-    if (!sql) {
-        slot_ready(s);
+    const char *name, *sql;
+    for (; p->opt.setup.step && p->opt.setup.step(p->opt.setup.arg, s->setup_step, &name, &sql) == 0;
+         s->setup_step++) {
+        if (!sql)
+            continue;
+        if (slot_send(s, NULL, name, sql) != 0)
+            slot_lost(s, PQerrorMessage(s->conn));
         return;
     }
-    /* Still under the connect deadline. */
+    setup_done(s, 1, NULL);
+}
+
+static void slot_connected(struct pgslot *s)
+{
+    PQsetnonblocking(s->conn, 1);
     slot_set_state(s, SLOT_SETUP);
-    if (slot_send(s, NULL, sql) != 0)
-        slot_lost(s, PQerrorMessage(s->conn));
+    s->setup_step = 0;
+    setup_next(s);
 }
 
 static void connect_poll(struct pgslot *s)
@@ -364,16 +381,9 @@ static void connect_poll(struct pgslot *s)
     }
 }
 
-/* The setup on s has all its results. */
-static void setup_complete(struct pgslot *s, PGresult *res)
+static void setup_done(struct pgslot *s, int ok, const char *err)
 {
     struct pgpool *p = s->pool;
-    int ok = db_result_ok(res);
-    char err[300] = "";
-    if (!ok)
-        snprintf(err, sizeof err, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
-    err[strcspn(err, "\n")] = '\0';
-    PQclear(res);
     if (p->opt.setup.done)
         p->opt.setup.done(p->opt.setup.arg, ok, err);
     if (!ok) {
@@ -383,6 +393,23 @@ static void setup_complete(struct pgslot *s, PGresult *res)
         return;
     }
     slot_ready(s);
+}
+
+/* A setup step on s has all its results: the next one, or the end. */
+static void setup_complete(struct pgslot *s, PGresult *res)
+{
+    int ok = db_result_ok(res);
+    char err[300] = "";
+    if (!ok)
+        snprintf(err, sizeof err, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+    err[strcspn(err, "\n")] = '\0';
+    PQclear(res);
+    if (!ok) {
+        setup_done(s, 0, err);
+        return;
+    }
+    s->setup_step++;
+    setup_next(s);
 }
 
 /* The query on s has all its results: hand them out. */
@@ -500,7 +527,7 @@ static void run_on(struct pgslot *s, struct pgq *q)
         complete(p, q, PGQ_UNAVAILABLE, NULL, "out of memory for the query's deadline");
         return;
     }
-    if (slot_send(s, q->stmt, NULL) != 0)
+    if (slot_send(s, q->stmt, NULL, NULL) != 0)
         slot_lost(s, PQerrorMessage(s->conn));
 }
 

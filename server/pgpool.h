@@ -76,11 +76,13 @@ struct pgq {
     char err[240];
 };
 
-/* Runs on every new connection before it serves: returns the SQL text to
- * send (simple protocol; may hold several statements), or NULL for none.
- * setup_done then says whether it succeeded. Both on the loop thread. */
+/* What every new connection runs before it serves, step by step: step(arg,
+ * i, ...) gives step i (from 0) as a text for the simple protocol (*name
+ * NULL; *sql NULL to skip the step) or a statement to prepare as *name, and
+ * returns -1 past the last. done then says whether all succeeded. Both on
+ * the loop thread; the connect deadline bounds the whole setup. */
 struct pgpool_setup {
-    const char *(*sql)(void *arg);
+    int (*step)(void *arg, int i, const char **name, const char **sql);
     void (*done)(void *arg, int ok, const char *err);
     void *arg;
 };

@@ -204,10 +204,13 @@ int main(int argc, char **argv)
         if (wf_steps[i].io == IO_SQL && wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms > longest_ms)
             longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
     /* How long an order's row may stay running beyond the steps' planned
-     * time: every step's slack, the waits for a connection, the row's two
-     * statements and two reconnects, and a margin. */
-    double row_budget_ms = (double)wf_nsteps * st.step_slack_ms + st.db_wait_ms + 2.0 * st.db_timeout_ms +
-                           4.0 * DB_CONNECT_TIMEOUT_MS + 10000;
+     * time, whatever the database does: every step's slack, then for an
+     * async order the brew's and the UPDATE's waits for a connection and
+     * the UPDATE, for a blocking one two reconnects (connect and setup)
+     * and two UPDATEs; and a second of margin. */
+    double async_ms = 2.0 * st.db_wait_ms + st.db_timeout_ms;
+    double blocking_ms = 4.0 * DB_CONNECT_TIMEOUT_MS + 2.0 * st.db_timeout_ms;
+    double row_budget_ms = (double)wf_nsteps * st.step_slack_ms + (async_ms > blocking_ms ? async_ms : blocking_ms) + 1000;
     struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {
         log_error("%s", err);
@@ -236,13 +239,13 @@ int main(int argc, char **argv)
     }
     struct pgpool_options popt = {
         .size = st.db_pool,
-        /* Brews may not take the last connections: probes and the rows'
+        /* Brews may not take the last connection: probes and the rows'
          * statements never wait behind a pool full of brews. */
-        .reserve = st.db_pool >= 16 ? 2 : st.db_pool >= 2 ? 1 : 0,
+        .reserve = st.db_pool >= 2 ? 1 : 0,
         .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
         .wait_timeout_ms = st.db_wait_ms,
         .query_timeout_ms = DB_QUERY_TIMEOUT_MS,
-        .setup = {.sql = db_setup_sql, .done = db_setup_done, .arg = db},
+        .setup = {.step = db_setup_step, .done = db_setup_done, .arg = db},
     };
     pool = pgpool_new(srv.loop, db, &popt);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections);
