@@ -279,7 +279,16 @@ enum MHD_Result httpd_respond_as(struct MHD_Connection *c, unsigned status, cons
 
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len)
 {
-    return httpd_respond_as(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE && MHD_add_response_header(r, "Retry-After", "1") != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return queue(c, status, r, "application/json", NULL);
 }
 
 char *httpd_error_json(const char *msg)

@@ -61,7 +61,8 @@ enum MHD_Result httpd_respond(struct MHD_Connection *c, unsigned status, const c
  * borrows it for good (static data). */
 enum MHD_Result httpd_respond_as(struct MHD_Connection *c, unsigned status, const char *content_type, void *body,
                                  size_t len, enum MHD_ResponseMemoryMode mode);
-/* httpd_respond_as for JSON that takes body. */
+/* httpd_respond_as for JSON that takes body; a 503 gets Retry-After: 1,
+ * as every 503 of ours does. */
 enum MHD_Result httpd_respond_take(struct MHD_Connection *c, unsigned status, char *body, size_t len);
 /* {"error": msg} as JSON text (returns new, malloc'd; NULL out of memory).
  * msg may be any bytes: what is not valid UTF-8 becomes '?', so the

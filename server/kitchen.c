@@ -19,7 +19,7 @@
 
 /* How often a hanging request looks whether its client is still there. */
 #define HANG_CHECK_NS (250 * 1000000LL)
-/* A request's status once its client hung up: answered by closing. */
+/* A request's status once its client hung up. */
 #define STATUS_GONE 0u
 
 struct appliance {
@@ -157,7 +157,7 @@ static void on_timer(struct evloop *loop, struct ev_timer *t)
     if (r->fault != FAULT_HANG) {
         finish_waiting(r, MHD_HTTP_OK);
     } else if (client_gone(r)) {
-        finish_waiting(r, STATUS_GONE); /* answered by closing: frees r */
+        finish_waiting(r, STATUS_GONE); /* answered, then completed: frees r */
     } else if (evloop_timer_start(loop, &r->timer, HANG_CHECK_NS) != 0) {
         finish_waiting(r, MHD_HTTP_SERVICE_UNAVAILABLE);
     }
@@ -188,8 +188,8 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
 static enum MHD_Result answer(struct kreq *r)
 {
     char body[160];
-    if (r->status == STATUS_GONE)
-        return MHD_NO;
+    if (r->status == STATUS_GONE) /* nobody reads it: MHD closes the connection */
+        return httpd_respond_error(r->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the client hung up");
     if (r->status != MHD_HTTP_OK)
         return httpd_respond_error(r->conn, r->status, "kitchen is shutting down");
     switch (r->fault) {

@@ -87,19 +87,22 @@ int child_start(struct child *c, const char *prog, const char *const args[])
     return 0;
 }
 
-int child_stop(struct child *c, int timeout_s)
+int child_stop_within(struct child *c, int sig, int timeout_ms, double *ms)
 {
     if (c->pid <= 0)
         return -1;
     /* A pidfd becomes readable when the process exits: wait on it. */
     int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-    kill(c->pid, SIGTERM);
+    int64_t t0 = clock_mono_ns();
+    kill(c->pid, sig);
     int exited = 0;
     if (pidfd >= 0) {
         struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-        exited = poll(&pfd, 1, timeout_s * 1000) == 1;
+        exited = poll(&pfd, 1, timeout_ms) == 1;
         close(pidfd);
     }
+    if (ms)
+        *ms = ns_to_ms(clock_mono_ns() - t0);
     int status = 0;
     if (!exited) {
         kill(c->pid, SIGKILL);
@@ -111,6 +114,8 @@ int child_stop(struct child *c, int timeout_s)
     c->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+int child_stop(struct child *c, int timeout_s) { return child_stop_within(c, SIGTERM, timeout_s * 1000, NULL); }
 
 /* The number after "field:" in /proc/PID/status (e.g. "Threads"), or -1. */
 static long proc_status(const struct child *c, const char *field)
@@ -198,24 +203,19 @@ int child_fds(const struct child *c)
     return n;
 }
 
-int stack_start(struct stack *s, const char *const server_args[])
+int server_start(struct child *server, const struct child *kitchen, const char *const server_args[])
 {
-    memset(s, 0, sizeof *s);
-    if (child_start(&s->kitchen, "coffee-kitchen", harness_kitchen_args) != 0)
-        return -1;
-    const char *args[24];
+    const char *args[32];
     int n = 0;
     args[n++] = "--kitchen-url";
-    args[n++] = s->kitchen.base_url;
-    for (int i = 0; server_args && server_args[i] && n < 22; i++)
+    args[n++] = kitchen->base_url;
+    for (int i = 0; server_args && server_args[i] && n < 30; i++)
         args[n++] = server_args[i];
     args[n] = NULL;
-    if (child_start(&s->server, "coffee-server", args) != 0) {
-        child_stop(&s->kitchen, 5);
+    if (child_start(server, "coffee-server", args) != 0)
         return -1;
-    }
     char url[128];
-    snprintf(url, sizeof url, "%s/readyz", s->server.base_url);
+    snprintf(url, sizeof url, "%s/readyz", server->base_url);
     int64_t deadline = clock_mono_ns() + 15 * NS_PER_SEC;
     while (clock_mono_ns() < deadline) {
         /* Ready, and the whole database pool connected: tests measure a
@@ -232,8 +232,20 @@ int stack_start(struct stack *s, const char *const server_args[])
         nanosleep(&ts, NULL);
     }
     fprintf(stderr, "harness: server never became ready (is DATABASE_URL set?)\n");
-    stack_stop(s);
+    child_stop(server, 10);
     return -1;
+}
+
+int stack_start(struct stack *s, const char *const server_args[])
+{
+    memset(s, 0, sizeof *s);
+    if (child_start(&s->kitchen, "coffee-kitchen", harness_kitchen_args) != 0)
+        return -1;
+    if (server_start(&s->server, &s->kitchen, server_args) != 0) {
+        child_stop(&s->kitchen, 5);
+        return -1;
+    }
+    return 0;
 }
 
 int stack_stop(struct stack *s)
@@ -423,6 +435,79 @@ PGconn *db_open(void)
     return c;
 }
 
+void db_row_status(PGconn *db, long long id, char *out, size_t len)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", id);
+    const char *params[] = {text};
+    PGresult *r = PQexecParams(db, "SELECT status FROM orders WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
+    snprintf(out, len, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+}
+
+long db_count(PGconn *db, const char *sql)
+{
+    PGresult *r = PQexec(db, sql);
+    long n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    PQclear(r);
+    return n;
+}
+
+int db_postmaster_pid(PGconn *db)
+{
+    PGresult *r = PQexec(db, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");
+    char path[512] = "";
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(path, sizeof path, "%s/postmaster.pid", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    FILE *f = path[0] ? fopen(path, "r") : NULL;
+    if (!f)
+        return -1;
+    long pid = -1;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = -1;
+    fclose(f);
+    return pid > 0 ? (int)pid : -1;
+}
+
+/* The parent pid of pid (from /proc/PID/stat), or -1. */
+static long parent_of(const char *pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    char state;
+    long ppid;
+    return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 ? ppid : -1;
+}
+
+int db_cluster_signal(int postmaster, int sig)
+{
+    if (postmaster <= 0)
+        return -1;
+    /* The postmaster first on SIGCONT, last on SIGSTOP: it cannot start a
+     * process that escapes the freeze meanwhile. */
+    if (sig == SIGCONT && kill(postmaster, sig) != 0)
+        return -1;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && parent_of(e->d_name) == postmaster)
+            kill((pid_t)strtol(e->d_name, NULL, 10), sig);
+    closedir(d);
+    if (sig != SIGCONT && kill(postmaster, sig) != 0)
+        return -1;
+    return 0;
+}
+
 int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
                  const struct harness_test *tests)
 {
@@ -482,6 +567,8 @@ double jnum(const json_t *obj, const char *key)
     json_t *v = json_object_get(obj, key);
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
+
+const char *jstr(const json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
 
 json_t *jstep(const json_t *order, const char *name)
 {

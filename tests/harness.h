@@ -23,6 +23,10 @@ int child_start(struct child *c, const char *prog, const char *const args[]);
 /* Sends SIGTERM and waits up to timeout_s; SIGKILL after. Returns the
  * exit status (0..255), or -1 if it had to be killed or died of a signal. */
 int child_stop(struct child *c, int timeout_s);
+/* Sends sig (SIGTERM, SIGKILL, ...) and waits up to timeout_ms for the
+ * exit; *ms (may be NULL) gets how long it took. Returns the exit status,
+ * or -1 if it had to be killed or died of a signal. */
+int child_stop_within(struct child *c, int sig, int timeout_ms, double *ms);
 /* Threads of the process now (from /proc/PID/status), or -1. */
 int child_threads(const struct child *c);
 
@@ -34,6 +38,10 @@ struct stack {
 /* Extra arguments for the kitchen of the next stack_start (NULL-terminated),
  * or NULL (the default). */
 extern const char *const *harness_kitchen_args;
+/* Starts a server wired to kitchen and DATABASE_URL with extra args
+ * (NULL-terminated, may be NULL); waits until /readyz answers 200 with the
+ * whole pool connected (up to 15 s). 0 or -1. */
+int server_start(struct child *server, const struct child *kitchen, const char *const server_args[]);
 /* Starts both; extra server args (NULL-terminated) may be NULL. Waits until
  * /readyz answers 200 (up to 15 s). 0 or -1. */
 int stack_start(struct stack *s, const char *const server_args[]);
@@ -90,6 +98,17 @@ int child_fds(const struct child *c);
 
 /* A connection to DATABASE_URL, or NULL (CU assertion message printed). */
 PGconn *db_open(void);
+/* The status of order id's row into out ("" when it has none). */
+void db_row_status(PGconn *db, long long id, char *out, size_t len);
+/* The one number a query answers (SELECT count(*) ...), or -1. */
+long db_count(PGconn *db, const char *sql);
+/* The pid of the postmaster of db's cluster (from its data directory's
+ * postmaster.pid; the tests run as its owner or root), or -1. */
+int db_postmaster_pid(PGconn *db);
+/* Sends sig to the postmaster and every process it started: SIGSTOP
+ * freezes the database as a hung host would (no RST, no FIN), SIGCONT
+ * thaws it. 0 or -1. */
+int db_cluster_signal(int postmaster, int sig);
 
 struct harness_test {
     const char *name;
@@ -115,6 +134,8 @@ int order_done(const struct child *server, const char *mode, double scale);
 
 /* Convenience: number from a JSON object path, NaN if absent. */
 double jnum(const json_t *obj, const char *key);
+/* Convenience: string from a JSON object (borrowed), NULL if absent. */
+const char *jstr(const json_t *obj, const char *key);
 /* The step called name in an order's "steps" array (borrowed) or NULL. */
 json_t *jstep(const json_t *order, const char *name);
 

@@ -50,13 +50,9 @@ static void *sample(void *arg)
 
 static int row_is_done(long long id)
 {
-    char text[32];
-    snprintf(text, sizeof text, "%lld", id);
-    const char *params[] = {text};
-    PGresult *r = PQexecParams(db, "SELECT status FROM orders WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "done");
-    PQclear(r);
-    return ok;
+    char status[16];
+    db_row_status(db, id, status, sizeof status);
+    return !strcmp(status, "done");
 }
 
 static void test_200_async(void)

@@ -20,7 +20,6 @@ static PGconn *db;
 static int setup(void) { return stack_setup(&st, NULL, &db); }
 static int teardown(void) { return stack_teardown(&st, db); }
 
-static const char *jstr(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 static json_t *get_json(const struct child *c, const char *path, long *status, double *ms)
 {
@@ -36,17 +35,6 @@ static json_t *get_json(const struct child *c, const char *path, long *status, d
     return j;
 }
 
-/* The status of order id's row, or "" when it has none. */
-static void row_status(PGconn *conn, long long id, char *out, size_t len)
-{
-    char text[32];
-    snprintf(text, sizeof text, "%lld", id);
-    const char *params[] = {text};
-    PGresult *r = PQexecParams(conn, "SELECT status FROM orders WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
-    snprintf(out, len, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-}
-
 /* An answer is either 200 with a done row, or a JSON error whose order (if
  * it got a row) is not recorded as done. Returns 1 for 200. */
 static int check_outcome(long status, const json_t *o)
@@ -55,7 +43,7 @@ static int check_outcome(long status, const json_t *o)
     long long id = json_integer_value(json_object_get(o, "order_id"));
     char row[16] = "";
     if (id > 0)
-        row_status(db, id, row, sizeof row);
+        db_row_status(db, id, row, sizeof row);
     if (status == 200) {
         CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
         CU_ASSERT_STRING_EQUAL(row, "done");

@@ -27,7 +27,6 @@ static int setup(void)
 }
 static int teardown(void) { return stack_teardown(&st, db); }
 
-static const char *jstr(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 /* POST /faults?spec on the kitchen ("" clears every fault). */
 static void set_faults(const char *spec)

@@ -19,7 +19,6 @@ static PGconn *db;
 static int setup(void) { return stack_setup(&st, NULL, &db); }
 static int teardown(void) { return stack_teardown(&st, db); }
 
-static const char *jstr(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 static double step_start(const json_t *o, const char *step) { return jnum(jstep(o, step), "start_ms"); }
 static double step_end(const json_t *o, const char *step) { return jnum(jstep(o, step), "end_ms"); }
 

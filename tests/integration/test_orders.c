@@ -28,7 +28,6 @@ static json_t *order(const char *mode, double scale, long *status)
     return http_get_json(url, status);
 }
 
-static const char *jstr(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 /* The contract of one order's JSON, shared by both modes. */
 static void check_contract(const json_t *o, const char *mode, double scale)

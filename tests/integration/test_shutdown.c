@@ -112,12 +112,9 @@ static void test_drain_timeout(void)
         CU_ASSERT(err && strstr(err, "shutting down"));
         long long id = json_integer_value(json_object_get(o, "order_id"));
         if (id > 0) { /* it got a row: the row says failed */
-            char text[32];
-            snprintf(text, sizeof text, "%lld", id);
-            const char *params[] = {text};
-            PGresult *r = PQexecParams(db, "SELECT status FROM orders WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
-            CU_ASSERT(PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "failed"));
-            PQclear(r);
+            char status[16];
+            db_row_status(db, id, status, sizeof status);
+            CU_ASSERT_STRING_EQUAL(status, "failed");
             ids++;
         }
         json_decref(o);
