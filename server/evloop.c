@@ -468,5 +468,6 @@ int evloop_run(struct evloop *loop)
         run_timers(loop);
         run_deferred(loop);
     }
+    atomic_store(&loop->stopping, 0); /* consumed: the loop may run again */
     return 0;
 }

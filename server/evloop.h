@@ -48,8 +48,9 @@ struct evloop *evloop_new(int max_fds);
 /* Frees the loop; accepts NULL. Watchers must already be removed. */
 void evloop_free(struct evloop *loop);
 
-/* Runs until evloop_stop(). Returns 0, or a negative errno on a fatal
- * epoll failure. */
+/* Runs until evloop_stop() (one made before this call counts too). Returns
+ * 0, or a negative errno on a fatal epoll failure; the loop may then be
+ * run again. */
 int evloop_run(struct evloop *loop);
 /* Makes evloop_run() return after the current pass; thread-safe. */
 void evloop_stop(struct evloop *loop);
