@@ -182,7 +182,7 @@ static void step_ended(struct astep *s, int err, const char *result, const char 
         ao_finish(ao);
 }
 
-/* The mixed mode's brew: PQexecParams on the loop thread. Nothing else on
+/* The mixed mode's brew: PQexecPrepared on the loop thread. Nothing else on
  * the loop runs until it returns; that stall is what the mode shows. */
 static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
 {

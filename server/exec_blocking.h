@@ -1,7 +1,7 @@
 /* exec_blocking: runs orders the blocking way, on a fixed pool of worker
  * threads. Each worker owns one reused curl easy handle and one PGconn and
  * performs the steps one after another with curl_easy_perform and
- * PQexecParams. Orders beyond the pool wait in a FIFO; the wait shows as
+ * PQexecPrepared. Orders beyond the pool wait in a FIFO; the wait shows as
  * the order's queued_ms. */
 #ifndef COFFEE_EXEC_BLOCKING_H
 #define COFFEE_EXEC_BLOCKING_H

@@ -1,6 +1,6 @@
 /* watchdog: a deadline for blocking calls.
  *
- * A thread blocked in PQexecParams has no timeout of its own: against a
+ * A thread blocked in PQexecPrepared has no timeout of its own: against a
  * database that stops answering without closing anything (a frozen host, a
  * partition) it waits for ever, and statement_timeout cannot help, since
  * the server is the one that stopped. The watchdog is one thread that
