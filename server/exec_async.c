@@ -207,8 +207,8 @@ static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
     }
     long limit_ms = wf_step_ms(&wf_steps[s->index], ao->o->scale) + ex->opt.step_slack_ms;
     PGresult *r = NULL;
-    if (db_sync_ensure(&ex->blocking_db, msg, sizeof msg) == 0)
-        r = db_sync_run(&ex->blocking_db, &s->stmt, limit_ms, &kind, msg, sizeof msg);
+    if (db_sync_ensure(&ex->blocking_db, msg, sizeof msg) == 0) /* loop-ok: mixed blocks on purpose */
+        r = db_sync_run(&ex->blocking_db, &s->stmt, limit_ms, &kind, msg, sizeof msg); /* loop-ok: the same */
     if (r && db_result_text(r, result, sizeof result) == 0)
         step_ended(s, 0, result, NULL);
     else

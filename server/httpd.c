@@ -121,7 +121,7 @@ static int parse_bind(const char *bind, int port, struct sockaddr_storage *ss, c
     struct addrinfo *ai = NULL;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(bind, portstr, &hints, &ai);
+    int rc = getaddrinfo(bind, portstr, &hints, &ai); /* loop-ok: AI_NUMERICHOST never waits */
     if (rc != 0 || !ai) {
         snprintf(err, errlen, "bad bind address '%s': %s (want a numeric IPv4 or IPv6 address)", bind,
                  gai_strerror(rc));
