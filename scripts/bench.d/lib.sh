@@ -163,6 +163,25 @@ cpu_split() {
         }' "$before" "$after"
 }
 
+# pg_ticks BEFORE AFTER: utime+stime ticks the PostgreSQL cluster (the
+# postmaster and every process under it) used between two cpu_snapshots.
+# A backend that exited during the window is not counted: the pools keep
+# theirs open for the whole run.
+pg_ticks() {
+    awk -v pm="$PG_POSTMASTER_PID" '
+        FNR == NR { if ($1 != "machine") t0[$1] = $3; next }
+        $1 == "machine" { next }
+        { ppid[$1] = $2; t1[$1] = $3 }
+        END {
+            for (p in t1) {
+                q = p; is = 0
+                for (k = 0; k < 4 && q > 1; k++) { if (q == pm) { is = 1; break } q = ppid[q] }
+                if (is) { d = t1[p] - (p in t0 ? t0[p] : 0); if (d > 0) s += d }
+            }
+            print s + 0
+        }' "$1" "$2"
+}
+
 # ---- load generators ------------------------------------------------------------
 
 # wrk_args MODE SCALE CONNS DURATION_S: sets WRK_CMD, the wrk command line

@@ -61,10 +61,10 @@ def yes: if . then "met" else "**missed**" end;
 (.scenarios.S3 // empty |
  "## S3: the service'"'"'s own cost at scale 0",
  "",
- "| mode | connections | orders/s | server CPU us/order | user | sys | schedstat us/order | context switches/order (vol/invol) | kitchen us/order | other load (CPUs) |",
- "|---|---|---|---|---|---|---|---|---|---|",
+ "| mode | connections | orders/s | server CPU us/order | user | sys | schedstat us/order | context switches/order (vol/invol) | kitchen us/order | PostgreSQL us/order | other load (CPUs) |",
+ "|---|---|---|---|---|---|---|---|---|---|---|",
  (.runs[] |
-  "| \(.mode) | \(.connections) | \(.orders_per_s) | \(.server_us_per_order | r1) | \(.server_user_us_per_order | r1) | \(.server_sys_us_per_order | r1) | \(.server_schedstat_us_per_order | r1) | \(.server_context_switches_per_order.voluntary | r1)/\(.server_context_switches_per_order.involuntary | r1) | \(.kitchen_us_per_order | r1) | \(.cpu.other_cpus) |"),
+  "| \(.mode) | \(.connections) | \(.orders_per_s) | \(.server_us_per_order | r1) | \(.server_user_us_per_order | r1) | \(.server_sys_us_per_order | r1) | \(.server_schedstat_us_per_order | r1) | \(.server_context_switches_per_order.voluntary | r1)/\(.server_context_switches_per_order.involuntary | r1) | \(.kitchen_us_per_order | r1) | \(.db_us_per_order // null | if . == null then "-" else r1 end) | \(.cpu.other_cpus) |"),
  "",
  "wrk: `\(.runs[0].wrk_command)`; server `\(.runs[0].server_args | join(" "))`.",
  ""),

@@ -169,11 +169,13 @@ static void shutdown_frozen(int twice)
         char livez[160];
         url_of(livez, sizeof livez, &s, "/livez");
         kill(s.pid, SIGTERM);
-        struct http_result r;
         t0 = clock_mono_ns();
-        while (ns_to_ms(clock_mono_ns() - t0) < 5000 && http_get(livez, &r) == 0 && r.status == 200) {
+        for (int up = 1; up && ns_to_ms(clock_mono_ns() - t0) < 5000;) {
+            struct http_result r;
+            up = http_get(livez, &r) == 0 && r.status == 200;
             http_result_free(&r);
-            pause_ms(10);
+            if (up)
+                pause_ms(10);
         }
         status = child_stop_within(&s, SIGTERM, (int)harness_slack(1500), &ms);
     } else {
