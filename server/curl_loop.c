@@ -5,8 +5,8 @@
  * hreq via CURLOPT_PRIVATE (per transfer), the fd table of the loop (per
  * socket: no allocation of ours).
  * Must never: call a curl_multi_* function from inside a curl callback
- * (CURLM_RECURSIVE_API_CALL), or call a request's callback inside
- * curl_loop_get. */
+ * (CURLM_RECURSIVE_API_CALL), call a request's callback inside
+ * curl_loop_start, or touch a request after its callback. */
 #include "curl_loop.h"
 
 #include "evloop.h"
@@ -24,7 +24,7 @@ struct curl_loop {
     struct ev_timer timer;
     CURL **idle;
     int nidle, idle_cap;
-    int active;
+    int (*setup)(CURL *e);
     struct list_node failed; /* could not start: called back by fail_task */
     struct ev_task fail_task;
     int fail_pending;
@@ -45,7 +45,7 @@ static CURL *get_easy(struct curl_loop *cl)
     if (cl->nidle > 0)
         return cl->idle[--cl->nidle];
     CURL *e = curl_easy_init();
-    if (e && kc_setup(e) != 0) {
+    if (e && cl->setup && cl->setup(e) != 0) {
         curl_easy_cleanup(e);
         e = NULL;
     }
@@ -117,7 +117,6 @@ static void drain(struct curl_loop *cl)
         struct hreq *r = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
         curl_multi_remove_handle(cl->multi, e);
-        cl->active--;
         r->where = R_NONE;
         r->cb(r, code); /* may free r: not touched after this */
         put_easy(cl, e);
@@ -138,15 +137,13 @@ static void on_fail_task(struct evloop *loop, struct ev_task *task)
     }
 }
 
-void curl_loop_get(struct curl_loop *cl, struct hreq *r, const char *url, long timeout_ms)
+void curl_loop_start(struct curl_loop *cl, struct hreq *r, hreq_prepare prepare, void *arg)
 {
     list_init(&r->link);
     r->easy = get_easy(cl);
-    if (r->easy && kc_prepare(r->easy, url, timeout_ms, &r->resp) == 0 &&
-        curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r) == CURLE_OK &&
+    if (r->easy && prepare(r->easy, arg) == 0 && curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r) == CURLE_OK &&
         curl_multi_add_handle(cl->multi, r->easy) == CURLM_OK) {
         r->where = R_RUNNING;
-        cl->active++;
         return;
     }
     /* Report it on a later pass, like any other outcome. */
@@ -165,7 +162,6 @@ void curl_loop_abandon(struct curl_loop *cl, struct hreq *r)
 {
     if (r->where == R_RUNNING) {
         curl_multi_remove_handle(cl->multi, r->easy);
-        cl->active--;
         put_easy(cl, r->easy);
         r->easy = NULL;
     } else if (r->where == R_FAILED) {
@@ -174,14 +170,13 @@ void curl_loop_abandon(struct curl_loop *cl, struct hreq *r)
     r->where = R_NONE;
 }
 
-int curl_loop_active(const struct curl_loop *cl) { return cl->active; }
-
-struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total)
+struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total, int (*setup)(CURL *e))
 {
     struct curl_loop *cl = calloc(1, sizeof *cl);
     if (!cl)
         return NULL;
     cl->loop = loop;
+    cl->setup = setup;
     cl->timer.cb = on_timer;
     cl->fail_task.fn = on_fail_task;
     list_init(&cl->failed);

@@ -1,14 +1,16 @@
-/* curl_loop: HTTP GETs with the curl multi socket API on an evloop.
+/* curl_loop: transfers with the curl multi socket API on an evloop.
  *
  * curl tells the loop which sockets to watch and when to wake it
  * (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION); the loop hands events back with
  * curl_multi_socket_action and drains finished transfers after every call.
- * Easy handles are pooled, so their connections to the kitchen stay alive
- * in the multi handle's shared cache. */
+ * Easy handles are pooled, so their connections stay alive in the multi
+ * handle's shared cache. A transport only: what a transfer asks and where
+ * its answer goes are its caller's (a setup hook for new handles, a prepare
+ * hook per transfer), so it knows none of its clients. Every callback runs
+ * on a later loop pass than the call that started the transfer. */
 #ifndef COFFEE_CURL_LOOP_H
 #define COFFEE_CURL_LOOP_H
 
-#include "kitchen_client.h"
 #include "list.h"
 
 #include <curl/curl.h>
@@ -18,32 +20,35 @@ struct curl_loop;
 struct hreq;
 
 /* Called on the loop thread when the transfer ended (code) or could not
- * start. r->easy is valid during the call, for kc_result(). */
+ * start. r->easy is valid during the call (for curl_easy_getinfo). The
+ * callback may free r. */
 typedef void (*hreq_cb)(struct hreq *r, CURLcode code);
+/* Points an easy handle at one transfer (URL, where the answer goes, its
+ * timeout). 0, or -1: the transfer then fails on a later pass. */
+typedef int (*hreq_prepare)(CURL *e, void *arg);
 
-/* One GET. The caller owns it and keeps it alive until its callback ran or
- * it called curl_loop_abandon(). */
+/* One transfer. The caller owns it and keeps it (and what prepare pointed
+ * the handle at) alive until its callback ran or it called
+ * curl_loop_abandon(). */
 struct hreq {
     hreq_cb cb;
-    struct kc_response resp; /* the answer */
-    CURL *easy;              /* private */
-    struct list_node link;   /* private: the failed-at-start list */
-    int where;               /* private */
+    CURL *easy;            /* private, but valid during cb */
+    struct list_node link; /* private: the failed-at-start list */
+    int where;             /* private */
 };
 
-/* Returns a new curl_loop, or NULL. maxconnects bounds the idle
- * connection cache; max_total bounds the connections open at once (0 = no
- * bound): transfers over it wait inside curl for a connection, and that
- * wait counts against their timeout. */
-struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total);
+/* Returns a new curl_loop, or NULL. setup(e) sets the options of every new
+ * easy handle and returns 0 or -1. maxconnects bounds the idle connection cache;
+ * max_total bounds the connections open at once (0 = no bound): transfers
+ * over it wait inside curl for a connection, and that wait counts against
+ * their timeout. */
+struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total, int (*setup)(CURL *e));
 /* Frees cl; accepts NULL. No request may be in flight. */
 void curl_loop_free(struct curl_loop *cl);
-/* Starts GET url (timeout_ms 0 = none). The callback runs on a later loop
- * pass, also when the transfer cannot start. */
-void curl_loop_get(struct curl_loop *cl, struct hreq *r, const char *url, long timeout_ms);
+/* Starts the transfer prepare(e, arg) describes. The callback runs on a
+ * later loop pass, also when the transfer cannot start. */
+void curl_loop_start(struct curl_loop *cl, struct hreq *r, hreq_prepare prepare, void *arg);
 /* Stops r: no callback will run. */
 void curl_loop_abandon(struct curl_loop *cl, struct hreq *r);
-/* Transfers in flight. */
-int curl_loop_active(const struct curl_loop *cl);
 
 #endif

@@ -246,6 +246,45 @@ static void stmt_prepared(struct db_stmt *st, const char *what, int which, int n
     st->name = prepared[which].name;
 }
 
+/* Appends c to buf, keeping room for the final NUL. */
+static int put(char *buf, size_t len, size_t *off, char c)
+{
+    if (*off + 1 >= len)
+        return -1;
+    buf[(*off)++] = c;
+    return 0;
+}
+
+int db_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len)
+{
+    size_t off = 0;
+    int first = 1;
+    if (put(buf, len, &off, '{'))
+        return -1;
+    for (int i = 0; i < wf_nsteps; i++) {
+        if (!(step->after & (1u << i)) || !results[i])
+            continue;
+        if (!first && put(buf, len, &off, ','))
+            return -1;
+        first = 0;
+        /* Double-quote every element and escape " and \ inside it. */
+        if (put(buf, len, &off, '"'))
+            return -1;
+        for (const char *p = results[i]; *p; p++) {
+            if ((*p == '"' || *p == '\\') && put(buf, len, &off, '\\'))
+                return -1;
+            if (put(buf, len, &off, *p))
+                return -1;
+        }
+        if (put(buf, len, &off, '"'))
+            return -1;
+    }
+    if (put(buf, len, &off, '}'))
+        return -1;
+    buf[off] = '\0';
+    return 0;
+}
+
 void db_stmt_insert_order(struct db_stmt *st, const struct order *o, double budget_ms)
 {
     stmt_prepared(st, "insert order", PREP_INSERT, 4);
@@ -263,7 +302,7 @@ int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
     const char *results[WF_MAX_STEPS];
     stmt_prepared(st, "brew", PREP_BREW, 3);
     order_results(o, results);
-    if (wf_ingredients_literal(&wf_steps[step], results, st->array, sizeof st->array) != 0)
+    if (db_ingredients_literal(&wf_steps[step], results, st->array, sizeof st->array) != 0)
         return -1;
     snprintf(st->num[0], sizeof st->num[0], "%lld", (long long)o->id);
     snprintf(st->num[1], sizeof st->num[1], "%d", wf_step_ms(&wf_steps[step], o->scale));
@@ -357,6 +396,14 @@ int db_result_text(const PGresult *r, char *out, size_t len)
         return -1;
     snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
     return 0;
+}
+
+int db_brew_result(const PGresult *r, char *out, size_t len, const char **err)
+{
+    if (db_result_text(r, out, len) == 0)
+        return 0;
+    *err = "brew returned no row";
+    return OERR_DB;
 }
 
 int db_result_id(const PGresult *r, int64_t *id)

@@ -60,6 +60,11 @@ struct db_stmt {
     char *json; /* owned */
 };
 
+/* Writes the ingredients of step (the results of the steps it comes after,
+ * in table order) as a PostgreSQL text[] literal. results[i] is step i's
+ * result or NULL when it has none. Returns 0 or -1 if it does not fit. */
+struct step_def;
+int db_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len);
 /* INSERT the order's row (status running); returns its id. The row's
  * deadline is budget_ms from now: past it, a row still running belongs to
  * a server that died, and db_stmt_sweep fails it. */
@@ -114,6 +119,9 @@ void db_sync_close(struct db_sync *d);
 int db_result_ok(const PGresult *r);
 /* The first column of the first row as an id (insert). 0 or -1. */
 int db_result_id(const PGresult *r, int64_t *id);
+/* Reads a brew's result into out: 0, or OERR_DB with *err set ("brew
+ * returned no row"). */
+int db_brew_result(const PGresult *r, char *out, size_t len, const char **err);
 /* The first column of the first row as text into out. 0 or -1 (no row). */
 int db_result_text(const PGresult *r, char *out, size_t len);
 

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "curl_loop.h"
 #include "db.h"
+#include "kitchen_client.h"
 #include "evloop.h"
 #include "list.h"
 #include "log.h"
@@ -42,6 +43,7 @@ struct astep {
     int index;
     int inflight;
     struct hreq http;
+    struct kc_response resp; /* the kitchen's answer */
     struct pgq q;
     struct db_stmt stmt;
     struct ev_task on_loop; /* mixed mode: the blocking brew, deferred */
@@ -93,7 +95,7 @@ static void ao_end(struct aorder *ao)
 }
 
 /* What a database outcome means for the order, by pgpool status. */
-static enum order_error db_error(int status)
+static int db_error(int status)
 {
     return status == PGQ_TIMEOUT ? OERR_TIMEOUT : OERR_DB;
 }
@@ -102,13 +104,8 @@ static void on_finished(struct pgq *q, int status, const PGresult *res, const ch
 {
     (void)res;
     struct aorder *ao = container_of(q, struct aorder, q);
-    if (status != PGQ_OK && ao->o->status == ORDER_DONE) {
-        /* The row does not say how the order ended: it must not be
-         * answered as a success. (A failed order keeps its first error.) */
-        char msg[300];
-        snprintf(msg, sizeof msg, "could not record the order: %s", err);
-        order_fail(ao->o, OERR_DB, msg);
-    }
+    if (status != PGQ_OK)
+        order_not_recorded(ao->o, err);
     ao_end(ao);
 }
 
@@ -168,15 +165,11 @@ static void step_ended(struct astep *s, int err, const char *result, const char 
     int64_t now = clock_mono_ns();
     s->inflight = 0;
     db_stmt_release(&s->stmt);
-    if (err) {
-        char full[240];
-        snprintf(full, sizeof full, "%s: %s", wf_steps[s->index].name, msg);
-        order_step_fail(ao->o, s->index, err, full, now);
+    order_step_end(ao->o, s->index, err, result, msg, now);
+    if (err)
         abandon_steps(ao);
-    } else {
-        order_step_done(ao->o, s->index, result, now);
+    else
         launch_ready(ao);
-    }
     /* While the row is still being inserted, its callback finishes. */
     if (!steps_inflight(ao) && ao->state == AO_STEPS)
         ao_finish(ao);
@@ -205,14 +198,13 @@ static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
         }
         return;
     }
-    long limit_ms = wf_step_ms(&wf_steps[s->index], ao->o->scale) + ex->opt.step_slack_ms;
+    long limit_ms = order_step_limit_ms(ao->o, s->index, ex->opt.step_slack_ms);
     PGresult *r = NULL;
     if (db_sync_ensure(&ex->blocking_db, msg, sizeof msg) == 0) /* loop-ok: mixed blocks on purpose */
         r = db_sync_run(&ex->blocking_db, &s->stmt, limit_ms, &kind, msg, sizeof msg); /* loop-ok: the same */
-    if (r && db_result_text(r, result, sizeof result) == 0)
-        step_ended(s, 0, result, NULL);
-    else
-        step_ended(s, r ? OERR_DB : kind, NULL, r ? "brew returned no row" : msg);
+    const char *why = msg;
+    int err = r ? db_brew_result(r, result, sizeof result, &why) : kind;
+    step_ended(s, err, result, why);
     PQclear(r);
 }
 
@@ -220,7 +212,7 @@ static void on_http_done(struct hreq *r, CURLcode code)
 {
     struct astep *s = container_of(r, struct astep, http);
     char result[WF_RESULT_MAX], msg[200];
-    int err = kc_result(r->easy, code, &r->resp, result, sizeof result, msg, sizeof msg);
+    int err = kc_result(r->easy, code, &s->resp, result, sizeof result, msg, sizeof msg);
     step_ended(s, err, result, msg);
 }
 
@@ -228,12 +220,22 @@ static void on_sql_done(struct pgq *q, int status, const PGresult *res, const ch
 {
     struct astep *s = container_of(q, struct astep, q);
     char result[WF_RESULT_MAX];
+    const char *why = errmsg;
     order_step_queued(s->ao->o, s->index, q->waited_ns);
-    if (status == PGQ_OK && db_result_text(res, result, sizeof result) == 0)
-        step_ended(s, 0, result, NULL);
-    else
-        step_ended(s, status == PGQ_OK ? OERR_DB : db_error(status), NULL,
-                   status == PGQ_OK ? "brew returned no row" : errmsg);
+    int err = status == PGQ_OK ? db_brew_result(res, result, sizeof result, &why) : db_error(status);
+    step_ended(s, err, result, why);
+}
+
+/* curl_loop's prepare hook: points e at step s's appliance. An URL that
+ * does not fit fails the transfer at its start. */
+static int prepare_http(CURL *e, void *arg)
+{
+    struct astep *s = arg;
+    const struct order *o = s->ao->o;
+    char url[512];
+    if (kc_url(&wf_steps[s->index], s->ao->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0)
+        return -1;
+    return kc_prepare(e, url, order_step_limit_ms(o, s->index, s->ao->ex->opt.step_slack_ms), &s->resp);
 }
 
 /* Starts the I/O of one step. Outcomes arrive through step_ended on a
@@ -243,16 +245,12 @@ static void start_step(struct aorder *ao, int i)
     struct exec_async *ex = ao->ex;
     struct astep *s = &ao->steps[i];
     const struct step_def *d = &wf_steps[i];
-    int64_t limit_ms = wf_step_ms(d, ao->o->scale) + ex->opt.step_slack_ms;
+    long limit_ms = order_step_limit_ms(ao->o, i, ex->opt.step_slack_ms);
     order_step_start(ao->o, i, clock_mono_ns());
     s->inflight = 1;
     if (d->io == IO_HTTP) {
-        char url[512];
         s->http.cb = on_http_done;
-        /* An URL that does not fit fails the transfer at its start. */
-        if (wf_http_url(d, ex->opt.kitchen_url, ao->o->scale, url, sizeof url) != 0)
-            url[0] = '\0';
-        curl_loop_get(ex->http, &s->http, url, (long)limit_ms);
+        curl_loop_start(ex->http, &s->http, prepare_http, s);
         return;
     }
     s->q = (struct pgq){.stmt = &s->stmt, .cls = PGQ_LONG, .cb = on_sql_done, .timeout_ms = limit_ms};
@@ -304,9 +302,7 @@ static void on_inserted(struct pgq *q, int status, const PGresult *res, const ch
     struct order *o = ao->o;
     if (status != PGQ_OK || db_result_id(res, &o->id) != 0) {
         /* No row, so nothing to finish: stop the steps and answer. */
-        char msg[300];
-        snprintf(msg, sizeof msg, "could not record the order: %s", status == PGQ_OK ? "no id returned" : err);
-        order_fail(o, OERR_DB, msg);
+        order_not_recorded(o, status == PGQ_OK ? "no id returned" : err);
         abandon_steps(ao);
         order_end_steps(o, clock_mono_ns());
         ao_end(ao);

@@ -57,13 +57,14 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 static void run_step(struct worker *w, struct order *o, int i)
 {
     const struct step_def *d = &wf_steps[i];
-    long limit_ms = wf_step_ms(d, o->scale) + w->ex->opt.step_slack_ms;
-    char result[WF_RESULT_MAX] = "", msg[200] = "", full[240];
+    long limit_ms = order_step_limit_ms(o, i, w->ex->opt.step_slack_ms);
+    char result[WF_RESULT_MAX] = "", msg[200] = "";
+    const char *why = msg;
     int err = 0;
     order_step_start(o, i, clock_mono_ns());
     if (d->io == IO_HTTP) {
         char url[512];
-        if (wf_http_url(d, w->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0 ||
+        if (kc_url(d, w->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0 ||
             kc_prepare(w->easy, url, limit_ms, &w->resp) != 0) {
             err = OERR_KITCHEN;
             snprintf(msg, sizeof msg, "cannot prepare the kitchen request");
@@ -72,7 +73,7 @@ static void run_step(struct worker *w, struct order *o, int i)
             err = kc_result(w->easy, code, &w->resp, result, sizeof result, msg, sizeof msg);
             if (code == CURLE_ABORTED_BY_CALLBACK) {
                 err = OERR_SHUTDOWN;
-                snprintf(msg, sizeof msg, "%s", cancel_msg);
+                why = cancel_msg;
             }
         }
     } else {
@@ -80,22 +81,14 @@ static void run_step(struct worker *w, struct order *o, int i)
         PGresult *r = NULL;
         if (db_stmt_brew(&st, o, i) != 0) {
             err = OERR_INTERNAL;
-            snprintf(msg, sizeof msg, "ingredients too long");
+            why = "ingredients too long";
         } else if ((r = db_sync_run(&w->db, &st, limit_ms, &err, msg, sizeof msg)) != NULL) {
-            if (db_result_text(r, result, sizeof result) != 0) {
-                err = OERR_DB;
-                snprintf(msg, sizeof msg, "brew returned no row");
-            }
+            err = db_brew_result(r, result, sizeof result, &why);
         }
         PQclear(r);
         db_stmt_release(&st);
     }
-    if (err) {
-        snprintf(full, sizeof full, "%s: %s", d->name, msg);
-        order_step_fail(o, i, err, full, clock_mono_ns());
-    } else {
-        order_step_done(o, i, result, clock_mono_ns());
-    }
+    order_step_end(o, i, err, result, why, clock_mono_ns());
 }
 
 /* Writes the order's outcome to its row. A connection lost meanwhile
@@ -104,7 +97,7 @@ static void run_step(struct worker *w, struct order *o, int i)
  * safe, and no row is left running because its first connection died. */
 static void record_outcome(struct worker *w, struct order *o)
 {
-    char msg[300], err[260] = "";
+    char err[260] = "";
     int kind = OERR_DB;
     struct db_stmt st;
     if (db_stmt_finish(&st, o) != 0) {
@@ -123,10 +116,8 @@ static void record_outcome(struct worker *w, struct order *o)
         if (!r && db_sync_ok(&w->db))
             break; /* the statement failed, not the connection */
     }
-    if (!r && o->status == ORDER_DONE) {
-        snprintf(msg, sizeof msg, "could not record the order: %s", err);
-        order_fail(o, OERR_DB, msg);
-    }
+    if (!r)
+        order_not_recorded(o, err);
     PQclear(r);
     db_stmt_release(&st);
 }
@@ -134,7 +125,7 @@ static void record_outcome(struct worker *w, struct order *o)
 /* Runs a whole order, blocking: row, steps in table order, outcome. */
 static void run_order(struct worker *w, struct order *o)
 {
-    char msg[300], err[260];
+    char err[260];
     int kind = OERR_DB;
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
 
@@ -144,9 +135,8 @@ static void run_order(struct worker *w, struct order *o)
     if (db_sync_ensure(&w->db, err, sizeof err) != 0 ||
         (r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err)) == NULL ||
         db_result_id(r, &o->id) != 0) {
-        snprintf(msg, sizeof msg, "could not record the order: %s", r ? "no id returned" : err);
         PQclear(r);
-        order_fail(o, OERR_DB, msg);
+        order_not_recorded(o, r ? "no id returned" : err);
         order_end_steps(o, clock_mono_ns());
         return;
     }

@@ -9,18 +9,17 @@
 #include "http_front.h"
 
 #include "clock.h"
-#include "curl_loop.h"
-#include "db.h"
 #include "evloop.h"
-#include "list.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
 #include "httpd.h"
+#include "list.h"
 #include "log.h"
 #include "metrics.h"
 #include "order.h"
 #include "params.h"
 #include "pgpool.h"
+#include "probes.h"
 #include "report.h"
 #include "web.h"
 
@@ -30,11 +29,6 @@
 #include <string.h>
 
 #define MAX_ARGS 16
-/* /orders/{id} and /stats: bounds on waiting for a connection and on the
- * query; /readyz: half of each, so that it answers within about 2 s. */
-#define QUERY_WAIT_MS 2000
-#define QUERY_TIMEOUT_MS 2000
-#define PROBE_MS 1000
 
 enum req_kind {
     REQ_ORDER,   /* /make-coffee: one order */
@@ -51,10 +45,7 @@ struct req {
     int pending;                        /* work still running */
     int norders;                        /* REQ_ORDER: 1; REQ_COMPARE: 2 or more */
     struct order *orders[WF_MAX_MODES]; /* one per mode, in the asked order */
-    struct pgq q;            /* REQ_LOOKUP, REQ_STATS, REQ_READY */
-    struct db_stmt stmt;
-    struct hreq probe; /* REQ_READY: the kitchen */
-    char db_state[200], kitchen_state[200];
+    struct probe probe; /* REQ_LOOKUP, REQ_STATS, REQ_READY */
     unsigned status; /* the answer, once pending is 0 */
     char *body;
 };
@@ -199,25 +190,25 @@ static void submit_order(struct front *f, struct order *o)
 
 /* ---- /orders/{id} and /readyz ------------------------------------------- */
 
-/* /orders/{id} and /stats: one row of JSON text, or an error. */
-static void on_lookup(struct pgq *q, int status, const PGresult *res, const char *err)
+/* /orders/{id} and /stats: the probe's JSON text, or an error. */
+static void on_lookup(struct probe *p)
 {
-    struct req *r = container_of(q, struct req, q);
+    struct req *r = container_of(p, struct req, probe);
     r->pending = 0;
-    db_stmt_release(&r->stmt);
-    if (status == PGQ_FAILED && r->kind == REQ_STATS) {
-        /* The statement is fixed: only the since it was given can fail it. */
-        char msg[300];
-        snprintf(msg, sizeof msg, "bad since: %s", err);
-        req_answer(r, MHD_HTTP_BAD_REQUEST, error_body(msg));
-    } else if (status != PGQ_OK) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "database unavailable: %s", err);
-        req_answer(r, MHD_HTTP_SERVICE_UNAVAILABLE, error_body(msg));
-    } else if (PQntuples(res) == 0) {
+    switch (p->outcome) {
+    case PROBE_FOUND:
+        req_answer(r, MHD_HTTP_OK, p->text);
+        p->text = NULL; /* the answer took it */
+        break;
+    case PROBE_NOT_FOUND:
         req_answer(r, MHD_HTTP_NOT_FOUND, error_body("no order with that id"));
-    } else {
-        req_answer(r, MHD_HTTP_OK, strdup(PQgetvalue(res, 0, 0)));
+        break;
+    case PROBE_BAD_INPUT:
+        req_answer(r, MHD_HTTP_BAD_REQUEST, error_body(p->msg));
+        break;
+    case PROBE_UNAVAILABLE:
+        req_answer(r, MHD_HTTP_SERVICE_UNAVAILABLE, error_body(p->msg));
+        break;
     }
 }
 
@@ -237,41 +228,18 @@ static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
                             MHD_RESPMEM_MUST_FREE);
 }
 
-static void answer_ready(struct req *r)
+static void on_ready(struct probe *p)
 {
-    int ok = !strcmp(r->db_state, "ok") && !strcmp(r->kitchen_state, "ok");
+    struct req *r = container_of(p, struct req, probe);
+    r->pending = 0;
     struct pgpool_stats ps;
     pgpool_stats(r->f->pool, &ps);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i}}", "status", ok ? "ready" : "not ready",
-                          "database", r->db_state, "kitchen", r->kitchen_state, "db_pool", "size", ps.size,
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i}}", "status", p->ready ? "ready" : "not ready",
+                          "database", p->db_state, "kitchen", p->kitchen_state, "db_pool", "size", ps.size,
                           "connected", ps.connected, "busy", ps.busy, "waiting", ps.waiting);
     char *body = report_dumps(j);
     json_decref(j);
-    req_answer(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
-}
-
-static void on_ready_db(struct pgq *q, int status, const PGresult *res, const char *err)
-{
-    (void)res;
-    struct req *r = container_of(q, struct req, q);
-    snprintf(r->db_state, sizeof r->db_state, "%s", status == PGQ_OK ? "ok" : err);
-    if (--r->pending == 0)
-        answer_ready(r);
-}
-
-static void on_ready_kitchen(struct hreq *h, CURLcode code)
-{
-    struct req *r = container_of(h, struct req, probe);
-    long http = 0;
-    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &http);
-    if (code != CURLE_OK)
-        snprintf(r->kitchen_state, sizeof r->kitchen_state, "unreachable: %s", curl_easy_strerror(code));
-    else if (http != 200)
-        snprintf(r->kitchen_state, sizeof r->kitchen_state, "answered HTTP %ld", http);
-    else
-        snprintf(r->kitchen_state, sizeof r->kitchen_state, "ok");
-    if (--r->pending == 0)
-        answer_ready(r);
+    req_answer(r, p->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -311,7 +279,7 @@ static void req_free(struct req *r)
 {
     for (int i = 0; i < r->norders; i++)
         order_free(r->orders[i]);
-    db_stmt_release(&r->stmt);
+    probe_release(&r->probe);
     free(r->body);
     r->f->nreqs--;
     free(r);
@@ -390,17 +358,6 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
     return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
 }
 
-/* Runs r's statement (already built) and answers its one JSON row. */
-static enum MHD_Result start_query(struct front *f, struct req *r, void **con_cls)
-{
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .wait_ms = QUERY_WAIT_MS,
-                        .timeout_ms = QUERY_TIMEOUT_MS};
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
-    pgpool_submit(f->pool, &r->q);
-    return ret;
-}
-
 static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
 {
     int64_t id;
@@ -410,8 +367,11 @@ static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, v
     struct req *r = req_new(f, c, REQ_LOOKUP);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    db_stmt_get_order(&r->stmt, id);
-    return start_query(f, r, con_cls);
+    r->probe.cb = on_lookup;
+    r->pending = 1;
+    enum MHD_Result ret = req_suspend(r, con_cls);
+    probe_order(&r->probe, f->pool, id);
+    return ret;
 }
 
 static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, void **con_cls,
@@ -424,9 +384,12 @@ static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, vo
     struct req *r = req_new(f, c, REQ_STATS);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    r->probe.cb = on_lookup;
+    r->pending = 1;
+    enum MHD_Result ret = req_suspend(r, con_cls);
     /* since points into MHD's copy of the request, alive while it is. */
-    db_stmt_stats(&r->stmt, since);
-    return start_query(f, r, con_cls);
+    probe_stats(&r->probe, f->pool, since);
+    return ret;
 }
 
 static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
@@ -434,16 +397,10 @@ static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, vo
     struct req *r = req_new(f, c, REQ_READY);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    char url[512];
-    snprintf(url, sizeof url, "%s/livez", f->opt.kitchen_url);
-    db_stmt_ping(&r->stmt);
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = on_ready_db, .wait_ms = PROBE_MS,
-                        .timeout_ms = PROBE_MS};
-    r->probe.cb = on_ready_kitchen;
-    r->pending = 2;
+    r->probe.cb = on_ready;
+    r->pending = 1;
     enum MHD_Result ret = req_suspend(r, con_cls);
-    pgpool_submit(f->pool, &r->q);
-    curl_loop_get(f->http, &r->probe, url, 2 * PROBE_MS);
+    probe_ready(&r->probe, f->pool, f->http, f->opt.kitchen_url);
     return ret;
 }
 

@@ -1,10 +1,12 @@
-/* kitchen_client: transfer options and answer checking (see
- * kitchen_client.h). Owns nothing; does no I/O itself. */
+/* kitchen_client: the kitchen's protocol, the URL of a step, transfer
+ * options and the reading of an answer (see kitchen_client.h). Owns
+ * nothing; does no I/O itself. */
 #include "kitchen_client.h"
 
 #include "order.h"
 #include "workflow.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +25,35 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
     r->len += n;
     r->body[r->len] = '\0';
     return n;
+}
+
+int kc_url(const struct step_def *step, const char *kitchen_url, double scale, char *buf, size_t len)
+{
+    size_t base = strlen(kitchen_url);
+    while (base > 0 && kitchen_url[base - 1] == '/')
+        base--;
+    int n = snprintf(buf, len, "%.*s%s?ms=%d", (int)base, kitchen_url, step->target, wf_step_ms(step, scale));
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int kc_parse_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    const char *result = root ? json_string_value(json_object_get(root, "result")) : NULL;
+    int rc = 0;
+    if (!root)
+        snprintf(err, errlen, "kitchen answered invalid JSON: %s", jerr.text);
+    else if (!result)
+        snprintf(err, errlen, "kitchen answer has no \"result\" string");
+    else if (strlen(result) >= outlen)
+        snprintf(err, errlen, "kitchen result is too long");
+    else
+        snprintf(out, outlen, "%s", result);
+    if (!root || !result || strlen(result) >= outlen)
+        rc = -1;
+    json_decref(root);
+    return rc;
 }
 
 int kc_setup(CURL *e)
@@ -75,7 +106,7 @@ int kc_result(CURL *e, CURLcode code, const struct kc_response *resp, char *resu
         snprintf(err, errlen, "kitchen answered HTTP %ld", status);
         return OERR_KITCHEN;
     }
-    if (wf_parse_http_result(resp->body, resp->len, result, rlen, perr, sizeof perr) != 0) {
+    if (kc_parse_result(resp->body, resp->len, result, rlen, perr, sizeof perr) != 0) {
         snprintf(err, errlen, "%s", perr);
         return OERR_KITCHEN;
     }

@@ -16,6 +16,13 @@ struct kc_response {
     int overflow; /* the answer did not fit: the transfer was stopped */
 };
 
+struct step_def;
+
+/* Writes the kitchen URL of an HTTP step ({kitchen}{target}?ms=N, the
+ * step's duration at scale) into buf. Returns 0 or -1 if it does not fit. */
+int kc_url(const struct step_def *step, const char *kitchen_url, double scale, char *buf, size_t len);
+/* Extracts "result" from a kitchen answer. Returns 0, or -1 with err. */
+int kc_parse_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen);
 /* Sets the options every kitchen transfer uses (no signals, keep-alive,
  * TCP_NODELAY, connect timeout, a 1 KB receive buffer). Returns 0 or -1. */
 int kc_setup(CURL *e);

@@ -69,6 +69,29 @@ void order_step_fail(struct order *o, int step, enum order_error error, const ch
     order_fail(o, error, msg);
 }
 
+long order_step_limit_ms(const struct order *o, int step, long slack_ms)
+{
+    return wf_step_ms(&wf_steps[step], o->scale) + slack_ms;
+}
+
+void order_step_end(struct order *o, int step, int err, const char *result, const char *msg, int64_t now)
+{
+    if (!err) {
+        order_step_done(o, step, result, now);
+        return;
+    }
+    char full[240];
+    snprintf(full, sizeof full, "%s: %s", wf_steps[step].name, msg ? msg : "failed");
+    order_step_fail(o, step, (enum order_error)err, full, now);
+}
+
+void order_not_recorded(struct order *o, const char *why)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "could not record the order: %s", why);
+    order_fail(o, OERR_DB, msg);
+}
+
 void order_abandon_steps(struct order *o, int64_t now)
 {
     for (int i = 0; i < wf_nsteps; i++) {

@@ -84,6 +84,17 @@ void order_step_queued(struct order *o, int step, int64_t waited_ns);
 void order_step_done(struct order *o, int step, const char *result, int64_t now);
 /* Marks step failed and the order failed with error and message. */
 void order_step_fail(struct order *o, int step, enum order_error error, const char *msg, int64_t now);
+/* What a step's outcome means, in one place for both executors: its time
+ * limit (its planned duration at the order's scale plus slack_ms), and the
+ * recording of how it ended: err 0 records result; otherwise the step and
+ * the order fail with err (an order_error) and msg, prefixed with the
+ * step's name. */
+long order_step_limit_ms(const struct order *o, int step, long slack_ms);
+void order_step_end(struct order *o, int step, int err, const char *result, const char *msg, int64_t now);
+/* The order's row could not be written (why): the order fails with
+ * OERR_DB, unless it failed already (its first error stands). An order
+ * whose outcome is not recorded is never answered as a success. */
+void order_not_recorded(struct order *o, const char *why);
 /* Marks the order failed for a reason that is not a step's (e.g. the
  * database was unavailable before any step ran). */
 void order_fail(struct order *o, enum order_error error, const char *msg);

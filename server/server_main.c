@@ -8,6 +8,7 @@
 #include "exec_async.h"
 #include "exec_blocking.h"
 #include "http_front.h"
+#include "kitchen_client.h"
 #include "httpd.h"
 #include "log.h"
 #include "params.h"
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
         .setup = {.step = db_setup_step, .done = db_setup_done, .arg = db},
     };
     pool = pgpool_new(srv.loop, db, &popt);
-    http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections);
+    http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections, kc_setup);
     struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .wd = wd, .step_slack_ms = st.step_slack_ms,
                                       .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
                                       .row_budget_ms = row_budget_ms};

@@ -1,9 +1,9 @@
 /* workflow: the coffee workflow as data, and the modes that run it.
  *
  * The step table is the one definition of the workflow: both executors walk
- * it. What a step does is described here (which kitchen appliance, or the
- * brew statement); how the I/O is performed (blocking or on the loop) is the
- * executor's business only. */
+ * it. It knows nothing of HTTP, JSON or SQL: what a step says to the kitchen
+ * is kitchen_client's, to the database db's, and how the I/O is performed
+ * (blocking or on the loop) is the executor's business only. */
 #ifndef COFFEE_WORKFLOW_H
 #define COFFEE_WORKFLOW_H
 
@@ -14,8 +14,8 @@
 #define WF_RESULT_MAX 64 /* longest result string kept, NUL included */
 
 enum step_io {
-    IO_HTTP, /* GET {kitchen}{target}?ms=N */
-    IO_SQL   /* SELECT brew_coffee(order_id, ms, ingredients) */
+    IO_HTTP, /* a kitchen appliance (kitchen_client says how it is called) */
+    IO_SQL   /* the database's brew (db says how) */
 };
 
 struct step_def {
@@ -23,7 +23,7 @@ struct step_def {
     enum step_io io;
     unsigned after;    /* bit mask of the steps this one depends on */
     double planned_ms; /* at scale 1 */
-    const char *target;
+    const char *target; /* IO_HTTP: the appliance's path at the kitchen */
 };
 
 extern const struct step_def wf_steps[];
@@ -63,15 +63,5 @@ int wf_step_ms(const struct step_def *step, double scale);
 double wf_critical_path_ms(double scale);
 /* All steps one after another, in ms at scale. */
 double wf_sequential_ms(double scale);
-
-/* Writes the kitchen URL of an HTTP step into buf. Returns 0 or -1 if it
- * does not fit. */
-int wf_http_url(const struct step_def *step, const char *kitchen_url, double scale, char *buf, size_t len);
-/* Extracts "result" from a kitchen answer. Returns 0, or -1 with err. */
-int wf_parse_http_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen);
-/* Writes the ingredients of step (the results of the steps it comes after,
- * in table order) as a PostgreSQL text[] literal. results[i] is step i's
- * result or NULL when it has none. Returns 0 or -1 if it does not fit. */
-int wf_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len);
 
 #endif

@@ -1,6 +1,6 @@
 /* Integration: no callback runs inside the call that caused it. For each
  * entry point of the loop's services (pgpool_submit, pgpool_abandon,
- * curl_loop_get, curl_loop_abandon, exec_async_submit, _cancel_all,
+ * curl_loop_start, curl_loop_abandon, exec_async_submit, _cancel_all,
  * _abort_all), the test counts callbacks, asserts none ran before the call
  * returned, then runs the loop and asserts each ran exactly once (or not
  * at all, once abandoned). Failures found at once are the interesting
@@ -15,6 +15,7 @@
 #include "db.h"
 #include "evloop.h"
 #include "exec_async.h"
+#include "kitchen_client.h"
 #include "order.h"
 #include "pgpool.h"
 #include "watchdog.h"
@@ -228,8 +229,16 @@ static void test_abandon_completed(void)
 
 struct counted_h {
     struct hreq h;
+    struct kc_response resp;
+    const char *url;
     int index;
 };
+
+static int prepare(CURL *e, void *arg)
+{
+    struct counted_h *c = arg;
+    return c->url[0] ? kc_prepare(e, c->url, 5000, &c->resp) : -1;
+}
 
 /* Frees its request, as an order that ends does: the loop must not touch
  * it after the call. */
@@ -254,14 +263,16 @@ static void test_curl_get_and_abandon(void)
 {
     memset(&g, 0, sizeof g);
     the_loop = evloop_new(1024);
-    struct curl_loop *cl = curl_loop_new(the_loop, 4, 0);
+    struct curl_loop *cl = curl_loop_new(the_loop, 4, 0, kc_setup);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
     char url[160];
     snprintf(url, sizeof url, "%s/kettle?ms=10", kitchen.base_url);
     struct counted_h *ok = new_h(0), *bad = new_h(1), *dropped = new_h(2);
-    curl_loop_get(cl, &ok->h, url, 5000);
-    curl_loop_get(cl, &bad->h, "", 5000); /* cannot start */
-    curl_loop_get(cl, &dropped->h, url, 5000);
+    ok->url = dropped->url = url;
+    bad->url = ""; /* cannot start */
+    curl_loop_start(cl, &ok->h, prepare, ok);
+    curl_loop_start(cl, &bad->h, prepare, bad);
+    curl_loop_start(cl, &dropped->h, prepare, dropped);
     CU_ASSERT_EQUAL(total_calls(), 0);
     curl_loop_abandon(cl, &dropped->h);
     CU_ASSERT_EQUAL(total_calls(), 0);
@@ -295,7 +306,7 @@ static void test_exec_async_entry_points(void)
     struct pgpool_options popt = {.size = 2, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000,
                                   .query_timeout_ms = 5000, .setup = setup};
     struct pgpool *p = pgpool_new(the_loop, c, &popt);
-    struct curl_loop *cl = curl_loop_new(the_loop, 4, 0);
+    struct curl_loop *cl = curl_loop_new(the_loop, 4, 0, kc_setup);
     struct watchdog *wd = watchdog_new();
     CU_ASSERT_FATAL(p && cl && wd);
     struct exec_async_options opt = {.kitchen_url = kitchen.base_url, .db = c, .wd = wd, .step_slack_ms = 5000,
@@ -345,7 +356,7 @@ int main(void)
         {"pgpool_abandon whose reconnect fails at once: waiting queries called back later",
          test_abandon_with_failing_reconnect},
         {"pgpool_abandon of a completed query: never called back", test_abandon_completed},
-        {"curl_loop_get (also failing at start) and curl_loop_abandon", test_curl_get_and_abandon},
+        {"curl_loop_start (also failing at start) and curl_loop_abandon", test_curl_get_and_abandon},
         {"exec_async submit, cancel_all, abort_all: on_done never inside the call", test_exec_async_entry_points},
         {NULL, NULL},
     };

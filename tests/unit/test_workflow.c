@@ -1,5 +1,7 @@
-/* Unit tests for workflow: the step table, dependency logic, durations, URLs and ingredients. */
+/* Unit tests for workflow (the step table, dependency logic, durations) and for the step I/O that kitchen_client (URLs, answers) and db (ingredients) own. */
 #include "harness.h"
+#include "db.h"
+#include "kitchen_client.h"
 #include "workflow.h"
 
 #include <CUnit/Basic.h>
@@ -136,19 +138,19 @@ static void test_http_url(void)
 {
     const struct step_def *boil = &wf_steps[step_index("boil_water")];
     char buf[128];
-    CU_ASSERT_EQUAL(wf_http_url(boil, "http://127.0.0.1:8081", 1.0, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(kc_url(boil, "http://127.0.0.1:8081", 1.0, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "http://127.0.0.1:8081/kettle?ms=3000");
-    CU_ASSERT_EQUAL(wf_http_url(boil, "http://127.0.0.1:8081/", 0.25, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(kc_url(boil, "http://127.0.0.1:8081/", 0.25, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "http://127.0.0.1:8081/kettle?ms=750");
-    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k//", 0.0, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(kc_url(boil, "http://k//", 0.0, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "http://k/kettle?ms=0");
 
     const char *want = "http://k/kettle?ms=3000";
     size_t n = strlen(want);
-    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k", 1.0, buf, n + 1), 0); /* exact fit */
+    CU_ASSERT_EQUAL(kc_url(boil, "http://k", 1.0, buf, n + 1), 0); /* exact fit */
     CU_ASSERT_STRING_EQUAL(buf, want);
-    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k", 1.0, buf, n), -1); /* one short */
-    CU_ASSERT_EQUAL(wf_http_url(boil, "http://k", 1.0, buf, 4), -1);
+    CU_ASSERT_EQUAL(kc_url(boil, "http://k", 1.0, buf, n), -1); /* one short */
+    CU_ASSERT_EQUAL(kc_url(boil, "http://k", 1.0, buf, 4), -1);
 }
 
 static void test_parse_http_result(void)
@@ -172,7 +174,7 @@ static void test_parse_http_result(void)
     };
     for (size_t i = 0; i < NELEMS(cases); i++) {
         char out[WF_RESULT_MAX] = "unchanged", err[256] = "";
-        int rc = wf_parse_http_result(cases[i].body, strlen(cases[i].body), out, cases[i].outlen, err, sizeof err);
+        int rc = kc_parse_result(cases[i].body, strlen(cases[i].body), out, cases[i].outlen, err, sizeof err);
         if (cases[i].want) {
             CU_ASSERT_EQUAL(rc, 0);
             CU_ASSERT_STRING_EQUAL(out, cases[i].want);
@@ -184,7 +186,7 @@ static void test_parse_http_result(void)
     /* len bounds the body: a valid prefix followed by garbage parses. */
     const char *body = "{\"result\":\"Toast\"}garbage";
     char out[WF_RESULT_MAX], err[128] = "";
-    CU_ASSERT_EQUAL(wf_parse_http_result(body, strlen(body) - 7, out, sizeof out, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(kc_parse_result(body, strlen(body) - 7, out, sizeof out, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(out, "Toast");
 }
 
@@ -199,26 +201,26 @@ static void test_ingredients(void)
 
     results[b] = "Boiled water";
     results[g] = "Ground coffee";
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"Boiled water\",\"Ground coffee\"}");
 
     /* Results of steps brew does not depend on are not ingredients. */
     results[step_index("toast_bread")] = "Toast";
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"Boiled water\",\"Ground coffee\"}");
 
     results[b] = "say \"hi\"";
     results[g] = "back\\slash";
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"say \\\"hi\\\"\",\"back\\\\slash\"}");
 
     results[b] = NULL;
     results[g] = "Ground coffee";
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"Ground coffee\"}");
 
     results[g] = NULL;
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{}");
 }
 
@@ -231,13 +233,13 @@ static void test_ingredients_too_small(void)
     const char *want = "{\"Boiled water\",\"Ground \\\"coffee\\\"\"}";
     size_t n = strlen(want);
     char buf[128];
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, n + 1), 0); /* exact fit */
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, n + 1), 0); /* exact fit */
     CU_ASSERT_STRING_EQUAL(buf, want);
     for (size_t len = 0; len <= n; len++)
-        CU_ASSERT_EQUAL(wf_ingredients_literal(brew, results, buf, len), -1);
+        CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, len), -1);
     const char *none[WF_MAX_STEPS] = {NULL};
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, none, buf, 2), -1); /* "{}" needs 3 */
-    CU_ASSERT_EQUAL(wf_ingredients_literal(brew, none, buf, 3), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, none, buf, 2), -1); /* "{}" needs 3 */
+    CU_ASSERT_EQUAL(db_ingredients_literal(brew, none, buf, 3), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{}");
 }
 
@@ -251,8 +253,8 @@ int main(void)
         {"critical path and sequential durations", test_path_lengths},
         {"wf_step_ms rounds to nearest", test_step_ms_rounding},
         {"wf_mode_lookup", test_mode_lookup},
-        {"wf_http_url", test_http_url},
-        {"wf_parse_http_result", test_parse_http_result},
+        {"kc_url (kitchen_client)", test_http_url},
+        {"kc_parse_result (kitchen_client)", test_parse_http_result},
         {"wf_ingredients_literal", test_ingredients},
         {"wf_ingredients_literal buffer too small", test_ingredients_too_small},
         {NULL, NULL},
