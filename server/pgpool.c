@@ -209,6 +209,16 @@ static void slot_retry_later(struct pgslot *s)
         log_error("db slot %d: out of memory for its retry timer", s->index);
 }
 
+/* Whether a connection attempt is in progress (its outcome decides the
+ * waiting queries' fate). */
+static int attempt_under_way(const struct pgpool *p)
+{
+    for (int i = 0; i < p->opt.size; i++)
+        if (p->slots[i].state == SLOT_CONNECTING || p->slots[i].state == SLOT_SETUP)
+            return 1;
+    return 0;
+}
+
 /* A connection attempt failed: when none is open, the database counts as
  * unreachable and waiting queries fail now rather than at their deadline. */
 static void slot_connect_failed(struct pgslot *s, const char *why)
@@ -221,7 +231,8 @@ static void slot_connect_failed(struct pgslot *s, const char *why)
         if (p->healthy)
             log_warn("%s", msg);
         p->healthy = 0;
-        fail_waiting(p, msg);
+        if (!attempt_under_way(p))
+            fail_waiting(p, msg);
     }
 }
 
@@ -534,6 +545,18 @@ static void run_on(struct pgslot *s, struct pgq *q)
 static void dispatch(struct pgpool *p)
 {
     if (!p->healthy) {
+        /* Known unreachable: rather than fail at once, or wait for the next
+         * retry, try now; the queries wait for that attempt (a refused one
+         * ends in a millisecond), so none fails once the database is back. */
+        if (p->nwaiting == 0 || attempt_under_way(p))
+            return;
+        for (int i = 0; i < p->opt.size; i++) {
+            if (p->slots[i].state == SLOT_DOWN) {
+                evloop_timer_stop(p->loop, &p->slots[i].timer);
+                slot_connect(&p->slots[i]);
+                return;
+            }
+        }
         char msg[300];
         snprintf(msg, sizeof msg, "database unavailable (%s)", p->config->describe);
         fail_waiting(p, msg);

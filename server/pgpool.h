@@ -17,8 +17,9 @@
  * short statements (order bookkeeping, probes) go ahead of long ones
  * (brews), and `reserve` connections are kept from long ones, so that a
  * probe or a finished order is never held behind other orders' brews.
- * Lost connections are reopened; while the database is unreachable,
- * queries fail at once instead of waiting. */
+ * Lost connections are reopened; while the database is unreachable, a
+ * query triggers a connection attempt at once and fails as soon as that
+ * attempt does, so no query fails once the database answers again. */
 #ifndef COFFEE_PGPOOL_H
 #define COFFEE_PGPOOL_H
 
