@@ -245,7 +245,7 @@ static void server_args_init(void)
 
 /* Starts a server wired to the stack's kitchen with the common flags,
  * then more (NULL-terminated, may be NULL). 0 or -1. */
-static int server_start(struct child *c, const char *const more[])
+static int chaos_server_start(struct child *c, const char *const more[])
 {
     const char *args[40];
     int n = 0;
@@ -275,7 +275,7 @@ static int restart_on_port(struct child *c, const char *prog)
     char port[16];
     snprintf(port, sizeof port, "%d", c->port);
     const char *more[] = {"--port", port, NULL};
-    int rc = !strcmp(prog, "coffee-server") ? server_start(c, more) : child_start(c, prog, more);
+    int rc = !strcmp(prog, "coffee-server") ? chaos_server_start(c, more) : child_start(c, prog, more);
     CHECK(rc == 0, "%s did not start again on port %s", prog, port);
     return rc;
 }
@@ -593,7 +593,7 @@ static void sigterm_under(enum fault f, struct phase *p)
 {
     struct child srv;
     const char *more[] = {"--drain-timeout-ms", cfg.drain_s, NULL};
-    CU_ASSERT_EQUAL_FATAL(server_start(&srv, more), 0);
+    CU_ASSERT_EQUAL_FATAL(chaos_server_start(&srv, more), 0);
     struct http_batch b, b2;
     orders_in_flight(&srv, &b);
     if (f == F_RESTART || f == F_TERMINATE || f == F_FREEZE)
@@ -605,7 +605,7 @@ static void sigterm_under(enum fault f, struct phase *p)
         char port[16];
         snprintf(port, sizeof port, "%d", srv.port);
         const char *again[] = {"--drain-timeout-ms", cfg.drain_s, "--port", port, NULL};
-        CU_ASSERT_EQUAL_FATAL(server_start(&srv, again), 0);
+        CU_ASSERT_EQUAL_FATAL(chaos_server_start(&srv, again), 0);
         orders_in_flight(&srv, &b2);
     }
     double bound = cfg.drain_ms + harness_slack(3000);
