@@ -234,7 +234,10 @@ const struct load_req *load_reqs(const struct load *l, size_t *n)
     return l->reqs;
 }
 
-int load_failed(const struct load *l) { return l->failed; }
+int load_failed(const struct load *l)
+{
+    return l->failed;
+}
 
 void load_free(struct load *l)
 {

@@ -50,9 +50,8 @@
 
 enum fault { F_RESTART, F_TERMINATE, F_FREEZE, F_KITCHEN, F_SERVER, F_N };
 static const char *const fault_names[F_N] = {"restart", "terminate", "freeze", "kitchen", "server"};
-static const char *const fault_titles[F_N] = {
-    "database restarted", "backends terminated", "database frozen", "kitchen killed, restarted",
-    "server SIGKILLed, restarted"};
+static const char *const fault_titles[F_N] = {"database restarted", "backends terminated", "database frozen",
+                                              "kitchen killed, restarted", "server SIGKILLed, restarted"};
 
 enum { M_ASYNC, M_BLOCKING, M_N };
 static const char *const mode_names[M_N] = {"async", "blocking"};
@@ -71,7 +70,7 @@ static struct {
 struct row {
     size_t orders, ok, fast, timeout, other, conn, hung, failed_after, missing_rows;
     double longest_ms, first_ms, full_ms; /* -1: none */
-    long long running; /* after the sweep; -1 not checked */
+    long long running;                    /* after the sweep; -1 not checked */
     char first_failure[160];
 };
 
@@ -164,7 +163,10 @@ static long long query_ll(const char *sql, int n, const char *const *params)
     return v;
 }
 
-static long long max_id(void) { return query_ll("SELECT coalesce(max(id), 0) FROM orders", 0, NULL); }
+static long long max_id(void)
+{
+    return query_ll("SELECT coalesce(max(id), 0) FROM orders", 0, NULL);
+}
 
 static int run_cmd(const char *env)
 {
@@ -319,7 +321,10 @@ static int setup(void)
     return first_id < 0 ? -1 : 0;
 }
 
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* ---- faults --------------------------------------------------------------- */
 
@@ -411,8 +416,14 @@ static double fault_hold_ms(enum fault f)
 
 /* ---- figures -------------------------------------------------------------- */
 
-static int req_ok(const struct load_req *q) { return q->status == 200 && q->order_id > 0; }
-static double req_ms(const struct load_req *q) { return ns_to_ms(q->end_ns - q->start_ns); }
+static int req_ok(const struct load_req *q)
+{
+    return q->status == 200 && q->order_id > 0;
+}
+static double req_ms(const struct load_req *q)
+{
+    return ns_to_ms(q->end_ns - q->start_ns);
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -647,8 +658,7 @@ static void run_fault(enum fault f)
         printf("\n  %s %s\n", fault_names[f], p->note);
         return;
     }
-    CHECK(wait_ready(&st.server, harness_slack(10000)), "%s: the server is not ready before the fault",
-          fault_names[f]);
+    CHECK(wait_ready(&st.server, harness_slack(10000)), "%s: the server is not ready before the fault", fault_names[f]);
     p->ran = 1;
     p->id_lo = max_id();
     struct load *load[M_N];
@@ -687,11 +697,26 @@ static void run_fault(enum fault f)
            p->note[0] ? "; " : "", p->note, p->sigterm_status, p->sigterm_ms);
 }
 
-static void test_restart(void) { run_fault(F_RESTART); }
-static void test_terminate(void) { run_fault(F_TERMINATE); }
-static void test_freeze(void) { run_fault(F_FREEZE); }
-static void test_kitchen(void) { run_fault(F_KITCHEN); }
-static void test_server(void) { run_fault(F_SERVER); }
+static void test_restart(void)
+{
+    run_fault(F_RESTART);
+}
+static void test_terminate(void)
+{
+    run_fault(F_TERMINATE);
+}
+static void test_freeze(void)
+{
+    run_fault(F_FREEZE);
+}
+static void test_kitchen(void)
+{
+    run_fault(F_KITCHEN);
+}
+static void test_server(void)
+{
+    run_fault(F_SERVER);
+}
 
 /* ---- rows after the sweep, and the table ------------------------------------------- */
 
@@ -718,11 +743,12 @@ static void write_table(FILE *f)
                 snprintf(sig, sizeof sig, "no exit in %.0f ms: killed", p->sigterm_ms);
             else
                 snprintf(sig, sizeof sig, "exit %d in %.0f ms", p->sigterm_status, p->sigterm_ms);
-            fprintf(f, "| %s (%.1f s) | %s | %.1f | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %s | %s | %s | %zu | %zu |"
-                       " %lld | %s |\n",
+            fprintf(f,
+                    "| %s (%.1f s) | %s | %.1f | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %s | %s | %s | %zu | %zu |"
+                    " %lld | %s |\n",
                     fault_titles[i], p->fault_ms / 1000, mode_names[m], cfg.rate[m], r->orders, r->ok, r->fast,
-                    r->timeout, r->other, r->conn, r->hung, longest, first, full, r->failed_after,
-                    r->missing_rows, r->running, m == M_ASYNC ? sig : "(the same run)");
+                    r->timeout, r->other, r->conn, r->hung, longest, first, full, r->failed_after, r->missing_rows,
+                    r->running, m == M_ASYNC ? sig : "(the same run)");
         }
     }
 }
