@@ -183,12 +183,15 @@ static void stmt_init(struct db_stmt *st, const char *what, const char *sql, int
 void db_stmt_insert_order(struct db_stmt *st, const struct order *o)
 {
     stmt_init(st, "insert order",
-              "INSERT INTO orders (mode, scale, started_at) VALUES ($1, $2, to_timestamp($3)) RETURNING id", 3);
+              "INSERT INTO orders (mode, scale, started_at, instance) VALUES ($1, $2, to_timestamp($3), $4)"
+              " RETURNING id",
+              4);
     snprintf(st->num[0], sizeof st->num[0], "%.17g", o->scale);
     snprintf(st->num[1], sizeof st->num[1], "%.6f", o->started_wall);
     st->values[0] = wf_modes[o->mode].name;
     st->values[1] = st->num[0];
     st->values[2] = st->num[1];
+    st->values[3] = o->instance;
 }
 
 int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
@@ -235,7 +238,7 @@ void db_stmt_get_order(struct db_stmt *st, int64_t id)
     stmt_init(st, "get order",
               "SELECT json_build_object('order_id', id, 'mode', mode, 'scale', scale, 'started_at', started_at,"
               " 'status', status, 'elapsed_ms', elapsed_ms, 'queued_ms', queued_ms, 'failed_step', failed_step,"
-              " 'error', error, 'steps', steps)::text FROM orders WHERE id = $1",
+              " 'error', error, 'instance', instance, 'steps', steps)::text FROM orders WHERE id = $1",
               1);
     snprintf(st->num[0], sizeof st->num[0], "%lld", (long long)id);
     st->values[0] = st->num[0];
@@ -245,7 +248,12 @@ void db_stmt_stats(struct db_stmt *st, const char *since)
 {
     stmt_init(st, "stats",
               "SELECT json_build_object('since', $1::timestamptz, 'modes', coalesce(json_object_agg(mode, s"
-              " ORDER BY mode), '{}'))::text FROM ("
+              " ORDER BY mode), '{}'), 'instances', (SELECT coalesce(json_object_agg(coalesce(instance, ''),"
+              " json_build_object('count', done, 'failed', failed) ORDER BY instance), '{}') FROM ("
+              "  SELECT instance, count(*) FILTER (WHERE status = 'done') AS done,"
+              "   count(*) FILTER (WHERE status = 'failed') AS failed FROM orders"
+              "  WHERE status <> 'running' AND ($1::timestamptz IS NULL OR started_at >= $1::timestamptz)"
+              "  GROUP BY instance) AS per_instance))::text FROM ("
               " SELECT mode, json_build_object("
               "  'count', count(*) FILTER (WHERE status = 'done'),"
               "  'failed', count(*) FILTER (WHERE status = 'failed'),"

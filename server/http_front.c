@@ -344,6 +344,7 @@ static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, v
             req_free(r);
             return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         }
+        r->orders[i]->instance = f->opt.instance;
     }
     r->pending = norders;
     enum MHD_Result ret = req_suspend(r, con_cls);

@@ -22,6 +22,7 @@ struct front_options {
     const char *kitchen_url;
     double default_scale;
     int max_inflight; /* orders in flight before a 503 */
+    const char *instance; /* this replica's name, stored with each order (borrowed, outlives the front) */
 };
 
 /* Returns new, or NULL. Everything passed is borrowed. */

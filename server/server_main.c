@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* MHD's memory pool per HTTP connection: request line and headers, answer
  * headers; a URL or header up to about this size reaches the handler. One
@@ -40,6 +41,7 @@ struct settings {
     int drain_timeout_ms;
     int idle_timeout_s;
     int kitchen_connections;
+    const char *instance;
     int verbose;
 };
 
@@ -100,6 +102,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"kitchen-connections", "KITCHEN_CONNECTIONS", OPT_INT, &st->kitchen_connections, 0, 1000000,
          "kitchen connections the async executor opens at once (0 = no limit); calls over it wait for one, "
          "and the wait counts against the step's timeout"},
+        {"instance", "INSTANCE", OPT_STRING, &st->instance, 0, 0,
+         "this replica's name, stored with every order it runs (default: the host name)"},
         {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
     };
     char err[300];
@@ -131,6 +135,11 @@ int main(int argc, char **argv)
         .drain_timeout_ms = 10000,
         .idle_timeout_s = 60,
     };
+    /* The host name is the default instance: a container's is its id, so
+     * every replica of a compose service has its own. */
+    char hostname[256] = "";
+    if (gethostname(hostname, sizeof hostname - 1) == 0 && hostname[0])
+        st.instance = hostname;
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
         return rc == CONFIG_HELP ? 0 : 2;
@@ -196,7 +205,7 @@ int main(int argc, char **argv)
         goto out;
     }
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
-                                 .max_inflight = st.max_inflight};
+                                 .max_inflight = st.max_inflight, .instance = st.instance};
     srv.front = front_new(srv.loop, pool, http, async, blocking, &fopt);
     if (!srv.front) {
         log_error("out of memory");
@@ -219,7 +228,8 @@ int main(int argc, char **argv)
         goto out;
     }
     front_attach(srv.front, srv.httpd);
-    log_info("kitchen %s, database %s, %d workers, db pool %d", kitchen, db->describe, st.workers, st.db_pool);
+    log_info("instance %s, kitchen %s, database %s, %d workers, db pool %d", st.instance ? st.instance : "(none)",
+             kitchen, db->describe, st.workers, st.db_pool);
     proc_announce("coffee-server", st.bind, httpd_port(srv.httpd));
     rc = evloop_run(srv.loop) == 0 ? 0 : 1;
 

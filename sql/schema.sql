@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS orders (
     steps       jsonb
 );
 CREATE INDEX IF NOT EXISTS orders_mode_started_idx ON orders (mode, started_at);
+-- Which replica ran the order (coffee-server --instance; default its host
+-- name): with several replicas behind a balancer, /stats and SQL show the
+-- spread. NULL for rows written before the column existed.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS instance text;
 
 -- The brew step: holds a database backend for ms milliseconds (the
 -- "automatic coffee machine"), then answers from the ingredients it got.
