@@ -183,15 +183,16 @@ static void stmt_init(struct db_stmt *st, const char *what, const char *sql, int
 void db_stmt_insert_order(struct db_stmt *st, const struct order *o)
 {
     stmt_init(st, "insert order",
-              "INSERT INTO orders (mode, scale, started_at, instance) VALUES ($1, $2, to_timestamp($3), $4)"
-              " RETURNING id",
-              4);
+              "INSERT INTO orders (mode, scale, started_at, instance, traceparent)"
+              " VALUES ($1, $2, to_timestamp($3), $4, $5) RETURNING id",
+              5);
     snprintf(st->num[0], sizeof st->num[0], "%.17g", o->scale);
     snprintf(st->num[1], sizeof st->num[1], "%.6f", o->started_wall);
     st->values[0] = wf_modes[o->mode].name;
     st->values[1] = st->num[0];
     st->values[2] = st->num[1];
     st->values[3] = o->instance;
+    st->values[4] = o->traceparent[0] ? o->traceparent : NULL;
 }
 
 int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
@@ -238,7 +239,8 @@ void db_stmt_get_order(struct db_stmt *st, int64_t id)
     stmt_init(st, "get order",
               "SELECT json_build_object('order_id', id, 'mode', mode, 'scale', scale, 'started_at', started_at,"
               " 'status', status, 'elapsed_ms', elapsed_ms, 'queued_ms', queued_ms, 'failed_step', failed_step,"
-              " 'error', error, 'instance', instance, 'steps', steps)::text FROM orders WHERE id = $1",
+              " 'error', error, 'instance', instance, 'traceparent', traceparent,"
+              " 'steps', steps)::text FROM orders WHERE id = $1",
               1);
     snprintf(st->num[0], sizeof st->num[0], "%lld", (long long)id);
     st->values[0] = st->num[0];

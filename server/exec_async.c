@@ -238,6 +238,7 @@ static void start_step(struct aorder *ao, int i)
         /* An URL that does not fit fails the transfer at its start. */
         if (wf_http_url(d, ex->opt.kitchen_url, ao->o->scale, url, sizeof url) != 0)
             url[0] = '\0';
+        kc_set_trace(&s->http.resp, ao->o->traceparent);
         curl_loop_get(ex->http, &s->http, url, (long)limit_ms);
         return;
     }

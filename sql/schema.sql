@@ -24,6 +24,9 @@ CREATE INDEX IF NOT EXISTS orders_mode_started_idx ON orders (mode, started_at);
 -- name): with several replicas behind a balancer, /stats and SQL show the
 -- spread. NULL for rows written before the column existed.
 ALTER TABLE orders ADD COLUMN IF NOT EXISTS instance text;
+-- The order's W3C traceparent (the client's trace, or one the server
+-- started; the span id is the order's own), as sent to the kitchen.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS traceparent text;
 
 -- The brew step: holds a database backend for ms milliseconds (the
 -- "automatic coffee machine"), then answers from the ingredients it got.
