@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "order.h"
+#include "order_log.h"
 #include "params.h"
 #include "pgpool.h"
 #include "report.h"
@@ -180,6 +181,7 @@ static void on_order_done(struct order *o, void *arg)
     struct req *r = arg;
     r->f->inflight--;
     metrics_order_ended(r->f->metrics, o);
+    order_log_ended(o);
     if (--r->pending == 0)
         answer_orders(r);
 }

@@ -9,6 +9,7 @@
 #include "evloop.h"
 #include "httpd.h"
 #include "list.h"
+#include "log.h"
 #include "params.h"
 
 #include <stdio.h>
@@ -245,6 +246,15 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, "ms must be given once, a whole number from 0 to 60000");
     if (k->shutting_down)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen is shutting down");
+    if (log_enabled(LOG_DEBUG)) {
+        const struct log_field fields[] = {
+            {"appliance", app->name},
+            {"ms", ms_text},
+            {"fault", fault_names[k->faults[app - appliances]]},
+            {"traceparent", MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent")},
+        };
+        log_event(LOG_DEBUG, "kitchen", "request", fields, sizeof fields / sizeof fields[0]);
+    }
 
     struct kreq *r = calloc(1, sizeof *r);
     if (!r)

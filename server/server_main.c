@@ -42,6 +42,7 @@ struct settings {
     int idle_timeout_s;
     int kitchen_connections;
     const char *instance;
+    const char *log_format;
     int verbose;
 };
 
@@ -104,7 +105,9 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "and the wait counts against the step's timeout"},
         {"instance", "INSTANCE", OPT_STRING, &st->instance, 0, 0,
          "this replica's name, stored with every order it runs (default: the host name)"},
-        {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
+        {"log-format", "LOG_FORMAT", OPT_STRING, &st->log_format, 0, 0,
+         "text or logfmt (default: text when stderr is a terminal, logfmt otherwise)"},
+        {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change and every order that ended"},
     };
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
@@ -143,6 +146,12 @@ int main(int argc, char **argv)
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
         return rc == CONFIG_HELP ? 0 : 2;
+    enum log_format lf = log_format_default();
+    if (st.log_format && log_format_parse(st.log_format, &lf) != 0) {
+        fprintf(stderr, "coffee-server: --log-format: '%s' is not text or logfmt\n", st.log_format);
+        return 2;
+    }
+    log_set_format(lf);
     log_init("coffee-server", st.verbose ? LOG_DEBUG : LOG_INFO);
 
     /* The kitchen URL without a trailing slash: paths are appended. */

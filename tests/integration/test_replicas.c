@@ -4,37 +4,16 @@
  * its JSON, in its row, and in the per-instance counts of /stats. */
 #include "harness.h"
 
-#include "clock.h"
-
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct stack st;          /* kitchen + replica "replica-a" */
 static struct child second;      /* a replica without --instance */
 static PGconn *db;
 static char hostname[256];
-
-/* Waits up to 15 s for c's /readyz to answer 200. 0 or -1. */
-static int wait_ready(const struct child *c)
-{
-    char url[128];
-    snprintf(url, sizeof url, "%s/readyz", c->base_url);
-    int64_t deadline = clock_mono_ns() + 15 * NS_PER_SEC;
-    while (clock_mono_ns() < deadline) {
-        long status;
-        json_t *j = http_get_json(url, &status);
-        json_decref(j);
-        if (status == 200)
-            return 0;
-        struct timespec ts = {0, 100 * 1000 * 1000}; /* polling readiness */
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
 
 static int setup(void)
 {
@@ -44,7 +23,7 @@ static int setup(void)
     if (stack_setup(&st, args, &db) != 0)
         return -1;
     const char *args2[] = {"--kitchen-url", st.kitchen.base_url, "--workers", "2", "--db-pool", "2", NULL};
-    if (child_start(&second, "coffee-server", args2) != 0 || wait_ready(&second) != 0)
+    if (child_start(&second, "coffee-server", args2) != 0 || child_wait_ready(&second, 15) != 0)
         return -1;
     return 0;
 }
