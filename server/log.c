@@ -20,7 +20,10 @@ void log_init(const char *prog, enum log_level min)
     log_min = min;
 }
 
-void log_set_format(enum log_format f) { log_fmt = (int)f; }
+void log_set_format(enum log_format f)
+{
+    log_fmt = (int)f;
+}
 
 int log_format_parse(const char *name, enum log_format *f)
 {
@@ -33,9 +36,15 @@ int log_format_parse(const char *name, enum log_format *f)
     return 0;
 }
 
-enum log_format log_format_default(void) { return isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_LOGFMT; }
+enum log_format log_format_default(void)
+{
+    return isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_LOGFMT;
+}
 
-int log_enabled(enum log_level level) { return level >= log_min; }
+int log_enabled(enum log_level level)
+{
+    return level >= log_min;
+}
 
 struct line {
     char p[LINE_MAX_BYTES];
@@ -51,7 +60,10 @@ static void add(struct line *l, const char *s, size_t n)
     l->len += n;
 }
 
-static void adds(struct line *l, const char *s) { add(l, s, strlen(s)); }
+static void adds(struct line *l, const char *s)
+{
+    add(l, s, strlen(s));
+}
 
 /* A logfmt value: bare when it can be, else quoted with escapes. */
 static void add_value(struct line *l, const char *v)
@@ -66,11 +78,21 @@ static void add_value(struct line *l, const char *v)
     adds(l, "\"");
     for (const char *c = v; *c; c++) {
         switch (*c) {
-        case '"': adds(l, "\\\""); break;
-        case '\\': adds(l, "\\\\"); break;
-        case '\n': adds(l, "\\n"); break;
-        case '\t': adds(l, "\\t"); break;
-        case '\r': adds(l, "\\r"); break;
+        case '"':
+            adds(l, "\\\"");
+            break;
+        case '\\':
+            adds(l, "\\\\");
+            break;
+        case '\n':
+            adds(l, "\\n");
+            break;
+        case '\t':
+            adds(l, "\\t");
+            break;
+        case '\r':
+            adds(l, "\\r");
+            break;
         default:
             if ((unsigned char)*c < ' ' || (unsigned char)*c == 0x7f)
                 adds(l, "?");
@@ -89,8 +111,7 @@ static void add_field(struct line *l, const char *key, const char *value)
     add_value(l, value);
 }
 
-void log_event(enum log_level level, const char *component, const char *msg, const struct log_field *fields,
-               size_t n)
+void log_event(enum log_level level, const char *component, const char *msg, const struct log_field *fields, size_t n)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     if (level < log_min)
@@ -110,8 +131,7 @@ void log_event(enum log_level level, const char *component, const char *msg, con
         add_field(&l, "component", component ? component : log_prog);
         add_field(&l, "msg", msg);
     } else {
-        snprintf(stamp, sizeof stamp, "%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000);
+        snprintf(stamp, sizeof stamp, "%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
         adds(&l, stamp);
         adds(&l, log_prog);
         adds(&l, " ");

@@ -38,8 +38,7 @@ int log_enabled(enum log_level level);
 
 /* One event: msg and n fields (borrowed), from component (NULL = the
  * program). */
-void log_event(enum log_level level, const char *component, const char *msg, const struct log_field *fields,
-               size_t n);
+void log_event(enum log_level level, const char *component, const char *msg, const struct log_field *fields, size_t n);
 /* An event with a printf-formatted msg and no fields, from the program. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

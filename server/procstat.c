@@ -22,8 +22,14 @@
 #define COFFEE_COMMIT "unknown"
 #endif
 
-const char *build_version(void) { return COFFEE_VERSION; }
-const char *build_commit(void) { return COFFEE_COMMIT[0] ? COFFEE_COMMIT : "unknown"; }
+const char *build_version(void)
+{
+    return COFFEE_VERSION;
+}
+const char *build_commit(void)
+{
+    return COFFEE_COMMIT[0] ? COFFEE_COMMIT : "unknown";
+}
 
 /* The boot time (btime of /proc/stat), or -1. */
 static double boot_time(void)
@@ -147,8 +153,8 @@ void procstat_render(struct promtext *b)
 {
     struct procstat ps;
     procstat_read(&ps);
-    gauge(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-          ps.cpu_seconds, 2);
+    gauge(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", ps.cpu_seconds,
+          2);
     gauge(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", ps.resident_bytes, 0);
     gauge(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", ps.virtual_bytes, 0);
     gauge(b, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds, 0);

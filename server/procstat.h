@@ -9,12 +9,12 @@
 struct promtext;
 
 struct procstat {
-    double cpu_seconds;     /* user + system */
-    double start_time;      /* seconds since the epoch */
+    double cpu_seconds; /* user + system */
+    double start_time;  /* seconds since the epoch */
     double resident_bytes;
     double virtual_bytes;
     int open_fds;
-    double max_fds;         /* soft RLIMIT_NOFILE */
+    double max_fds; /* soft RLIMIT_NOFILE */
 };
 
 /* Reads the process's figures into ps. 0, or -1 if /proc is not there

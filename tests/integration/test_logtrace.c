@@ -32,7 +32,7 @@ static int setup(void)
     if (child_start_log(&kitchen, "coffee-kitchen", kargs, klog) != 0)
         return -1;
     const char *sargs[] = {"--kitchen-url", kitchen.base_url, "--verbose", "--log-format", "logfmt", "--instance",
-                           "trace-test", "--workers", "2", "--db-pool", "2", NULL};
+                           "trace-test",    "--workers",      "2",         "--db-pool",    "2",      NULL};
     if (child_start_log(&server, "coffee-server", sargs, slog) != 0 || child_wait_ready(&server, 15) != 0)
         return -1;
     db = db_open();
@@ -195,8 +195,7 @@ static int check_logfmt_file(const char *path)
         if (n < 4)
             fprintf(stderr, "\n  not a logfmt event: %s\n", copy);
         CU_ASSERT_FATAL(n >= 4);
-        if (strcmp(k[0], "time") || strcmp(k[1], "level") || strcmp(k[2], "component") ||
-            strcmp(k[3], "msg"))
+        if (strcmp(k[0], "time") || strcmp(k[1], "level") || strcmp(k[2], "component") || strcmp(k[3], "msg"))
             fprintf(stderr, "\n  not a logfmt event: %s\n", copy);
         CU_ASSERT_STRING_EQUAL(k[0], "time");
         CU_ASSERT_STRING_EQUAL(k[1], "level");
@@ -223,7 +222,7 @@ static void check_continued(const char *mode)
     struct trace_ctx got, sent;
     CU_ASSERT_EQUAL_FATAL(trace_parse(tp, &got), 0);
     CU_ASSERT_EQUAL_FATAL(trace_parse(client_tp, &sent), 0);
-    CU_ASSERT_STRING_EQUAL(got.trace_id, sent.trace_id); /* the client's trace */
+    CU_ASSERT_STRING_EQUAL(got.trace_id, sent.trace_id);   /* the client's trace */
     CU_ASSERT_STRING_NOT_EQUAL(got.span_id, sent.span_id); /* the order's own span */
     CU_ASSERT_STRING_EQUAL(got.flags, "01");
 
@@ -259,15 +258,21 @@ static void check_continued(const char *mode)
     snprintf(want_trace, sizeof want_trace, " trace_id=%s", sent.trace_id);
     char want_mode[64];
     snprintf(want_mode, sizeof want_mode, " mode=%s ", mode);
-    const char *const order_line[] = {"component=order", want_id, want_mode, " status=done ", " elapsed_ms=",
+    const char *const order_line[] = {"component=order",       want_id,    want_mode, " status=done ", " elapsed_ms=",
                                       " instance=trace-test ", want_trace, NULL};
     CU_ASSERT_EQUAL(count_lines(slines, order_line), 1);
     free(slines);
     json_decref(o);
 }
 
-static void test_continued_blocking(void) { check_continued("blocking"); }
-static void test_continued_async(void) { check_continued("async"); }
+static void test_continued_blocking(void)
+{
+    check_continued("blocking");
+}
+static void test_continued_async(void)
+{
+    check_continued("async");
+}
 
 static void test_started_when_absent_or_bad(void)
 {
@@ -276,8 +281,8 @@ static void test_started_when_absent_or_bad(void)
     CU_ASSERT_EQUAL_FATAL(trace_parse(client_tp, &sent), 0);
     json_t *o1 = get_traced("/make-coffee?mode=async&scale=0", NULL, &status);
     CU_ASSERT_EQUAL(status, 200);
-    json_t *o2 = get_traced("/make-coffee?mode=async&scale=0", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-                            &status);
+    json_t *o2 = get_traced("/make-coffee?mode=async&scale=0",
+                            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", &status);
     CU_ASSERT_EQUAL(status, 200);
     CU_ASSERT_EQUAL_FATAL(trace_parse(json_string_value(json_object_get(o1, "traceparent")), &a), 0);
     CU_ASSERT_EQUAL_FATAL(trace_parse(json_string_value(json_object_get(o2, "traceparent")), &b), 0);
@@ -320,8 +325,13 @@ static void test_failed_order_logged(void)
     http_result_free(&r);
 
     char *slines = slurp(slog);
-    const char *const line[] = {"level=warn ", "component=order", id, " status=failed ", " failed_step=boil_water ",
-                                " error=\"boil_water: kitchen answered HTTP 500\"", NULL};
+    const char *const line[] = {"level=warn ",
+                                "component=order",
+                                id,
+                                " status=failed ",
+                                " failed_step=boil_water ",
+                                " error=\"boil_water: kitchen answered HTTP 500\"",
+                                NULL};
     CU_ASSERT_EQUAL(count_lines(slines, line), 1);
     free(slines);
 }

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct stack st;          /* kitchen + replica "replica-a" */
-static struct child second;      /* a replica without --instance */
+static struct stack st;     /* kitchen + replica "replica-a" */
+static struct child second; /* a replica without --instance */
 static PGconn *db;
 static char hostname[256];
 

@@ -48,14 +48,17 @@ static int setup(void)
     return 0;
 }
 
-static int teardown(void) { return unlink(path); }
+static int teardown(void)
+{
+    return unlink(path);
+}
 
 static void test_logfmt_line(void)
 {
     log_set_format(LOG_FORMAT_LOGFMT);
     const struct log_field f[] = {
-        {"order_id", "17"},    {"mode", "async"},       {"skipped", NULL},        {"error", "kitchen said \"no\""},
-        {"empty", ""},         {"eq", "a=b"},           {"nl", "two\nlines\tand\\"}, {"ctl", "bell\a"},
+        {"order_id", "17"}, {"mode", "async"}, {"skipped", NULL},           {"error", "kitchen said \"no\""},
+        {"empty", ""},      {"eq", "a=b"},     {"nl", "two\nlines\tand\\"}, {"ctl", "bell\a"},
     };
     capture();
     log_event(LOG_WARN, "order", "order ended", f, sizeof f / sizeof f[0]);

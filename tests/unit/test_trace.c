@@ -33,7 +33,7 @@ static void test_parse_invalid(void)
         "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",       /* dashes misplaced */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",       /* not hex */
         "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
-        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",      /* later version, no '-' after */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", /* later version, no '-' after */
     };
     struct trace_ctx t;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
