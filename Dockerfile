@@ -14,7 +14,10 @@ WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps
 COPY . .
-RUN scripts/build /src/build \
+# The commit coffee_build_info reports (docker-compose passes it; the build
+# context holds no .git).
+ARG COFFEE_GIT_COMMIT=unknown
+RUN scripts/build /src/build -DCOFFEE_GIT_COMMIT=${COFFEE_GIT_COMMIT} \
  && install -d /out \
  && install -s -m 0755 build/coffee-server build/coffee-kitchen build/coffee-client /out/
 

@@ -123,8 +123,8 @@ static int resolve_hosts(const char *hosts, char *out, size_t len, char *err, si
 static const struct {
     const char *name, *sql;
 } prepared[] = {
-    {"coffee_insert", "INSERT INTO orders (mode, scale, started_at, deadline_at)"
-                      " VALUES ($1, $2, to_timestamp($3), now() + make_interval(secs => $4)) RETURNING id"},
+    {"coffee_insert", "INSERT INTO orders (mode, scale, started_at, deadline_at, instance, traceparent)"
+                      " VALUES ($1, $2, to_timestamp($3), now() + make_interval(secs => $4), $5, $6) RETURNING id"},
     {"coffee_brew", "SELECT brew_coffee($1, $2, $3)"},
     {"coffee_finish", "UPDATE orders SET status = $2, elapsed_ms = $3, queued_ms = $4, failed_step = $5,"
                       " error = $6, steps = $7::jsonb WHERE id = $1"},
@@ -287,7 +287,7 @@ int db_ingredients_literal(const struct step_def *step, const char *const result
 
 void db_stmt_insert_order(struct db_stmt *st, const struct order *o, double budget_ms)
 {
-    stmt_prepared(st, "insert order", PREP_INSERT, 4);
+    stmt_prepared(st, "insert order", PREP_INSERT, 6);
     snprintf(st->num[0], sizeof st->num[0], "%.17g", o->scale);
     snprintf(st->num[1], sizeof st->num[1], "%.6f", o->started_wall);
     snprintf(st->num[2], sizeof st->num[2], "%.3f", budget_ms / 1000.0);
@@ -295,6 +295,8 @@ void db_stmt_insert_order(struct db_stmt *st, const struct order *o, double budg
     st->values[1] = st->num[0];
     st->values[2] = st->num[1];
     st->values[3] = st->num[2];
+    st->values[4] = o->instance;
+    st->values[5] = o->traceparent[0] ? o->traceparent : NULL;
 }
 
 int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
@@ -338,7 +340,8 @@ void db_stmt_get_order(struct db_stmt *st, int64_t id)
     stmt_init(st, "get order",
               "SELECT json_build_object('order_id', id, 'mode', mode, 'scale', scale, 'started_at', started_at,"
               " 'status', status, 'elapsed_ms', elapsed_ms, 'queued_ms', queued_ms, 'failed_step', failed_step,"
-              " 'error', error, 'steps', steps)::text FROM orders WHERE id = $1",
+              " 'error', error, 'instance', instance, 'traceparent', traceparent,"
+              " 'steps', steps)::text FROM orders WHERE id = $1",
               1);
     snprintf(st->num[0], sizeof st->num[0], "%lld", (long long)id);
     st->values[0] = st->num[0];
@@ -350,7 +353,12 @@ void db_stmt_stats(struct db_stmt *st, const char *since)
 {
     stmt_init(st, "stats",
               "SELECT json_build_object('since', $1::timestamptz, 'modes', coalesce(json_object_agg(mode, s"
-              " ORDER BY mode), '{}'))::text FROM ("
+              " ORDER BY mode), '{}'), 'instances', (SELECT coalesce(json_object_agg(coalesce(instance, ''),"
+              " json_build_object('count', done, 'failed', failed) ORDER BY instance), '{}') FROM ("
+              "  SELECT instance, count(*) FILTER (WHERE status = 'done') AS done,"
+              "   count(*) FILTER (WHERE status = 'failed') AS failed FROM orders"
+              "  WHERE status <> 'running' AND ($1::timestamptz IS NULL OR started_at >= $1::timestamptz)"
+              "  GROUP BY instance) AS per_instance))::text FROM ("
               " SELECT mode, json_build_object("
               "  'count', count(*) FILTER (WHERE status = 'done'),"
               "  'failed', count(*) FILTER (WHERE status = 'failed'),"

@@ -78,8 +78,9 @@ int db_stmt_finish(struct db_stmt *st, const struct order *o);
 void db_stmt_get_order(struct db_stmt *st, int64_t id);
 /* SELECT per-mode statistics of ended orders as JSON text: count, failed,
  * abandoned (failed by the sweep), and the mean, p50, p95 and p99 of
- * elapsed_ms of done orders (computed by PostgreSQL), of orders started at
- * or after since (NULL = all); since is borrowed. */
+ * elapsed_ms of done orders (computed by PostgreSQL), and per instance
+ * (replica) count and failed ("instances"; "" for rows that name none), of
+ * orders started at or after since (NULL = all); since is borrowed. */
 void db_stmt_stats(struct db_stmt *st, const char *since);
 /* SELECT 1: a readiness probe. */
 void db_stmt_ping(struct db_stmt *st);

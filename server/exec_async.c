@@ -235,6 +235,7 @@ static int prepare_http(CURL *e, void *arg)
     char url[512];
     if (kc_url(&wf_steps[s->index], s->ao->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0)
         return -1;
+    kc_set_trace(&s->resp, o->traceparent);
     return kc_prepare(e, url, order_step_limit_ms(o, s->index, s->ao->ex->opt.step_slack_ms), &s->resp);
 }
 

@@ -64,6 +64,7 @@ static void run_step(struct worker *w, struct order *o, int i)
     order_step_start(o, i, clock_mono_ns());
     if (d->io == IO_HTTP) {
         char url[512];
+        kc_set_trace(&w->resp, o->traceparent);
         if (kc_url(d, w->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0 ||
             kc_prepare(w->easy, url, limit_ms, &w->resp) != 0) {
             err = OERR_KITCHEN;

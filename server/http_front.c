@@ -17,10 +17,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "order.h"
+#include "order_log.h"
 #include "params.h"
 #include "pgpool.h"
 #include "probes.h"
 #include "report.h"
+#include "trace.h"
 #include "web.h"
 
 #include <math.h>
@@ -173,6 +175,7 @@ static void on_order_done(struct order *o, void *arg)
     r->f->inflight--;
     r->f->mixed -= wf_modes[o->mode].sql_blocks_loop;
     metrics_order_ended(r->f->metrics, o);
+    order_log_ended(o);
     if (--r->pending == 0)
         answer_orders(r);
 }
@@ -324,12 +327,17 @@ static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, v
     struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    /* The client's trace, continued (a new one when it sent none, or a bad one). */
+    struct trace_ctx parent;
+    int traced = trace_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent"), &parent) == 0;
     r->norders = norders;
     for (int i = 0; i < norders; i++) {
         if (!(r->orders[i] = order_new(modes[i], scale, on_order_done, r))) {
             req_free(r);
             return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         }
+        r->orders[i]->instance = f->opt.instance;
+        trace_child(traced ? &parent : NULL, r->orders[i]->traceparent, sizeof r->orders[i]->traceparent);
     }
     r->pending = norders;
     enum MHD_Result ret = req_suspend(r, con_cls);

@@ -24,6 +24,7 @@ struct front_options {
     int max_inflight; /* orders in flight before a 503 */
     int max_mixed;    /* mixed orders in flight before a 503: each freezes the loop */
     unsigned modes;   /* bit mask of the wf_modes offered; others get 400 */
+    const char *instance; /* this replica's name, stored with each order (borrowed, outlives the front) */
 };
 
 /* After the drain's timeout, orders are cancelled; this much later,

@@ -10,7 +10,10 @@
 #include "evloop.h"
 #include "httpd.h"
 #include "list.h"
+#include "log.h"
 #include "params.h"
+#include "procstat.h"
+#include "promtext.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -59,6 +62,11 @@ struct kitchen {
     int shutting_down;
     int allow_fault_api;
     enum kitchen_fault faults[NAPPLIANCES];
+    /* For /metrics: requests accepted, waiting now, and answered with an
+     * injected fault, per appliance (and per fault kind). */
+    unsigned long long requests[NAPPLIANCES];
+    unsigned inflight[NAPPLIANCES];
+    unsigned long long faulted[NAPPLIANCES][NFAULTS];
 };
 
 struct kitchen *kitchen_new(struct evloop *loop, int allow_fault_api)
@@ -127,6 +135,7 @@ static void unlink_waiting(struct kreq *r)
 {
     list_remove(&r->link);
     r->k->nwaiting--;
+    r->k->inflight[r->app - appliances]--;
 }
 
 /* The one place a waiting request is answered: stop its timer, take it off
@@ -240,6 +249,31 @@ static enum MHD_Result route_faults(struct kitchen *k, struct MHD_Connection *c,
     return httpd_respond(c, MHD_HTTP_OK, body, (size_t)n, NULL);
 }
 
+/* GET /metrics: the appliances' counters, the process's, the build. */
+static enum MHD_Result answer_metrics(const struct kitchen *k, struct MHD_Connection *c)
+{
+    struct promtext b;
+    promtext_init(&b, 4096);
+    promtext_header(&b, "coffee_kitchen_requests_total", "counter", "Appliance requests accepted, by appliance.");
+    for (size_t i = 0; i < NAPPLIANCES; i++)
+        promtext_put(&b, "coffee_kitchen_requests_total{appliance=\"%s\"} %llu\n", appliances[i].name, k->requests[i]);
+    promtext_header(&b, "coffee_kitchen_requests_in_flight", "gauge", "Appliance requests waiting now, by appliance.");
+    for (size_t i = 0; i < NAPPLIANCES; i++)
+        promtext_put(&b, "coffee_kitchen_requests_in_flight{appliance=\"%s\"} %u\n", appliances[i].name, k->inflight[i]);
+    promtext_header(&b, "coffee_kitchen_faults_injected_total", "counter",
+                    "Requests that met an injected fault, by appliance and fault.");
+    for (size_t i = 0; i < NAPPLIANCES; i++)
+        for (size_t f = 1; f < NFAULTS; f++)
+            promtext_put(&b, "coffee_kitchen_faults_injected_total{appliance=\"%s\",fault=\"%s\"} %llu\n",
+                         appliances[i].name, fault_names[f], k->faulted[i][f]);
+    procstat_render(&b);
+    char *text = promtext_finish(&b);
+    if (!text)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen out of memory");
+    return httpd_respond_as(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
+                            MHD_RESPMEM_MUST_FREE);
+}
+
 enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
                                 const char *version, const char *upload_data, size_t *upload_data_size,
                                 void **con_cls)
@@ -257,6 +291,8 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
         return answer(*con_cls); /* resumed: the answer is ready */
     if (faults)
         return route_faults(k, c, method);
+    if (!strcmp(url, "/metrics"))
+        return answer_metrics(k, c);
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
     const struct appliance *app = find_appliance(url);
@@ -270,6 +306,15 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, "ms must be given once, a whole number from 0 to 60000");
     if (k->shutting_down)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen is shutting down");
+    if (log_enabled(LOG_DEBUG)) {
+        const struct log_field fields[] = {
+            {"appliance", app->name},
+            {"ms", ms_text},
+            {"fault", fault_names[k->faults[app - appliances]]},
+            {"traceparent", MHD_lookup_connection_value(c, MHD_HEADER_KIND, "traceparent")},
+        };
+        log_event(LOG_DEBUG, "kitchen", "request", fields, sizeof fields / sizeof fields[0]);
+    }
 
     struct kreq *r = calloc(1, sizeof *r);
     if (!r)
@@ -291,6 +336,10 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     k->nrequests++;
     list_push_back(&k->waiting, &r->link);
     k->nwaiting++;
+    k->requests[app - appliances]++;
+    k->inflight[app - appliances]++;
+    if (r->fault != FAULT_NONE)
+        k->faulted[app - appliances][r->fault]++;
     /* Suspend now, in the handler; the timer can only fire on a later
      * loop pass, so the resume always comes after this suspend. */
     MHD_suspend_connection(c);

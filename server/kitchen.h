@@ -6,7 +6,10 @@
  * appliance can be made to fail every request (after its delay) in one of
  * the ways of enum kitchen_fault. Set at start (--faults) or, when allowed,
  * at run time with POST /faults?kettle=500&toaster=hang (no arguments:
- * clear all); GET /faults shows them. */
+ * clear all); GET /faults shows them.
+ *
+ * GET /metrics: requests by appliance, in flight, faults injected, and the
+ * process metrics (Prometheus text format). */
 #ifndef COFFEE_KITCHEN_H
 #define COFFEE_KITCHEN_H
 

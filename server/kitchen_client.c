@@ -4,6 +4,7 @@
 #include "kitchen_client.h"
 
 #include "order.h"
+#include "trace.h"
 #include "workflow.h"
 
 #include <jansson.h>
@@ -12,6 +13,8 @@
 
 /* curl's receive buffer per easy handle (its minimum; the default is 16 KB). */
 #define KC_RECV_BUFFER 1024L
+
+_Static_assert(KC_TRACEPARENT_SIZE == TRACEPARENT_SIZE, "one traceparent size");
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -72,12 +75,26 @@ int kc_setup(CURL *e)
     return c == CURLE_OK ? 0 : -1;
 }
 
+void kc_set_trace(struct kc_response *resp, const char *traceparent)
+{
+    snprintf(resp->traceparent, sizeof resp->traceparent, "%s", traceparent ? traceparent : "");
+}
+
 int kc_prepare(CURL *e, const char *url, long timeout_ms, struct kc_response *resp)
 {
     resp->len = 0;
     resp->overflow = 0;
     resp->body[0] = '\0';
     CURLcode c = CURLE_OK;
+    /* A pooled handle keeps the last list it was given: always set it. The
+     * list is resp's own element, not curl_slist_append's: nothing to free. */
+    struct curl_slist *headers = NULL;
+    if (resp->traceparent[0]) {
+        snprintf(resp->header, sizeof resp->header, "traceparent: %s", resp->traceparent);
+        resp->header_list = (struct curl_slist){.data = resp->header, .next = NULL};
+        headers = &resp->header_list;
+    }
+    c |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     c |= curl_easy_setopt(e, CURLOPT_URL, url);
     c |= curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
     c |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);

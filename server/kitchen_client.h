@@ -9,11 +9,17 @@
 #include <stddef.h>
 
 #define KC_BODY_MAX 1024
+#define KC_TRACEPARENT_SIZE 56
 
 struct kc_response {
     char body[KC_BODY_MAX];
     size_t len;
     int overflow; /* the answer did not fit: the transfer was stopped */
+    /* Sent as the request's traceparent header when not "" (kc_set_trace);
+     * the header and its one-element list live here, with the transfer. */
+    char traceparent[KC_TRACEPARENT_SIZE];
+    char header[KC_TRACEPARENT_SIZE + 16];
+    struct curl_slist header_list;
 };
 
 struct step_def;
@@ -26,8 +32,12 @@ int kc_parse_result(const char *body, size_t len, char *out, size_t outlen, char
 /* Sets the options every kitchen transfer uses (no signals, keep-alive,
  * TCP_NODELAY, connect timeout, a 1 KB receive buffer). Returns 0 or -1. */
 int kc_setup(CURL *e);
+/* Sets the traceparent the next kc_prepare with resp sends (NULL or "" =
+ * none); copied. */
+void kc_set_trace(struct kc_response *resp, const char *traceparent);
 /* Points e at url, writing the answer into resp, bounded by timeout_ms
- * (0 = none). Resets resp. Returns 0 or -1. */
+ * (0 = none), with resp's traceparent header if it has one. Resets resp's
+ * answer (not its traceparent). Returns 0 or -1. */
 int kc_prepare(CURL *e, const char *url, long timeout_ms, struct kc_response *resp);
 /* Reads a finished transfer: 0 with the step's result, or an order_error
  * (OERR_KITCHEN, OERR_TIMEOUT) with a message naming what went wrong. */

@@ -31,6 +31,8 @@ int main(int argc, char **argv)
     int max_conn = 16384;
     const char *faults = NULL;
     int allow_faults = 0;
+    const char *log_format = NULL;
+    int verbose = 0;
     const struct opt opts[] = {
         {"port", "PORT", OPT_INT, &port, 0, 65535, "TCP port to listen on (0 = any free port)"},
         {"bind", "BIND", OPT_STRING, &bind, 0, 0, "numeric address to listen on"},
@@ -40,6 +42,9 @@ int main(int argc, char **argv)
          "inject faults, e.g. kettle=500,toaster=hang (kinds: none, 500, garbage, close, hang)"},
         {"allow-faults", "KITCHEN_ALLOW_FAULTS", OPT_FLAG, &allow_faults, 0, 1,
          "let POST /faults?kettle=500&... change the faults at run time (for tests)"},
+        {"log-format", "LOG_FORMAT", OPT_STRING, &log_format, 0, 0,
+         "text or logfmt (default: text when stderr is a terminal, logfmt otherwise)"},
+        {"verbose", "VERBOSE", OPT_FLAG, &verbose, 0, 1, "log every request (appliance, ms, traceparent)"},
     };
     char err[256];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
@@ -53,7 +58,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "coffee-kitchen: %s\n", err);
         return 2;
     }
-    log_init("coffee-kitchen", LOG_INFO);
+    enum log_format lf = log_format_default();
+    if (log_format && log_format_parse(log_format, &lf) != 0) {
+        fprintf(stderr, "coffee-kitchen: --log-format: '%s' is not text or logfmt\n", log_format);
+        return 2;
+    }
+    log_set_format(lf);
+    log_init("coffee-kitchen", verbose ? LOG_DEBUG : LOG_INFO);
     proc_ignore_sigpipe();
     int nofile = proc_raise_nofile(max_conn + 64);
     if (nofile < max_conn + 64) {

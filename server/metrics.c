@@ -7,6 +7,8 @@
 #include "evloop.h"
 #include "list.h"
 #include "order.h"
+#include "procstat.h"
+#include "promtext.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,98 +137,58 @@ void metrics_order_rejected(struct metrics *m, enum metrics_reject why) { m->rej
 
 /* ---- rendering ------------------------------------------------------------ */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct buf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
-static void header(struct buf *b, const char *name, const char *type, const char *help)
-{
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 /* One histogram's series; labels is "" or 'mode="async",...' */
-static void histogram(struct buf *b, const char *name, const char *labels, const struct histogram *h,
+static void histogram(struct promtext *b, const char *name, const char *labels, const struct histogram *h,
                       const double *bounds, size_t nb)
 {
     uint64_t cum = 0;
     const char *sep = labels[0] ? "," : "";
     for (size_t i = 0; i < nb; i++) {
         cum += h->counts[i];
-        put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], (unsigned long long)cum);
+        promtext_put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], (unsigned long long)cum);
     }
     cum += h->counts[nb];
-    put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
-    put(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
-    put(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+    promtext_put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    promtext_put(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
+    promtext_put(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
         (unsigned long long)h->n);
 }
 
-static void render_orders(struct buf *b, const struct metrics *m)
+static void render_orders(struct promtext *b, const struct metrics *m)
 {
     char labels[96];
-    header(b, "coffee_orders_total", "counter", "Orders ended, by mode and status.");
+    promtext_header(b, "coffee_orders_total", "counter", "Orders ended, by mode and status.");
     for (int i = 0; i < wf_nmodes; i++) {
-        put(b, "coffee_orders_total{mode=\"%s\",status=\"done\"} %llu\n", wf_modes[i].name,
+        promtext_put(b, "coffee_orders_total{mode=\"%s\",status=\"done\"} %llu\n", wf_modes[i].name,
             (unsigned long long)m->modes[i].done);
-        put(b, "coffee_orders_total{mode=\"%s\",status=\"failed\"} %llu\n", wf_modes[i].name,
+        promtext_put(b, "coffee_orders_total{mode=\"%s\",status=\"failed\"} %llu\n", wf_modes[i].name,
             (unsigned long long)m->modes[i].failed);
     }
-    header(b, "coffee_order_errors_total", "counter", "Failed orders, by mode and what failed.");
+    promtext_header(b, "coffee_order_errors_total", "counter", "Failed orders, by mode and what failed.");
     for (int i = 0; i < wf_nmodes; i++)
         for (size_t e = 1; e < NERRORS; e++)
-            put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name, error_names[e],
+            promtext_put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name, error_names[e],
                 (unsigned long long)m->modes[i].errors[e]);
-    header(b, "coffee_orders_rejected_total", "counter", "Orders refused with 503 before they started.");
+    promtext_header(b, "coffee_orders_rejected_total", "counter", "Orders refused with 503 before they started.");
     for (int r = 0; r < REJECT_NREASONS; r++)
-        put(b, "coffee_orders_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
+        promtext_put(b, "coffee_orders_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
             (unsigned long long)m->rejected[r]);
-    header(b, "coffee_orders_in_flight", "gauge", "Orders running now, by mode.");
+    promtext_header(b, "coffee_orders_in_flight", "gauge", "Orders running now, by mode.");
     for (int i = 0; i < wf_nmodes; i++)
-        put(b, "coffee_orders_in_flight{mode=\"%s\"} %d\n", wf_modes[i].name, m->modes[i].inflight);
+        promtext_put(b, "coffee_orders_in_flight{mode=\"%s\"} %d\n", wf_modes[i].name, m->modes[i].inflight);
 
-    header(b, "coffee_order_duration_seconds", "histogram", "Elapsed time of ended orders, by mode.");
+    promtext_header(b, "coffee_order_duration_seconds", "histogram", "Elapsed time of ended orders, by mode.");
     for (int i = 0; i < wf_nmodes; i++) {
         snprintf(labels, sizeof labels, "mode=\"%s\"", wf_modes[i].name);
         histogram(b, "coffee_order_duration_seconds", labels, &m->modes[i].elapsed, duration_bounds, NDUR);
     }
-    header(b, "coffee_order_queued_seconds", "histogram",
+    promtext_header(b, "coffee_order_queued_seconds", "histogram",
            "Time an order waited for a blocking worker or a free database connection, by mode.");
     for (int i = 0; i < wf_nmodes; i++) {
         snprintf(labels, sizeof labels, "mode=\"%s\"", wf_modes[i].name);
         histogram(b, "coffee_order_queued_seconds", labels, &m->modes[i].queued, duration_bounds, NDUR);
     }
-    header(b, "coffee_step_duration_seconds", "histogram", "Duration of completed steps (end - start), by mode and step.");
+    promtext_header(b, "coffee_step_duration_seconds", "histogram", "Duration of completed steps (end - start), by mode and step.");
     for (int i = 0; i < wf_nmodes; i++) {
         for (int s = 0; s < wf_nsteps; s++) {
             snprintf(labels, sizeof labels, "mode=\"%s\",step=\"%s\"", wf_modes[i].name, wf_steps[s].name);
@@ -235,38 +197,34 @@ static void render_orders(struct buf *b, const struct metrics *m)
     }
 }
 
-static void render_gauges(struct buf *b, const struct metrics *m, const struct metrics_gauges *g)
+static void render_gauges(struct promtext *b, const struct metrics *m, const struct metrics_gauges *g)
 {
-    header(b, "coffee_db_pool_connections", "gauge", "The async database pool: configured, open, and running a query.");
-    put(b, "coffee_db_pool_connections{state=\"size\"} %d\n", g->pool_size);
-    put(b, "coffee_db_pool_connections{state=\"connected\"} %d\n", g->pool_connected);
-    put(b, "coffee_db_pool_connections{state=\"busy\"} %d\n", g->pool_busy);
-    header(b, "coffee_db_pool_waiting", "gauge", "Queries waiting for a free database connection.");
-    put(b, "coffee_db_pool_waiting %d\n", g->pool_waiting);
-    header(b, "coffee_blocking_workers", "gauge", "Blocking worker threads: all, and running an order.");
-    put(b, "coffee_blocking_workers{state=\"total\"} %d\n", g->workers);
-    put(b, "coffee_blocking_workers{state=\"busy\"} %d\n", g->workers_busy);
-    header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
-    put(b, "coffee_blocking_queue %d\n", g->workers_queued);
+    promtext_header(b, "coffee_db_pool_connections", "gauge", "The async database pool: configured, open, and running a query.");
+    promtext_put(b, "coffee_db_pool_connections{state=\"size\"} %d\n", g->pool_size);
+    promtext_put(b, "coffee_db_pool_connections{state=\"connected\"} %d\n", g->pool_connected);
+    promtext_put(b, "coffee_db_pool_connections{state=\"busy\"} %d\n", g->pool_busy);
+    promtext_header(b, "coffee_db_pool_waiting", "gauge", "Queries waiting for a free database connection.");
+    promtext_put(b, "coffee_db_pool_waiting %d\n", g->pool_waiting);
+    promtext_header(b, "coffee_blocking_workers", "gauge", "Blocking worker threads: all, and running an order.");
+    promtext_put(b, "coffee_blocking_workers{state=\"total\"} %d\n", g->workers);
+    promtext_put(b, "coffee_blocking_workers{state=\"busy\"} %d\n", g->workers_busy);
+    promtext_header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
+    promtext_put(b, "coffee_blocking_queue %d\n", g->workers_queued);
 
-    header(b, "coffee_loop_lag_seconds", "histogram",
+    promtext_header(b, "coffee_loop_lag_seconds", "histogram",
            "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
     histogram(b, "coffee_loop_lag_seconds", "", &m->lag, lag_bounds, NLAG);
-    header(b, "coffee_loop_lag_max_seconds", "gauge", "The worst loop lag in the last 5 to 10 seconds.");
+    promtext_header(b, "coffee_loop_lag_max_seconds", "gauge", "The worst loop lag in the last 5 to 10 seconds.");
     int64_t max = m->lag_max_ns[0] > m->lag_max_ns[1] ? m->lag_max_ns[0] : m->lag_max_ns[1];
-    put(b, "coffee_loop_lag_max_seconds %.6f\n", (double)max / 1e9);
+    promtext_put(b, "coffee_loop_lag_max_seconds %.6f\n", (double)max / 1e9);
 }
 
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
 {
-    struct buf b = {.p = malloc(16384), .cap = 16384};
-    if (!b.p)
-        return NULL;
+    struct promtext b;
+    promtext_init(&b, 16384);
     render_orders(&b, m);
     render_gauges(&b, m, g);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    procstat_render(&b);
+    return promtext_finish(&b);
 }

@@ -7,6 +7,7 @@
 #define COFFEE_ORDER_H
 
 #include "evloop.h"
+#include "trace.h"
 #include "workflow.h"
 
 #include <stdint.h>
@@ -53,6 +54,8 @@ struct order {
     int mode;   /* index into wf_modes */
     double scale;
     double started_wall; /* seconds since the epoch, for started_at */
+    const char *instance; /* borrowed, outlives the order: the replica running it (NULL = none) */
+    char traceparent[TRACEPARENT_SIZE]; /* W3C trace context of the order ("" = none) */
     int64_t arrived_ns;
     int64_t queued_ns; /* waiting for a worker or a connection, all told */
     int64_t steps_end_ns; /* when the last step ended: elapsed_ms */

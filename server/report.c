@@ -62,6 +62,10 @@ json_t *report_order(const struct order *o)
                           "sequential_ms", wf_sequential_ms(o->scale),
                           "steps", report_steps(o),
                           "result", results);
+    if (j && o->traceparent[0])
+        json_object_set_new(j, "traceparent", json_string(o->traceparent));
+    if (j && o->instance)
+        json_object_set_new(j, "instance", json_string(o->instance));
     if (j && o->status == ORDER_FAILED) {
         json_object_set_new(j, "error", json_string(o->errmsg));
         json_object_set_new(j, "failed_step",

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* MHD's memory pool per HTTP connection: request line and headers, answer
  * headers; a URL or header up to about this size reaches the handler. One
@@ -53,6 +54,8 @@ struct settings {
     int max_mixed;
     const char *modes;
     int sweep_interval_ms;
+    const char *instance;
+    const char *log_format;
     int verbose;
 };
 
@@ -122,7 +125,11 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"modes", "MODES", OPT_STRING, &st->modes, 0, 0, "the modes this server offers, comma-separated"},
         {"sweep-interval-ms", "SWEEP_INTERVAL_MS", OPT_INT, &st->sweep_interval_ms, 0, 3600000,
          "how often rows left running past their deadline (by a server that died) are failed; 0 = never"},
-        {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change"},
+        {"instance", "INSTANCE", OPT_STRING, &st->instance, 0, 0,
+         "this replica's name, stored with every order it runs (default: the host name)"},
+        {"log-format", "LOG_FORMAT", OPT_STRING, &st->log_format, 0, 0,
+         "text or logfmt (default: text when stderr is a terminal, logfmt otherwise)"},
+        {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change and every order that ended"},
     };
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
@@ -163,9 +170,20 @@ int main(int argc, char **argv)
         .modes = "blocking,async,naive,mixed",
         .sweep_interval_ms = 10000,
     };
+    /* The host name is the default instance: a container's is its id, so
+     * every replica of a compose service has its own. */
+    char hostname[256] = "";
+    if (gethostname(hostname, sizeof hostname - 1) == 0 && hostname[0])
+        st.instance = hostname;
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
         return rc == CONFIG_HELP ? 0 : 2;
+    enum log_format lf = log_format_default();
+    if (st.log_format && log_format_parse(st.log_format, &lf) != 0) {
+        fprintf(stderr, "coffee-server: --log-format: '%s' is not text or logfmt\n", st.log_format);
+        return 2;
+    }
+    log_set_format(lf);
     log_init("coffee-server", st.verbose ? LOG_DEBUG : LOG_INFO);
 
     /* The kitchen URL without a trailing slash: paths are appended. */
@@ -272,7 +290,8 @@ int main(int argc, char **argv)
         goto out;
     }
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
-                                 .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes};
+                                 .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
+                                 .instance = st.instance};
     srv.front = front_new(srv.loop, pool, http, async, blocking, &fopt);
     if (!srv.front) {
         log_error("out of memory");
@@ -295,7 +314,8 @@ int main(int argc, char **argv)
         goto out;
     }
     front_attach(srv.front, srv.httpd);
-    log_info("kitchen %s, database %s, %d workers, db pool %d", kitchen, db->describe, st.workers, st.db_pool);
+    log_info("instance %s, kitchen %s, database %s, %d workers, db pool %d", st.instance ? st.instance : "(none)",
+             kitchen, db->describe, st.workers, st.db_pool);
     proc_announce("coffee-server", st.bind, httpd_port(srv.httpd));
     rc = evloop_run(srv.loop) == 0 ? 0 : 1;
 

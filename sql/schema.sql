@@ -26,6 +26,13 @@ CREATE INDEX IF NOT EXISTS orders_mode_started_idx ON orders (mode, started_at);
 -- sweep cheap however many orders the table holds.
 ALTER TABLE orders ADD COLUMN IF NOT EXISTS deadline_at timestamptz;
 CREATE INDEX IF NOT EXISTS orders_running_deadline_idx ON orders (deadline_at) WHERE status = 'running';
+-- Which replica ran the order (coffee-server --instance; default its host
+-- name): with several replicas behind a balancer, /stats and SQL show the
+-- spread. NULL for rows written before the column existed.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS instance text;
+-- The order's W3C traceparent (the client's trace, or one the server
+-- started; the span id is the order's own), as sent to the kitchen.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS traceparent text;
 
 -- The brew step: holds a database backend for ms milliseconds (the
 -- "automatic coffee machine"), then answers from the ingredients it got.

@@ -27,6 +27,28 @@ extern char **environ;
 
 int child_start(struct child *c, const char *prog, const char *const args[])
 {
+    return child_start_log(c, prog, args, NULL);
+}
+
+int child_wait_ready(const struct child *c, int timeout_s)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/readyz", c->base_url);
+    int64_t deadline = clock_mono_ns() + (int64_t)timeout_s * NS_PER_SEC;
+    while (clock_mono_ns() < deadline) {
+        long status;
+        json_t *j = http_get_json(url, &status);
+        json_decref(j);
+        if (status == 200)
+            return 0;
+        struct timespec ts = {0, 100 * 1000 * 1000}; /* polling readiness */
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+int child_start_log(struct child *c, const char *prog, const char *const args[], const char *log_path)
+{
     const char *dir = getenv("COFFEE_BIN_DIR");
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", prog);
@@ -45,6 +67,8 @@ int child_start(struct child *c, const char *prog, const char *const args[])
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    if (log_path)
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     int rc = posix_spawn(&c->pid, path, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);

@@ -20,6 +20,11 @@ struct child {
 /* Starts COFFEE_BIN_DIR/prog with args (NULL-terminated; --port 0 is
  * added) and waits up to 10 s for its "listening on" line. 0 or -1. */
 int child_start(struct child *c, const char *prog, const char *const args[]);
+/* child_start with the program's stderr appended to the file log_path
+ * (created if missing; NULL = the test's stderr). 0 or -1. */
+int child_start_log(struct child *c, const char *prog, const char *const args[], const char *log_path);
+/* Waits up to timeout_s for c's /readyz to answer 200. 0 or -1. */
+int child_wait_ready(const struct child *c, int timeout_s);
 /* Sends SIGTERM and waits up to timeout_s; SIGKILL after. Returns the
  * exit status (0..255), or -1 if it had to be killed or died of a signal. */
 int child_stop(struct child *c, int timeout_s);

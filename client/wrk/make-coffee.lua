@@ -14,9 +14,18 @@
 -- (on one line). non2xx counts answers that were not 2xx (503 when the server
 -- is over its in-flight limit, 502/504 when the kitchen failed): a run with
 -- non2xx > 0 did not measure what it claims to.
+--
+-- With WRK_ORDER_IDS=1 in the environment, a second line follows with the
+-- order_id of every answer that was 200, for checking them against the
+-- database (tests/compose-smoke):
+--
+--   wrk-order-ids count=640 ids=17,18,19,...
+--
+-- (reading every answer's body costs wrk some CPU: off by default).
 
 -- Globals, not locals: done() reads them back with thread:get().
 coffee_mode, coffee_scale = "async", "0.25"
+coffee_ids = ""
 local threads = {}
 
 -- Main thread, once per wrk thread: kept so that done() can read back the
@@ -31,6 +40,18 @@ function init(args)
     wrk.method = "GET"
     wrk.path = "/make-coffee?mode=" .. coffee_mode .. "&scale=" .. coffee_scale
     wrk.headers["Accept"] = "application/json"
+end
+
+if os.getenv("WRK_ORDER_IDS") == "1" then
+    -- Each thread: the ids of its 200 answers, comma-separated.
+    function response(status, headers, body)
+        if status == 200 then
+            local id = string.match(body, '"order_id":(%d+)')
+            if id then
+                coffee_ids = coffee_ids .. id .. ","
+            end
+        end
+    end
 end
 
 -- Main thread, after every thread stopped.
@@ -49,4 +70,14 @@ function done(summary, latency, requests)
         latency:percentile(50) / 1000, latency:percentile(90) / 1000,
         latency:percentile(99) / 1000, latency.max / 1000, e.status,
         e.connect, e.read, e.write, e.timeout))
+    if os.getenv("WRK_ORDER_IDS") == "1" then
+        local all, n = {}, 0
+        for _, t in ipairs(threads) do
+            for id in string.gmatch(t:get("coffee_ids") or "", "%d+") do
+                n = n + 1
+                all[n] = id
+            end
+        end
+        io.write(string.format("wrk-order-ids count=%d ids=%s\n", n, table.concat(all, ",")))
+    end
 end

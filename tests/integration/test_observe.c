@@ -1,10 +1,16 @@
-/* Integration: what the service says about itself. /metrics in the
- * Prometheus text format (checked by promtool, and by value after known
- * orders), and /stats computed by PostgreSQL from the orders table. */
+/* Integration: what the service says about itself. /metrics of server and
+ * kitchen in the Prometheus text format (checked by promtool, and by value
+ * after known orders), the process metrics against /proc seen from outside,
+ * coffee_build_info, and /stats computed by PostgreSQL from the orders
+ * table. */
 #include "harness.h"
 
 #include <CUnit/Basic.h>
+#include <curl/curl.h>
+#include <jansson.h>
 #include <math.h>
+#include <microhttpd.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +22,8 @@ static PGconn *db;
 static int setup(void)
 {
     static const char *const args[] = {"--workers", "2", "--db-pool", "4", NULL};
+    static const char *const kargs[] = {"--allow-faults", NULL};
+    harness_kitchen_args = kargs;
     return stack_setup(&st, args, &db);
 }
 static int teardown(void) { return stack_teardown(&st, db); }
@@ -41,10 +49,13 @@ static void order(const char *mode, double scale)
     http_result_free(&r);
 }
 
-static void test_promtool(void)
+/* promtool check metrics on c's /metrics. */
+static void promtool_ok(const struct child *c)
 {
     struct http_result r;
-    get("/metrics", &r);
+    char url[200];
+    snprintf(url, sizeof url, "%s/metrics", c->base_url);
+    CU_ASSERT_EQUAL_FATAL(http_get(url, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     CU_ASSERT_STRING_EQUAL(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
     char path[] = "/tmp/coffee-metrics.XXXXXX";
@@ -61,6 +72,117 @@ static void test_promtool(void)
     CU_ASSERT_EQUAL(rc, 0);
     unlink(path);
     http_result_free(&r);
+}
+
+static void test_promtool(void)
+{
+    promtool_ok(&st.server);
+    promtool_ok(&st.kitchen);
+}
+
+/* utime + stime of pid in seconds, from its /proc/PID/stat, or -1. */
+static double proc_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, stime;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stime) != 2)
+        return -1;
+    return (double)(ut + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The process metrics agree with what /proc says from outside. */
+static void check_process_metrics(const struct child *c)
+{
+    double fds = http_metric(c, "process_open_fds"), max = http_metric(c, "process_max_fds");
+    double rss = http_metric(c, "process_resident_memory_bytes"), start = http_metric(c, "process_start_time_seconds");
+    double cpu = http_metric(c, "process_cpu_seconds_total");
+    int seen_fds = child_fds(c);
+    long seen_rss = child_rss_kb(c);
+    double seen_cpu = proc_cpu_seconds(c->pid);
+    printf("\n  pid %d: fds %.0f (/proc %d), max %.0f, rss %.0f (/proc %ld kB), cpu %.2f s (/proc %.2f)", (int)c->pid,
+           fds, seen_fds, max, rss, seen_rss, cpu, seen_cpu);
+    CU_ASSERT(fds >= 3 && fabs(fds - seen_fds) <= 8); /* the scrape's own socket comes and goes */
+    CU_ASSERT(max >= 1024 && max > fds);
+    CU_ASSERT(rss > 1e6 && fabs(rss - seen_rss * 1024.0) <= 0.25 * rss);
+    CU_ASSERT(cpu >= 0 && seen_cpu >= 0 && cpu <= seen_cpu + 0.05 && cpu >= seen_cpu - 0.5);
+    double now = (double)time(NULL);
+    CU_ASSERT(start > now - 600 && start <= now + 2); /* started by this test run */
+}
+
+static void test_process_metrics(void)
+{
+    check_process_metrics(&st.server);
+    check_process_metrics(&st.kitchen);
+}
+
+/* coffee_build_info names the libraries this process links (the same as
+ * the test's own) and a commit. */
+static void test_build_info(void)
+{
+    struct http_result r;
+    get("/metrics", &r);
+    CU_ASSERT_EQUAL_FATAL(r.status, 200);
+    const char *line = strstr(r.body, "\ncoffee_build_info{");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    char want[200];
+    snprintf(want, sizeof want, "libmicrohttpd=\"%s\",libcurl=\"%s\"", MHD_get_version(),
+             curl_version_info(CURLVERSION_NOW)->version);
+    const char *end = strchr(line + 1, '\n');
+    CU_ASSERT_FATAL(end != NULL);
+    char copy[512];
+    snprintf(copy, sizeof copy, "%.*s", (int)(end - line - 1), line + 1);
+    printf("\n  %s", copy);
+    CU_ASSERT_PTR_NOT_NULL(strstr(copy, want));
+    snprintf(want, sizeof want, "jansson=\"%s\"} 1", jansson_version_str());
+    CU_ASSERT_PTR_NOT_NULL(strstr(copy, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(copy, "version=\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(copy, ",libpq=\"1"));
+    const char *commit = strstr(copy, "commit=\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(commit);
+    commit += 8;
+    size_t n = strspn(commit, "0123456789abcdef");
+    CU_ASSERT((n == 12 && commit[12] == '"') || !strncmp(commit, "unknown\"", 8));
+    http_result_free(&r);
+}
+
+/* The kitchen counts what the orders asked of it, and injected faults. */
+static void test_kitchen_metrics(void)
+{
+    const char *kettle = "coffee_kitchen_requests_total{appliance=\"kettle\"}";
+    const char *toaster = "coffee_kitchen_requests_total{appliance=\"toaster\"}";
+    const char *fault = "coffee_kitchen_faults_injected_total{appliance=\"toaster\",fault=\"500\"}";
+    double k0 = http_metric(&st.kitchen, kettle), t0 = http_metric(&st.kitchen, toaster);
+    double f0 = http_metric(&st.kitchen, fault);
+    CU_ASSERT(!isnan(k0) && !isnan(t0) && f0 == 0);
+    order("async", 0);
+    order("blocking", 0);
+    CU_ASSERT_EQUAL(http_metric(&st.kitchen, kettle), k0 + 2);
+    CU_ASSERT_EQUAL(http_metric(&st.kitchen, toaster), t0 + 2);
+
+    char url[160];
+    struct http_result r;
+    snprintf(url, sizeof url, "%s/faults?toaster=500", st.kitchen.base_url);
+    CU_ASSERT_EQUAL_FATAL(http_request("POST", url, &r), 0);
+    http_result_free(&r);
+    snprintf(url, sizeof url, "%s/make-coffee?mode=async&scale=0", st.server.base_url);
+    CU_ASSERT_EQUAL(http_get(url, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 502);
+    http_result_free(&r);
+    snprintf(url, sizeof url, "%s/faults", st.kitchen.base_url);
+    CU_ASSERT_EQUAL(http_request("POST", url, &r), 0);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(http_metric(&st.kitchen, fault), 1);
+    CU_ASSERT_EQUAL(http_metric(&st.kitchen, "coffee_kitchen_requests_in_flight{appliance=\"kettle\"}"), 0);
+    CU_ASSERT_EQUAL(http_metric(&st.kitchen, "coffee_kitchen_requests_in_flight{appliance=\"toaster\"}"), 0);
 }
 
 static void test_counts_after_orders(void)
@@ -155,10 +277,13 @@ static void test_stats(void)
 int main(void)
 {
     static const struct harness_test tests[] = {
-        {"/metrics passes promtool check metrics", test_promtool},
+        {"/metrics of server and kitchen pass promtool check metrics", test_promtool},
+        {"process metrics agree with /proc", test_process_metrics},
+        {"coffee_build_info names version, commit and libraries", test_build_info},
         {"/metrics counts known orders", test_counts_after_orders},
         {"/metrics shows the loop lag of a blocking call on the loop", test_loop_lag},
         {"/stats: per-mode percentiles from PostgreSQL, since a time", test_stats},
+        {"the kitchen's /metrics count requests and faults (an async order fails here)", test_kitchen_metrics},
         {NULL, NULL},
     };
     return harness_main("observe", setup, teardown, tests);
