@@ -5,6 +5,7 @@
 
 #include "clock.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +54,8 @@ static void random_bytes(unsigned char *out, size_t n)
     if (got < 0 || (size_t)got < n) {
         /* splitmix64 from the clock and a counter: unique enough for ids. */
         static _Atomic uint64_t counter;
-        uint64_t x = (uint64_t)clock_mono_ns() ^ (counter += 0x9e3779b97f4a7c15ULL);
+        const uint64_t golden = 0x9e3779b97f4a7c15ULL;
+        uint64_t x = (uint64_t)clock_mono_ns() ^ (atomic_fetch_add(&counter, golden) + golden);
         for (size_t i = 0; i < n; i++) {
             x += 0x9e3779b97f4a7c15ULL;
             uint64_t z = x;
