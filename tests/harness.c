@@ -494,21 +494,28 @@ int db_postmaster_pid(PGconn *db)
     return pid > 0 ? (int)pid : -1;
 }
 
-/* The parent pid of pid (from /proc/PID/stat), or -1. */
-static long parent_of(const char *pid)
+const char *proc_stat_after_comm(long pid, char *buf, size_t len)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+        return NULL;
+    size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    return p ? p + 1 : NULL;
+}
+
+/* The parent pid of pid (from /proc/PID/stat), or -1. */
+static long parent_of(const char *pid)
+{
+    char buf[512];
+    const char *p = proc_stat_after_comm(strtol(pid, NULL, 10), buf, sizeof buf);
     char state;
     long ppid;
-    return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 ? ppid : -1;
+    return p && sscanf(p, " %c %ld", &state, &ppid) == 2 ? ppid : -1;
 }
 
 int db_cluster_signal(int postmaster, int sig)

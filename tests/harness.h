@@ -96,6 +96,9 @@ void http_batch_wait(struct http_batch *b);
 /* The value of one sample of the server's /metrics, the series given
  * exactly as it appears (name and labels), or NaN if absent or no answer. */
 double http_metric(const struct child *server, const char *series);
+/* Reads /proc/PID/stat into buf (len bytes) and returns what follows the
+ * command's closing parenthesis (state, ppid, ...), or NULL. */
+const char *proc_stat_after_comm(long pid, char *buf, size_t len);
 /* The process's resident set size (VmRSS, kB), or -1. */
 long child_rss_kb(const struct child *c);
 /* The process's open file descriptors (/proc/PID/fd), or -1. */
