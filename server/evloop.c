@@ -61,7 +61,6 @@ struct evloop {
     void (*sig_cb)(struct evloop *, int, void *);
     void *sig_arg;
 
-    int64_t now_ns;
     atomic_int stopping;
 };
 
@@ -319,8 +318,6 @@ void evloop_io_del(struct evloop *loop, int fd)
 
 int evloop_io_count(const struct evloop *loop) { return loop->nregistered; }
 
-int64_t evloop_now_ns(const struct evloop *loop) { return loop->now_ns; }
-
 /* ---- signals ------------------------------------------------------------- */
 
 int evloop_watch_signals(struct evloop *loop, void (*cb)(struct evloop *, int, void *), void *arg)
@@ -383,7 +380,6 @@ struct evloop *evloop_new(int max_fds)
     ev.data.fd = loop->wakefd;
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) != 0)
         goto close_wake;
-    loop->now_ns = clock_mono_ns();
     return loop;
 
 close_wake:
@@ -462,7 +458,6 @@ int evloop_run(struct evloop *loop)
                 continue;
             return -errno;
         }
-        loop->now_ns = clock_mono_ns();
         for (int i = 0; i < n; i++)
             dispatch(loop, &events[i]);
         run_timers(loop);

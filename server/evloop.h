@@ -88,8 +88,6 @@ void evloop_remove_before_sleep(struct evloop *loop, void (*fn)(struct evloop *,
  * other threads so they inherit the mask. Returns 0 or -errno. */
 int evloop_watch_signals(struct evloop *loop, void (*cb)(struct evloop *, int signo, void *), void *arg);
 
-/* Monotonic time of the current pass (cached; cheap). */
-int64_t evloop_now_ns(const struct evloop *loop);
 /* Number of fds with a watcher; for tests and metrics. */
 int evloop_io_count(const struct evloop *loop);
 

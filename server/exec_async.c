@@ -66,7 +66,6 @@ struct exec_async {
     struct pgpool *pool;
     struct curl_loop *http;
     struct exec_async_options opt;
-    int inflight;
     struct list_node orders; /* running aorders */
     struct db_sync blocking_db; /* mixed mode only, opened on first use */
     int aborting; /* exec_async_abort_all was called: nothing waits any more */
@@ -86,7 +85,6 @@ static void ao_end(struct aorder *ao)
     struct order *o = ao->o;
     struct evloop *loop = ao->ex->loop;
     ao_set_state(ao, AO_ENDED);
-    ao->ex->inflight--;
     list_remove(&ao->link);
     db_stmt_release(&ao->stmt);
     free(ao);
@@ -323,7 +321,6 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
         order_end_later(ex->loop, o);
         return;
     }
-    ex->inflight++;
     list_push_back(&ex->orders, &ao->link);
     ao->ex = ex;
     ao->o = o;

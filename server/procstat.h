@@ -8,24 +8,7 @@
 
 struct promtext;
 
-struct procstat {
-    double cpu_seconds; /* user + system */
-    double start_time;  /* seconds since the epoch */
-    double resident_bytes;
-    double virtual_bytes;
-    int open_fds;
-    double max_fds; /* soft RLIMIT_NOFILE */
-};
-
-/* Reads the process's figures into ps. 0, or -1 if /proc is not there
- * (then ps holds what could be read, -1 elsewhere). */
-int procstat_read(struct procstat *ps);
 /* Appends the process_* families and coffee_build_info to b. */
 void procstat_render(struct promtext *b);
-
-/* The build: version (CMake project), git commit ("unknown" when not
- * built from a git checkout), both static strings. */
-const char *build_version(void);
-const char *build_commit(void);
 
 #endif
