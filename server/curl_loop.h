@@ -45,7 +45,8 @@ struct hreq {
 struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total, int (*setup)(CURL *e));
 /* Frees cl; accepts NULL. No request may be in flight. */
 void curl_loop_free(struct curl_loop *cl);
-/* Starts the transfer prepare(e, arg) describes. The callback runs on a
+/* Starts the transfer prepare(e, arg) describes; prepare runs inside this
+ * call (what arg points at need only live that long), the callback on a
  * later loop pass, also when the transfer cannot start. */
 void curl_loop_start(struct curl_loop *cl, struct hreq *r, hreq_prepare prepare, void *arg);
 /* Stops r: no callback will run. */
