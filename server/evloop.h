@@ -8,8 +8,12 @@
  * timerfd armed at the earliest deadline, so delays are precise to tens of
  * microseconds rather than to the millisecond of epoll_wait's timeout.
  *
- * Everything here runs on the loop thread except evloop_post() and
- * evloop_stop(), which any thread may call. */
+ * The loop thread is the thread that made the loop (evloop_new): it runs
+ * it, and everything here must be called on it except evloop_post() and
+ * evloop_stop(), which any thread may call (and evloop_timer_active(),
+ * which only reads its argument). That precondition is checked at run
+ * time (check.h): a call from another thread is a programmer error, and
+ * aborts, in every build made with COFFEE_CHECKS (the default). */
 #ifndef COFFEE_EVLOOP_H
 #define COFFEE_EVLOOP_H
 

@@ -13,6 +13,7 @@
  * mode's blocking brew, the mistake that mode exists to show. */
 #include "exec_async.h"
 
+#include "check.h"
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
@@ -72,8 +73,11 @@ struct exec_async {
     int aborting; /* exec_async_abort_all was called: nothing waits any more */
 };
 
+/* The order's states in sequence; any may end at once (a failed insert,
+ * an abort). */
 static void ao_set_state(struct aorder *ao, enum ao_state next)
 {
+    CHECK(ao->state != AO_ENDED && (next == ao->state + 1 || next == AO_ENDED));
     log_debug("order %lld (async): %s -> %s", (long long)ao->o->id, ao_state_names[ao->state],
               ao_state_names[next]);
     ao->state = next;
@@ -250,7 +254,7 @@ static void start_step(struct aorder *ao, int i)
         evloop_defer(ex->loop, &s->on_loop);
         return;
     }
-    ao->o->steps[i].state = STEP_WAITING;
+    order_step_waiting(ao->o, i);
     ex->db.submit(ex->db.ctx, &s->q);
 }
 
