@@ -20,8 +20,10 @@ struct curl_loop;
 struct hreq;
 
 /* Called on the loop thread when the transfer ended (code) or could not
- * start. r->easy is valid during the call (for curl_easy_getinfo). The
- * callback may free r. */
+ * start (CURLE_FAILED_INIT). r->easy is valid during the call (for
+ * curl_easy_getinfo). The callback may free r. code is curl's own
+ * CURLcode, the one exception here to "0 or a negative code": the caller
+ * reads it (kitchen_client's kc_result turns it into a step's outcome). */
 typedef void (*hreq_cb)(struct hreq *r, CURLcode code);
 /* Points an easy handle at one transfer (URL, where the answer goes, its
  * timeout). 0, or -1: the transfer then fails on a later pass. */

@@ -13,7 +13,9 @@
  * evloop_stop(), which any thread may call (and evloop_timer_active(),
  * which only reads its argument). That precondition is checked at run
  * time (check.h): a call from another thread is a programmer error, and
- * aborts, in every build made with COFFEE_CHECKS (the default). */
+ * aborts, in every build made with COFFEE_CHECKS (the default).
+ *
+ * Errors: 0 or a negative errno; evloop_new returns NULL with errno set. */
 #ifndef COFFEE_EVLOOP_H
 #define COFFEE_EVLOOP_H
 
@@ -81,7 +83,8 @@ void evloop_defer(struct evloop *loop, struct ev_task *task);
 void evloop_post(struct evloop *loop, struct ev_task *task);
 
 /* Registers a hook run once per pass right before the loop sleeps
- * (MHD uses it to run resumed connections). At most 4 hooks. */
+ * (MHD uses it to run resumed connections). At most 4 hooks: returns 0,
+ * or -ENOSPC. */
 int evloop_add_before_sleep(struct evloop *loop, void (*fn)(struct evloop *, void *), void *arg);
 
 /* Removes a hook added with the same fn and arg; a no-op if absent. */

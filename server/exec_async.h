@@ -13,7 +13,13 @@
  * kitchen calls on a curl_loop: exec_async_pgpool, exec_async_curl);
  * tests/unit/test_exec_async.c hands it fakes and drives an order through
  * every state and failure without a database or a kitchen. (The mixed mode's blocking brew is the one I/O that does not go
- * through them: it is the deliberate mistake.) */
+ * through them: it is the deliberate mistake.)
+ *
+ * Errors: nothing here returns one. Whatever goes wrong with an order is
+ * recorded in it (o->error, an order_error, and o->errmsg) and reported
+ * through its on_done; only the HTTP front turns that into a status.
+ * Preconditions (check.h): loop thread only (evloop checks it), and the
+ * order's own state machine (order.h). */
 #ifndef COFFEE_EXEC_ASYNC_H
 #define COFFEE_EXEC_ASYNC_H
 

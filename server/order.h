@@ -45,7 +45,12 @@ enum order_status {
     ORDER_FAILED
 };
 
-/* Why an order failed; the HTTP front maps these to statuses. */
+/* Why an order failed, recorded in it (error, with errmsg for the detail);
+ * the HTTP front alone maps these to statuses (front_status_for). The
+ * named exception to the project's "0 or a negative code": these are
+ * positive, because they index tables (names, metrics), and a few
+ * functions return one as a step's outcome (0 = none): kc_result,
+ * kc_call_cb's err, db_brew_result, order_step_end's err. */
 enum order_error {
     OERR_NONE,
     OERR_KITCHEN,     /* a kitchen step failed: 502 */
