@@ -21,7 +21,9 @@
 #include "order.h"
 #include "params.h"
 #include "pgpool.h"
+#include "proc.h"
 #include "report.h"
+#include "rush.h"
 #include "web.h"
 
 #include <math.h>
@@ -174,16 +176,21 @@ static void answer_orders(struct req *r)
     req_answer(r, status, body);
 }
 
+void front_order_ended(struct front *f, const struct order *o)
+{
+    f->inflight--;
+    metrics_order_ended(f->metrics, o);
+}
+
 static void on_order_done(struct order *o, void *arg)
 {
     struct req *r = arg;
-    r->f->inflight--;
-    metrics_order_ended(r->f->metrics, o);
+    front_order_ended(r->f, o);
     if (--r->pending == 0)
         answer_orders(r);
 }
 
-static void submit_order(struct front *f, struct order *o)
+void front_submit(struct front *f, struct order *o)
 {
     f->inflight++;
     metrics_order_started(f->metrics, o->mode);
@@ -217,15 +224,21 @@ static void on_lookup(struct pgq *q, int status, const PGresult *res, const char
     }
 }
 
-static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
+void front_gauges(struct front *f, struct metrics_gauges *g)
 {
     struct pgpool_stats ps;
     struct exec_blocking_stats bs;
     pgpool_stats(f->pool, &ps);
     exec_blocking_stats(f->blocking, &bs);
-    struct metrics_gauges g = {.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
-                               .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
-                               .workers_queued = bs.queued};
+    *g = (struct metrics_gauges){.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
+                                 .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
+                                 .workers_queued = bs.queued, .threads = proc_threads()};
+}
+
+static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
+{
+    struct metrics_gauges g;
+    front_gauges(f, &g);
     char *text = metrics_render(f->metrics, &g);
     if (!text)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -324,17 +337,27 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
 
 /* Starts one order per mode in modes[0..n) for one request (2 or more
  * make a comparison) and suspends the connection until all have ended. */
-static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
-                                    int norders, double scale)
+int front_admit(struct front *f, int norders)
 {
     if (f->draining) {
         metrics_order_rejected(f->metrics, REJECT_DRAINING);
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
+        return FRONT_DRAINING;
     }
-    if (f->inflight + norders > f->opt.max_inflight) {
+    if (norders > f->opt.max_inflight - f->inflight) {
         metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
+        return FRONT_OVERLOADED;
     }
+    return FRONT_ADMITTED;
+}
+
+static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
+                                    int norders, double scale)
+{
+    int admitted = front_admit(f, norders);
+    if (admitted == FRONT_DRAINING)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
+    if (admitted != FRONT_ADMITTED)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
     struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -348,7 +371,7 @@ static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, v
     r->pending = norders;
     enum MHD_Result ret = req_suspend(r, con_cls);
     for (int i = 0; i < norders; i++)
-        submit_order(f, r->orders[i]);
+        front_submit(f, r->orders[i]);
     return ret;
 }
 
@@ -465,6 +488,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_make_coffee(f, c, con_cls, &args);
     if (!strcmp(url, "/compare"))
         return route_compare(f, c, con_cls, &args);
+    if (!strcmp(url, "/rush"))
+        return rush_route(f, c, args.a, args.n);
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
@@ -472,7 +497,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
-                               "no such path: try / (the page), /make-coffee?mode=async, /compare, /orders/{id}, "
+                               "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
                                "/stats, /metrics, /livez, /readyz");
 }
 
@@ -522,6 +547,18 @@ void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *a
 }
 
 int front_inflight(const struct front *f) { return f->inflight; }
+
+void front_hold(struct front *f) { f->nreqs++; }
+
+void front_release(struct front *f)
+{
+    f->nreqs--;
+    check_drained(f);
+}
+
+struct evloop *front_loop(const struct front *f) { return f->loop; }
+struct httpd *front_httpd(const struct front *f) { return f->httpd; }
+double front_default_scale(const struct front *f) { return f->opt.default_scale; }
 
 struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
                         struct exec_blocking *blocking, const struct front_options *opt)

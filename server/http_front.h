@@ -44,6 +44,37 @@ void front_cancel_orders(struct front *f);
 /* Orders in flight. */
 int front_inflight(const struct front *f);
 
+/* ---- placing orders from other modules (rush.c) ------------------------
+ * The same admission, executors, rows and metrics as /make-coffee. Loop
+ * thread only. */
+struct order;
+struct metrics_gauges;
+
+enum front_admission {
+    FRONT_ADMITTED = 0,
+    FRONT_DRAINING = -1,  /* shutting down: answer 503 */
+    FRONT_OVERLOADED = -2 /* over --max-inflight: answer 503 with Retry-After */
+};
+/* Whether norders more orders may start now; a refusal is counted in the
+ * metrics as /make-coffee's are. Returns enum front_admission. */
+int front_admit(struct front *f, int norders);
+/* Counts o (borrowed until its on_done ran) as in flight and hands it to
+ * its mode's executor. o->on_done runs once, on a later loop pass, and
+ * must call front_order_ended(f, o) before anything else. */
+void front_submit(struct front *f, struct order *o);
+/* Counts o (borrowed) as ended: in flight, metrics. */
+void front_order_ended(struct front *f, const struct order *o);
+/* A request that waits outside struct req (a rush stream): front_drain
+ * waits until every hold is released. */
+void front_hold(struct front *f);
+void front_release(struct front *f);
+/* The gauges /metrics samples from the pool and the workers. */
+void front_gauges(struct front *f, struct metrics_gauges *g);
+/* What such a module needs of the front (borrowed). */
+struct evloop *front_loop(const struct front *f);
+struct httpd *front_httpd(const struct front *f);
+double front_default_scale(const struct front *f);
+
 /* The HTTP status for an order_error. */
 unsigned front_status_for(int order_error);
 

@@ -249,6 +249,11 @@ static void render_gauges(struct buf *b, const struct metrics *m, const struct m
     header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
     put(b, "coffee_blocking_queue %d\n", g->workers_queued);
 
+    if (g->threads >= 0) {
+        header(b, "coffee_process_threads", "gauge", "Threads of the server process.");
+        put(b, "coffee_process_threads %d\n", g->threads);
+    }
+
     header(b, "coffee_loop_lag_seconds", "histogram",
            "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
     histogram(b, "coffee_loop_lag_seconds", "", &m->lag, lag_bounds, NLAG);

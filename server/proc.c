@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -40,4 +41,23 @@ void proc_announce(const char *prog, const char *bind, int port)
     else
         printf("%s listening on http://%s:%d\n", prog, bind, port);
     fflush(stdout);
+}
+
+int proc_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "Threads:", 8)) {
+            char *end;
+            long v = strtol(line + 8, &end, 10);
+            n = end != line + 8 && v > 0 && v < 1000000 ? (int)v : -1;
+            break;
+        }
+    }
+    fclose(f);
+    return n;
 }

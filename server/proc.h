@@ -11,4 +11,8 @@ void proc_ignore_sigpipe(void);
  * scripts and tests wait for this line to learn the port. */
 void proc_announce(const char *prog, const char *bind, int port);
 
+/* Threads of this process now (Threads: of /proc/self/status), or -1. A
+ * read of a procfs file: it never waits on I/O. */
+int proc_threads(void);
+
 #endif
