@@ -131,10 +131,12 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
-/* Parses "m1,m2,..." into out->modes. Returns 0 or -1 with err. */
-static int parse_modes(const char *list, struct compare_params *out, char *err, size_t errlen)
+/* Parses "m1,m2,..." (at least min of them) into modes[]/nmodes. Returns 0
+ * or -1 with err; what names the need for min. */
+static int parse_mode_list(const char *list, int modes[WF_MAX_MODES], int *nmodes, int min, const char *what,
+                           char *err, size_t errlen)
 {
-    out->nmodes = 0;
+    *nmodes = 0;
     for (const char *p = list;; p++) {
         size_t len = strcspn(p, ",");
         char name[32];
@@ -149,23 +151,28 @@ static int parse_modes(const char *list, struct compare_params *out, char *err, 
                      (int)(len < 32 ? len : 32), p, wf_mode_names());
             return -1;
         }
-        for (int i = 0; i < out->nmodes; i++) {
-            if (out->modes[i] == mode) {
+        for (int i = 0; i < *nmodes; i++) {
+            if (modes[i] == mode) {
                 snprintf(err, errlen, "modes: '%s' is given more than once", name);
                 return -1;
             }
         }
         /* Distinct known modes: never more than the table holds. */
-        out->modes[out->nmodes++] = mode;
+        modes[(*nmodes)++] = mode;
         p += len;
         if (!*p)
             break;
     }
-    if (out->nmodes < 2) {
-        snprintf(err, errlen, "modes: compare needs two modes or more, e.g. modes=blocking,async");
+    if (*nmodes < min) {
+        snprintf(err, errlen, "modes: %s, e.g. modes=blocking,async", what);
         return -1;
     }
     return 0;
+}
+
+static int parse_modes(const char *list, struct compare_params *out, char *err, size_t errlen)
+{
+    return parse_mode_list(list, out->modes, &out->nmodes, 2, "compare needs two modes or more", err, errlen);
 }
 
 int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
@@ -180,6 +187,35 @@ int params_compare(const struct query_arg *args, size_t nargs, double default_sc
         return -1;
     if (parse_modes(found ? (list ? list : "") : "blocking,async", out, err, errlen) != 0)
         return -1;
+    return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
+}
+
+int params_rush(const struct query_arg *args, size_t nargs, double default_scale, struct rush_params *out, char *err,
+                size_t errlen)
+{
+    static const char *const known[] = {"modes", "customers", "scale", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    const char *list = NULL, *n = NULL;
+    int found = lookup_once(args, nargs, "modes", &list, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || !list || !*list) {
+        snprintf(err, errlen, "missing modes: use modes=blocking,async (any of %s)", wf_mode_names());
+        return -1;
+    }
+    if (parse_mode_list(list, out->modes, &out->nmodes, 1, "a rush needs one mode or more", err, errlen) != 0)
+        return -1;
+    found = lookup_once(args, nargs, "customers", &n, err, errlen);
+    if (found < 0)
+        return -1;
+    int64_t customers;
+    if (!found || !n || parse_int64(n, 1, RUSH_MAX_CUSTOMERS, &customers) != 0) {
+        snprintf(err, errlen, "customers must be a whole number from 1 to %d, got '%.32s'", RUSH_MAX_CUSTOMERS,
+                 found && n ? n : "");
+        return -1;
+    }
+    out->customers = (int)customers;
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
