@@ -211,6 +211,11 @@ static void render_gauges(struct promtext *b, const struct metrics *m, const str
     promtext_header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
     promtext_put(b, "coffee_blocking_queue %d\n", g->workers_queued);
 
+    if (g->threads >= 0) {
+        promtext_header(b, "coffee_process_threads", "gauge", "Threads of the server process.");
+        promtext_put(b, "coffee_process_threads %d\n", g->threads);
+    }
+
     promtext_header(b, "coffee_loop_lag_seconds", "histogram",
            "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
     histogram(b, "coffee_loop_lag_seconds", "", &m->lag, lag_bounds, NLAG);

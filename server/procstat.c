@@ -48,9 +48,10 @@ static double boot_time(void)
     return bt;
 }
 
-/* utime, stime (fields 14, 15) and starttime (22) of /proc/self/stat, in
- * clock ticks. 0 or -1. */
-static int read_stat(unsigned long long *utime, unsigned long long *stime, unsigned long long *start)
+/* utime, stime (fields 14, 15, clock ticks), num_threads (20) and
+ * starttime (22, clock ticks) of /proc/self/stat. 0 or -1. */
+static int read_stat(unsigned long long *utime, unsigned long long *stime, unsigned long long *threads,
+                     unsigned long long *start)
 {
     FILE *f = fopen("/proc/self/stat", "r");
     if (!f)
@@ -83,8 +84,17 @@ static int read_stat(unsigned long long *utime, unsigned long long *stime, unsig
     }
     *utime = v[14 - 3];
     *stime = v[15 - 3];
+    *threads = v[20 - 3];
     *start = v[22 - 3];
     return 0;
+}
+
+int procstat_threads(void)
+{
+    unsigned long long ut, st, threads, start;
+    if (read_stat(&ut, &st, &threads, &start) != 0 || threads == 0 || threads > 1000000)
+        return -1;
+    return (int)threads;
 }
 
 static int count_fds(void)
@@ -106,8 +116,8 @@ int procstat_read(struct procstat *ps)
     *ps = (struct procstat){-1, -1, -1, -1, -1, -1};
     int rc = 0;
     double tick = (double)sysconf(_SC_CLK_TCK);
-    unsigned long long ut, st, start;
-    if (tick > 0 && read_stat(&ut, &st, &start) == 0) {
+    unsigned long long ut, st, threads, start;
+    if (tick > 0 && read_stat(&ut, &st, &threads, &start) == 0) {
         ps->cpu_seconds = (double)(ut + st) / tick;
         double bt = boot_time();
         if (bt > 0)

@@ -20,6 +20,8 @@ struct procstat {
 /* Reads the process's figures into ps. 0, or -1 if /proc is not there
  * (then ps holds what could be read, -1 elsewhere). */
 int procstat_read(struct procstat *ps);
+/* Threads of this process now (num_threads of /proc/self/stat), or -1. */
+int procstat_threads(void);
 /* Appends the process_* families and coffee_build_info to b. */
 void procstat_render(struct promtext *b);
 
