@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "params.h"
+#include "xfer.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -102,43 +103,14 @@ struct slot {
     CURL *easy;
     int busy;
     int64_t intended_ns, sent_ns; /* absolute, monotonic */
-    char *body;
-    size_t len;
-    int too_large;
+    struct xfer_body body;
 };
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct slot *s = arg;
-    size_t n = size * nmemb;
-    if (n > MAX_BODY - s->len) {
-        s->too_large = 1;
-        return 0;
-    }
-    memcpy(s->body + s->len, data, n);
-    s->len += n;
-    s->body[s->len] = '\0';
-    return n;
-}
 
 static int slot_make(struct slot *s, const struct openloop_options *opt)
 {
-    if (!(s->body = malloc(MAX_BODY + 1)) || !(s->easy = curl_easy_init()))
-        return -1;
-    CURLcode c = curl_easy_setopt(s->easy, CURLOPT_URL, opt->url);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, opt->timeout_ms);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "coffee-client/1 (open loop)");
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
-    return c == CURLE_OK ? 0 : -1;
+    s->body.max = MAX_BODY;
+    s->easy = xfer_easy(opt->url, opt->timeout_ms, "coffee-client/1 (open loop)", &s->body, s);
+    return s->easy ? 0 : -1;
 }
 
 /* Reads one ended transfer into res. */
@@ -146,7 +118,7 @@ static void finish(struct openloop_result *res, struct slot *s, CURLcode code, i
 {
     long status = 0;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-    json_t *j = code == CURLE_OK && status == 200 ? json_loadb(s->body, s->len, 0, NULL) : NULL;
+    json_t *j = code == CURLE_OK && status == 200 ? json_loadb(s->body.buf, s->body.len, 0, NULL) : NULL;
     const char *st = json_string_value(json_object_get(j, "status"));
     json_t *el = json_object_get(j, "elapsed_ms");
     if (st && !strcmp(st, "done") && json_is_number(el)) {
@@ -160,7 +132,8 @@ static void finish(struct openloop_result *res, struct slot *s, CURLcode code, i
             if (code != CURLE_OK)
                 snprintf(res->first_error, sizeof res->first_error, "%s", curl_easy_strerror(code));
             else
-                snprintf(res->first_error, sizeof res->first_error, "HTTP %ld: %.120s", status, s->body);
+                snprintf(res->first_error, sizeof res->first_error, "HTTP %ld: %.120s", status,
+                         xfer_body_text(&s->body));
         }
     }
     json_decref(j);
@@ -184,9 +157,7 @@ static int send_one(CURLM *m, struct slot *slots, int *nslots, const struct open
             return -1;
     }
     s->busy = 1;
-    s->len = 0;
-    s->body[0] = '\0';
-    s->too_large = 0;
+    xfer_body_reset(&s->body);
     s->intended_ns = intended_ns;
     s->sent_ns = now;
     hist_record(&res->send_lag, openloop_latency_us(intended_ns, now));
@@ -261,7 +232,7 @@ out:
         if (slots[i].busy)
             curl_multi_remove_handle(m, slots[i].easy);
         curl_easy_cleanup(slots[i].easy);
-        free(slots[i].body);
+        xfer_body_free(&slots[i].body);
     }
     free(slots);
     curl_multi_cleanup(m);
