@@ -144,22 +144,22 @@ int procstat_read(struct procstat *ps)
 }
 
 /* One sample; precision 0 for whole numbers, 2 for seconds. */
-static void gauge(struct promtext *b, const char *name, const char *type, const char *help, double v, int precision)
+static void gauge(struct text_buf *b, const char *name, const char *type, const char *help, double v, int precision)
 {
     if (v < 0)
         return; /* not known here: left out rather than invented */
     promtext_header(b, name, type, help);
-    promtext_put(b, "%s %.*f\n", name, precision, v);
+    text_buf_put(b, "%s %.*f\n", name, precision, v);
 }
 
-static void label(struct promtext *b, const char *name, const char *value, const char *sep)
+static void label(struct text_buf *b, const char *name, const char *value, const char *sep)
 {
-    promtext_put(b, "%s=\"", name);
+    text_buf_put(b, "%s=\"", name);
     promtext_label_value(b, value);
-    promtext_put(b, "\"%s", sep);
+    text_buf_put(b, "\"%s", sep);
 }
 
-void procstat_render(struct promtext *b)
+void procstat_render(struct text_buf *b)
 {
     struct procstat ps;
     procstat_read(&ps);
@@ -177,12 +177,12 @@ void procstat_render(struct promtext *b)
     snprintf(pq, sizeof pq, "%d.%d", v / 10000, v % 10000);
     promtext_header(b, "coffee_build_info", "gauge",
                     "The build: version, git commit and the versions of the libraries in use; always 1.");
-    promtext_put(b, "coffee_build_info{");
+    text_buf_put(b, "coffee_build_info{");
     label(b, "version", build_version(), ",");
     label(b, "commit", build_commit(), ",");
     label(b, "libmicrohttpd", MHD_get_version(), ",");
     label(b, "libcurl", curl_version_info(CURLVERSION_NOW)->version, ",");
     label(b, "libpq", pq, ",");
     label(b, "jansson", jansson_version_str(), "");
-    promtext_put(b, "} 1\n");
+    text_buf_put(b, "} 1\n");
 }

@@ -6,7 +6,7 @@
 #ifndef COFFEE_PROCSTAT_H
 #define COFFEE_PROCSTAT_H
 
-struct promtext;
+struct text_buf;
 
 struct procstat {
     double cpu_seconds; /* user + system */
@@ -23,7 +23,7 @@ int procstat_read(struct procstat *ps);
 /* Threads of this process now (num_threads of /proc/self/stat), or -1. */
 int procstat_threads(void);
 /* Appends the process_* families and coffee_build_info to b. */
-void procstat_render(struct promtext *b);
+void procstat_render(struct text_buf *b);
 
 /* The build: version (CMake project), git commit ("unknown" when not
  * built from a git checkout), both static strings. */

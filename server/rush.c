@@ -19,10 +19,10 @@
 #include "order.h"
 #include "procstat.h"
 #include "report.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,40 +67,17 @@ struct rush {
     struct ev_timer tick;
     struct rush_slot *slots;          /* [total] */
     struct rush_mode modes[WF_MAX_MODES];
-    char *out;                        /* bytes not yet handed to MHD: out[off..len) */
-    size_t off, len, cap;
-    int oom;
+    struct text_buf out; /* bytes not yet handed to MHD: out.p[off..out.len); out.oom ends the stream */
+    size_t off;
 };
 
 /* ---- output --------------------------------------------------------------- */
 
-static void out_put(struct rush *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_put(struct rush *r, const char *fmt, ...)
+/* Appends s to the stream while a client reads it. */
+static void out_text(struct rush *r, const char *s)
 {
-    if (r->oom || !r->stream_open)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(r->out + r->len, r->cap - r->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            r->oom = 1;
-            return;
-        }
-        if ((size_t)n < r->cap - r->len) {
-            r->len += (size_t)n;
-            return;
-        }
-        size_t cap = r->cap * 2 + (size_t)n + 1;
-        char *p = realloc(r->out, cap);
-        if (!p) {
-            r->oom = 1; /* the stream ends with an error (content reader) */
-            return;
-        }
-        r->out = p;
-        r->cap = cap;
-    }
+    if (r->stream_open)
+        text_buf_put(&r->out, "%s", s);
 }
 
 /* One event whose data is j (a new reference, taken). */
@@ -109,12 +86,16 @@ static void out_event(struct rush *r, const char *name, int seq, json_t *j)
     char *text = report_dumps(j);
     json_decref(j);
     if (!text) {
-        r->oom = 1;
+        r->out.oom = 1;
+        return;
+    }
+    if (!r->stream_open) { /* the client is gone: nothing to write */
+        free(text);
         return;
     }
     if (seq >= 0)
-        out_put(r, "id: %d\n", seq);
-    out_put(r, "event: %s\ndata: %s\n\n", name, text);
+        text_buf_put(&r->out, "id: %d\n", seq);
+    text_buf_put(&r->out, "event: %s\ndata: %s\n\n", name, text);
     free(text);
 }
 
@@ -202,7 +183,7 @@ static void finish(struct rush *r)
     sample(r);
     for (int k = 0; k < r->p.nmodes; k++)
         out_event(r, "summary", -1, summary_json(r, k));
-    out_put(r, "event: end\ndata: {}\n\n");
+    out_text(r, "event: end\ndata: {}\n\n");
     r->finished = 1;
 }
 
@@ -216,7 +197,7 @@ static void rush_free(struct rush *r)
     for (int k = 0; k < r->p.nmodes; k++)
         free(r->modes[k].elapsed_ms);
     free(r->slots);
-    free(r->out);
+    free(text_buf_finish(&r->out));
     struct front *f = r->f;
     free(r);
     front_release(f);
@@ -234,9 +215,8 @@ static void on_stream_freed(void *cls)
     struct rush *r = cls;
     r->stream_open = 0;
     r->suspended = 0;
-    free(r->out);
-    r->out = NULL;
-    r->off = r->len = r->cap = 0;
+    free(text_buf_finish(&r->out));
+    r->off = 0;
     evloop_timer_stop(r->loop, &r->tick);
     if (r->ended < r->total && r->submitted)
         log_info("rush stream closed with %d of %d orders running; they finish and keep their rows",
@@ -249,14 +229,14 @@ static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct rush *r = cls;
-    if (r->oom)
+    if (r->out.oom)
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (r->off < r->len) {
-        size_t n = r->len - r->off < max ? r->len - r->off : max;
-        memcpy(buf, r->out + r->off, n);
+    if (r->off < r->out.len) {
+        size_t n = r->out.len - r->off < max ? r->out.len - r->off : max;
+        memcpy(buf, r->out.p + r->off, n);
         r->off += n;
-        if (r->off == r->len)
-            r->off = r->len = 0;
+        if (r->off == r->out.len)
+            r->off = r->out.len = 0;
         r->ticks_quiet = 0;
         return (ssize_t)n;
     }
@@ -272,8 +252,8 @@ static void on_tick(struct evloop *loop, struct ev_timer *t)
 {
     struct rush *r = container_of(t, struct rush, tick);
     sample(r);
-    if (++r->ticks_quiet >= KEEPALIVE_TICKS && r->len == 0) {
-        out_put(r, ": keep-alive\n\n");
+    if (++r->ticks_quiet >= KEEPALIVE_TICKS && r->out.len == 0) {
+        out_text(r, ": keep-alive\n\n");
         r->ticks_quiet = 0;
         wake(r);
     }
