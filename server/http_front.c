@@ -401,20 +401,31 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
     return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
 }
 
+/* A request that one probe answers: r, suspended, its probe's callback
+ * set; the caller starts the probe. NULL when out of memory. */
+static struct req *probe_req(struct front *f, struct MHD_Connection *c, void **con_cls, enum req_kind kind,
+                             probe_cb cb)
+{
+    struct req *r = req_new(f, c, kind);
+    if (!r)
+        return NULL;
+    r->probe.cb = cb;
+    r->pending = 1;
+    req_suspend(r, con_cls);
+    return r;
+}
+
 static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
 {
     int64_t id;
     char err[200];
     if (params_order_id(idtext, &id, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct req *r = req_new(f, c, REQ_LOOKUP);
+    struct req *r = probe_req(f, c, con_cls, REQ_LOOKUP, on_lookup);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->probe.cb = on_lookup;
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
     probe_order(&r->probe, f->pool, id);
-    return ret;
+    return MHD_YES;
 }
 
 static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, void **con_cls,
@@ -424,27 +435,21 @@ static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, vo
     char err[200];
     if (params_stats(args->a, args->n, &since, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct req *r = req_new(f, c, REQ_STATS);
+    struct req *r = probe_req(f, c, con_cls, REQ_STATS, on_lookup);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->probe.cb = on_lookup;
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
     /* since points into MHD's copy of the request, alive while it is. */
     probe_stats(&r->probe, f->pool, since);
-    return ret;
+    return MHD_YES;
 }
 
 static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
 {
-    struct req *r = req_new(f, c, REQ_READY);
+    struct req *r = probe_req(f, c, con_cls, REQ_READY, on_ready);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->probe.cb = on_ready;
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
     probe_ready(&r->probe, f->pool, f->http, f->opt.kitchen_url);
-    return ret;
+    return MHD_YES;
 }
 
 enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
