@@ -339,8 +339,12 @@ int front_admit(struct front *f, const int *modes, int nmodes, int each, char *w
     }
     if (nmixed && f->mixed + nmixed > f->opt.max_mixed) {
         metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
-        snprintf(why, whylen, "a mixed order is already freezing the event loop (--max-mixed %d); retry later",
-                 f->opt.max_mixed);
+        if (f->mixed > 0)
+            snprintf(why, whylen, "a mixed order is already freezing the event loop (--max-mixed %d); retry later",
+                     f->opt.max_mixed);
+        else /* a rush of them */
+            snprintf(why, whylen, "%d mixed orders at once would freeze the event loop %d times over "
+                     "(--max-mixed %d); ask for fewer", nmixed, nmixed, f->opt.max_mixed);
         return FRONT_LOOP_TAKEN;
     }
     return FRONT_ADMITTED;
