@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fetch.h"
+#include "openloop.h"
 #include "params.h"
 #include "proc.h"
 #include "render.h"
@@ -29,6 +30,8 @@ enum {
 #define MAX_BODY (1024 * 1024) /* an order's JSON is ~1 KB; anything near this is wrong */
 #define PROBE_TIMEOUT_MS 5000L
 #define URL_MAX 1024
+#define OPENLOOP_MAX_RATE 100000.0
+#define OPENLOOP_INFLIGHT 1000 /* a send past this waits, charged from its intended time */
 
 struct settings {
     const char *url;
@@ -41,6 +44,11 @@ struct settings {
     int compare;
     int json;
     int ascii;
+    const char *rate; /* open loop: "R" or "a:b:step", or NULL */
+    double duration_s;
+    const char *arrivals;
+    double rates[OPENLOOP_MAX_RATES];
+    int nrates;
     char base[URL_MAX]; /* url without its trailing slashes */
 };
 
@@ -69,6 +77,11 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "call /compare once and draw its two orders side by side (ignores --orders, --concurrency, --mode)"},
         {"json", "COFFEE_JSON", OPT_FLAG, &st->json, 0, 1, "print the results as one JSON document"},
         {"ascii", "COFFEE_ASCII", OPT_FLAG, &st->ascii, 0, 1, "draw bars with '#' and '.' instead of blocks"},
+        {"rate", "COFFEE_RATE", OPT_STRING, &st->rate, 0, 0,
+         "open loop: send R orders/s at fixed intended times for --duration (ignores --orders, --concurrency), "
+         "latency measured from each intended send time; a:b:step sweeps the rates"},
+        {"duration", "COFFEE_DURATION", OPT_DOUBLE, &st->duration_s, 0.1, 3600, "open loop: seconds per rate and mode"},
+        {"arrivals", "COFFEE_ARRIVALS", OPT_STRING, &st->arrivals, 0, 0, "open loop: uniform or poisson"},
     };
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv, usage_head, err, sizeof err);
@@ -84,6 +97,18 @@ static int parse_settings(struct settings *st, int argc, char **argv)
     if (strncmp(st->url, "http://", 7) != 0 && strncmp(st->url, "https://", 8) != 0) {
         fprintf(stderr, "coffee-client: --url: '%s' does not start with http:// or https://\n", st->url);
         return CONFIG_ERROR;
+    }
+    if (strcmp(st->arrivals, "uniform") != 0 && strcmp(st->arrivals, "poisson") != 0) {
+        fprintf(stderr, "coffee-client: --arrivals: '%s' is not uniform or poisson\n", st->arrivals);
+        return CONFIG_ERROR;
+    }
+    if (st->rate) {
+        char rerr[160];
+        st->nrates = openloop_parse_rates(st->rate, OPENLOOP_MAX_RATE, st->rates, rerr, sizeof rerr);
+        if (st->nrates < 0) {
+            fprintf(stderr, "coffee-client: %s\n", rerr);
+            return CONFIG_ERROR;
+        }
     }
     size_t len = strlen(st->url);
     while (len > 0 && st->url[len - 1] == '/')
@@ -240,6 +265,104 @@ free_answer:
     return rc;
 }
 
+/* ---- --rate: open loop ---------------------------------------------------------- */
+
+
+static double us_ms(uint64_t us) { return (double)us / 1000.0; }
+
+static json_t *hist_json(const struct hist *h)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "p50", us_ms(hist_percentile(h, 50)), "p90",
+                     us_ms(hist_percentile(h, 90)), "p99", us_ms(hist_percentile(h, 99)), "p99.9",
+                     us_ms(hist_percentile(h, 99.9)), "max", us_ms(hist_percentile(h, 100)), "mean",
+                     hist_mean(h) / 1000.0, "rel_error", HIST_REL_ERROR);
+}
+
+static void print_openloop_row(const char *mode, double rate, const struct openloop_result *r)
+{
+    const struct hist *l = &r->latency;
+    printf("  %8.1f  %-9s %6llu %6llu %5llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f\n", rate, mode,
+           (unsigned long long)r->sent, (unsigned long long)r->ok, (unsigned long long)r->failed,
+           us_ms(hist_percentile(l, 50)), us_ms(hist_percentile(l, 90)), us_ms(hist_percentile(l, 99)),
+           us_ms(hist_percentile(l, 99.9)), us_ms(hist_percentile(l, 100)), us_ms(hist_percentile(&r->server, 50)),
+           us_ms(hist_percentile(&r->server, 99)), us_ms(hist_percentile(&r->send_lag, 100)));
+    fflush(stdout);
+}
+
+/* Runs every rate for every mode; text rows as they come, or one JSON
+ * document at the end. */
+static int run_openloop(const struct settings *st)
+{
+    static const char *const both[] = {"blocking", "async"};
+    const char *one[] = {st->mode};
+    const char *const *modes = strcmp(st->mode, "both") ? one : both;
+    int nm = strcmp(st->mode, "both") ? 1 : 2;
+    struct openloop_result *res = malloc(sizeof *res);
+    json_t *runs = st->json ? json_array() : NULL;
+    int rc = EXIT_FAILED;
+    if (!res || (st->json && !runs)) {
+        fprintf(stderr, "coffee-client: out of memory\n");
+        goto out;
+    }
+    if (!st->json) {
+        printf("coffee-client: open loop, %s arrivals, %g s per rate and mode, scale %g, against %s\n"
+               "  latency from each order's intended send time (coordinated omission corrected), ms; percentiles\n"
+               "  from a log-linear histogram within %.1f%%; server = the elapsed_ms it reported\n\n",
+               st->arrivals, st->duration_s, st->scale, st->base, 100 * HIST_REL_ERROR);
+        printf("  %8s  %-9s %6s %6s %5s %9s %9s %9s %9s %9s %9s %9s %8s\n", "rate/s", "mode", "sent", "ok", "fail",
+               "p50", "p90", "p99", "p99.9", "max", "srv p50", "srv p99", "lag max");
+    }
+    rc = EXIT_ALL_OK;
+    for (int k = 0; k < st->nrates; k++) {
+        for (int i = 0; i < nm; i++) {
+            char url[URL_MAX + 64], err[200];
+            snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g", st->base, modes[i], st->scale);
+            struct openloop_options o = {.url = url, .rate = st->rates[k], .duration_s = st->duration_s,
+                                         .kind = strcmp(st->arrivals, "poisson") ? ARRIVE_UNIFORM : ARRIVE_POISSON,
+                                         .seed = (uint64_t)(k * 2 + i + 1), .timeout_ms = st->timeout_ms,
+                                         .max_inflight = OPENLOOP_INFLIGHT};
+            if (openloop_run(&o, res, err, sizeof err) != 0) {
+                fprintf(stderr, "coffee-client: %s at %g/s: %s\n", modes[i], st->rates[k], err);
+                rc = EXIT_FAILED;
+                goto out;
+            }
+            if (res->failed) {
+                rc = EXIT_FAILED;
+                fprintf(stderr, "coffee-client: %s at %g/s: %llu failed, e.g. %s\n", modes[i], st->rates[k],
+                        (unsigned long long)res->failed, res->first_error);
+            }
+            if (!st->json) {
+                print_openloop_row(modes[i], st->rates[k], res);
+            } else {
+                json_t *j = json_pack("{s:s, s:f, s:I, s:I, s:I, s:f, s:o, s:o, s:o}", "mode", modes[i], "rate",
+                                      st->rates[k], "sent", (json_int_t)res->sent, "ok", (json_int_t)res->ok,
+                                      "failed", (json_int_t)res->failed, "wall_ms", res->wall_ms, "latency_ms",
+                                      hist_json(&res->latency), "server_ms", hist_json(&res->server), "send_lag_ms",
+                                      hist_json(&res->send_lag));
+                if (json_array_append_new(runs, j) != 0) {
+                    fprintf(stderr, "coffee-client: out of memory\n");
+                    rc = EXIT_FAILED;
+                    goto out;
+                }
+            }
+        }
+    }
+    if (st->json) {
+        json_t *doc = json_pack("{s:s, s:f, s:s, s:f, s:O}", "url", st->base, "scale", st->scale, "arrivals",
+                                st->arrivals, "duration_s", st->duration_s, "runs", runs);
+        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0) {
+            fprintf(stderr, "coffee-client: cannot write the JSON document\n");
+            rc = EXIT_FAILED;
+        }
+        fputc('\n', stdout);
+        json_decref(doc);
+    }
+out:
+    json_decref(runs);
+    free(res);
+    return rc;
+}
+
 /* ---- the load run ---------------------------------------------------------------- */
 
 struct progress {
@@ -382,6 +505,8 @@ int main(int argc, char **argv)
         .scale = 0.25,
         .timeout_ms = 60000,
         .width = 100,
+        .duration_s = 10,
+        .arrivals = "uniform",
     };
     int rc = parse_settings(&st, argc, argv);
     if (rc != CONFIG_OK)
@@ -391,14 +516,15 @@ int main(int argc, char **argv)
         return EXIT_FAILED;
     }
     /* One socket per request in flight, plus a few. */
-    int nofile = proc_raise_nofile(st.concurrency + 64);
-    if (nofile < st.concurrency + 64)
+    int want = (st.rate ? OPENLOOP_INFLIGHT : st.concurrency) + 64;
+    int nofile = proc_raise_nofile(want);
+    if (nofile < want)
         fprintf(stderr, "coffee-client: warning: the file descriptor limit is %d; --concurrency %d may fail\n",
                 nofile, st.concurrency);
     struct render_style rs = {.out = stdout, .width = st.width, .ascii = st.ascii};
     rc = probe(&st);
     if (rc == EXIT_ALL_OK)
-        rc = st.compare ? run_compare(&st, &rs) : run_load(&st, &rs);
+        rc = st.compare ? run_compare(&st, &rs) : st.rate ? run_openloop(&st) : run_load(&st, &rs);
     curl_global_cleanup();
     return rc;
 }

@@ -5,6 +5,8 @@
  * them. Never retries: a load client must report what happened. */
 #include "fetch.h"
 
+#include "xfer.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,74 +18,22 @@ struct slot {
     CURL *easy;
     int added;    /* in the multi handle */
     size_t index; /* which request it is running */
-    char *body;   /* NUL-terminated answer so far */
-    size_t len, cap;
-    size_t max_body;
-    int too_large; /* the answer passed max_body */
-    int oom;       /* the body could not grow */
+    struct xfer_body body;
 };
-
-/* CURLOPT_WRITEFUNCTION: appends to the slot's body, bounded. Returning a
- * short count makes curl fail the transfer with CURLE_WRITE_ERROR. */
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct slot *s = arg;
-    size_t n = size * nmemb;
-    if (n > s->max_body - s->len) {
-        s->too_large = 1;
-        return 0;
-    }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *p = realloc(s->body, cap);
-        if (!p) {
-            s->oom = 1;
-            return 0;
-        }
-        s->body = p;
-        s->cap = cap;
-    }
-    memcpy(s->body + s->len, data, n);
-    s->len += n;
-    s->body[s->len] = '\0';
-    return n;
-}
 
 /* Makes the slot's easy handle. Returns 0 or -1. */
 static int slot_init(struct slot *s, const char *url, const struct fetch_options *opt)
 {
-    s->easy = curl_easy_init();
-    if (!s->easy)
-        return -1;
-    s->max_body = opt->max_body;
-    CURLcode c = CURLE_OK;
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_URL, url);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, opt->timeout_ms);
-    if (c == CURLE_OK) /* curl's resolver must not use signals: we are multi-handle */
-        c = curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "coffee-client/1");
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
-    return c == CURLE_OK ? 0 : -1;
+    s->body.max = opt->max_body;
+    s->easy = xfer_easy(url, opt->timeout_ms, "coffee-client/1", &s->body, s);
+    return s->easy ? 0 : -1;
 }
 
 /* Starts request index on an idle slot. Returns 0 or -1. */
 static int slot_start(CURLM *multi, struct slot *s, size_t index)
 {
     s->index = index;
-    s->len = 0;
-    s->too_large = 0;
-    if (s->body)
-        s->body[0] = '\0';
+    xfer_body_reset(&s->body);
     if (curl_multi_add_handle(multi, s->easy) != CURLM_OK)
         return -1;
     s->added = 1;
@@ -101,12 +51,12 @@ static int slot_finish(CURLM *multi, struct slot *s, CURLcode code, fetch_cb cb,
     curl_easy_getinfo(s->easy, CURLINFO_TOTAL_TIME_T, &total_us);
     curl_multi_remove_handle(multi, s->easy);
     s->added = 0;
-    if (s->oom)
+    if (s->body.oom)
         return -1;
     r.os_errno = (int)os_errno;
-    r.too_large = s->too_large;
-    r.body = s->body ? s->body : "";
-    r.len = s->len;
+    r.too_large = s->body.too_large;
+    r.body = xfer_body_text(&s->body);
+    r.len = s->body.len;
     r.latency_ms = (double)total_us / 1e3;
     if (code != CURLE_OK)
         r.status = 0; /* a partial answer is no answer */
@@ -158,7 +108,7 @@ int fetch_run(const char *url, size_t n, const struct fetch_options *opt, fetch_
             /* msg is invalid once the handle is removed: copy first. */
             CURLcode code = msg->data.result;
             if (slot_finish(multi, s, code, cb, arg, opt->timeout_ms) != 0) {
-                snprintf(err, errlen, "%s", s->oom ? "out of memory" : "stopped by the caller");
+                snprintf(err, errlen, "%s", s->body.oom ? "out of memory" : "stopped by the caller");
                 goto cleanup;
             }
             active--;
@@ -183,7 +133,7 @@ cleanup:
             curl_multi_remove_handle(multi, slots[i].easy);
         if (slots[i].easy)
             curl_easy_cleanup(slots[i].easy);
-        free(slots[i].body);
+        xfer_body_free(&slots[i].body);
     }
     free(slots);
     if (multi)

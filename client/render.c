@@ -271,7 +271,8 @@ static void stacked_block(const struct render_style *st, const struct timeline *
     struct bar b;
     fprintf(st->out, "  %s %s order %lld %s server %.1f ms", t->title, g->dot, v->id, g->dot, v->elapsed_ms);
     if (v->latency_ms > 0)
-        fprintf(st->out, " %s client %.1f ms", g->dot, v->latency_ms);
+        fprintf(st->out, " %s client waited %.1f ms%s", g->dot, v->latency_ms,
+                tally_gap_is_big(v->latency_ms, v->elapsed_ms) ? " (waited for the loop before the server saw it)" : "");
     if (v->queued_ms >= 0.05)
         fprintf(st->out, " %s queued %.1f ms", g->dot, v->queued_ms);
     axis_labels(line, w, axis_ms);
@@ -549,6 +550,12 @@ void render_summary(const struct render_style *st, const struct tally *const t[]
     for (int i = 0; i < nt; i++)
         v[i] = t[i]->ok ? t[i]->queued_sum / (double)t[i]->ok : -1;
     num_row(st, "server queued, mean (ms)", v, nt, 1);
+    for (int i = 0; i < nt; i++)
+        v[i] = t[i]->ok ? t[i]->gap_sum / (double)t[i]->ok : -1;
+    num_row(st, "client - server, mean (ms)", v, nt, 1);
+    for (int i = 0; i < nt; i++)
+        v[i] = t[i]->ok ? t[i]->gap_max : -1;
+    num_row(st, "client - server, max (ms)", v, nt, 1);
     for (int k = 0; k < names->n; k++) {
         for (int i = 0; i < nt; i++)
             v[i] = tally_step_mean(t[i], k);
@@ -556,4 +563,11 @@ void render_summary(const struct render_style *st, const struct tally *const t[]
         num_row(st, label, v, nt, 1);
     }
     error_rows(st, t, nt);
+    for (int i = 0; i < nt; i++)
+        if (t[i]->gap_big)
+            fprintf(st->out,
+                    "\n  %s: %zu order%s waited for the loop before the server saw %s: the client's wait passed the "
+                    "server's elapsed by up to %.0f ms\n",
+                    t[i]->mode, t[i]->gap_big, t[i]->gap_big == 1 ? "" : "s", t[i]->gap_big == 1 ? "it" : "them",
+                    t[i]->gap_max);
 }

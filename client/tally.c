@@ -182,6 +182,12 @@ const char *tally_error_message(const char *body, char *buf, size_t len)
     return buf;
 }
 
+int tally_gap_is_big(double latency_ms, double elapsed_ms)
+{
+    double gap = latency_ms - elapsed_ms;
+    return gap > 50 && gap > 0.05 * latency_ms;
+}
+
 /* Records an ok order's view and sums. */
 static void add_ok(struct tally *t, const struct order_view *v, double latency_ms)
 {
@@ -198,6 +204,11 @@ static void add_ok(struct tally *t, const struct order_view *v, double latency_m
     }
     t->queued_sum += v->queued_ms > 0 ? v->queued_ms : 0;
     t->elapsed_sum += v->elapsed_ms;
+    double gap = latency_ms - v->elapsed_ms;
+    t->gap_sum += gap;
+    if (gap > t->gap_max)
+        t->gap_max = gap;
+    t->gap_big += tally_gap_is_big(latency_ms, v->elapsed_ms) != 0;
     t->lat[t->ok++] = latency_ms;
 }
 
@@ -318,10 +329,14 @@ json_t *tally_json(const struct tally *t)
         t->ok ? json_pack("{s:f, s:f, s:f, s:f}", "p50", tally_percentile(t, 50), "p90", tally_percentile(t, 90), "p99",
                           tally_percentile(t, 99), "max", tally_percentile(t, 100))
               : json_null();
-    return json_pack("{s:s, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "mode", t->mode, "ok",
+    json_t *gap = t->ok ? json_pack("{s:f, s:f, s:I}", "mean", t->gap_sum / n, "max", t->gap_max, "large",
+                                    (json_int_t)t->gap_big)
+                        : json_null();
+    return json_pack("{s:s, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "mode", t->mode, "ok",
                      (json_int_t)t->ok, "total", (json_int_t)t->total, "wall_ms", t->wall_ms, "orders_per_s",
                      num_or_null(t->wall_ms > 0 ? n / (t->wall_ms / 1e3) : -1), "latency_ms", latency, "errors", errors,
                      "step_mean_ms", steps, "mean_queued_ms", num_or_null(t->ok ? t->queued_sum / n : -1),
-                     "mean_elapsed_ms", num_or_null(t->ok ? t->elapsed_sum / n : -1), "median_order",
+                     "mean_elapsed_ms", num_or_null(t->ok ? t->elapsed_sum / n : -1), "client_minus_server_ms", gap,
+                     "median_order",
                      median ? order_view_json(median, t->names) : json_null());
 }

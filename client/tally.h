@@ -72,8 +72,18 @@ struct tally {
     double step_sum[TALLY_MAX_STEPS]; /* end - start of each step name */
     size_t step_n[TALLY_MAX_STEPS];
     double queued_sum, elapsed_sum;
+    /* The client's wait minus the server's elapsed, over ok orders: time
+     * before the server's clock started (a frozen loop) and the network. */
+    double gap_sum, gap_max;
+    size_t gap_big; /* orders whose gap is large (tally_gap_is_big) */
     struct step_names *names; /* borrowed, shared with other modes */
 };
+
+/* Whether a client wait of latency_ms for an order the server says took
+ * elapsed_ms is a large difference: over 50 ms and over 5% of the wait
+ * ("waited for the loop before the server saw it"). The page uses the same
+ * rule. */
+int tally_gap_is_big(double latency_ms, double elapsed_ms);
 
 /* Prepares t for up to n orders of mode. Returns 0 or -1 (out of memory). */
 int tally_init(struct tally *t, const char *mode, size_t n, struct step_names *names);

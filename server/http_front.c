@@ -21,7 +21,9 @@
 #include "params.h"
 #include "pgpool.h"
 #include "probes.h"
+#include "procstat.h"
 #include "report.h"
+#include "rush.h"
 #include "trace.h"
 #include "web.h"
 
@@ -170,19 +172,27 @@ static void answer_orders(struct req *r)
     req_answer(r, status, body);
 }
 
+void front_order_ended(struct front *f, const struct order *o)
+{
+    f->inflight--;
+    f->mixed -= wf_modes[o->mode].sql_blocks_loop;
+    metrics_order_ended(f->metrics, o);
+    order_log_ended(o);
+}
+
 static void on_order_done(struct order *o, void *arg)
 {
     struct req *r = arg;
-    r->f->inflight--;
-    r->f->mixed -= wf_modes[o->mode].sql_blocks_loop;
-    metrics_order_ended(r->f->metrics, o);
-    order_log_ended(o);
+    front_order_ended(r->f, o);
     if (--r->pending == 0)
         answer_orders(r);
 }
 
-static void submit_order(struct front *f, struct order *o)
+void front_submit(struct front *f, struct order *o)
 {
+    o->instance = f->opt.instance;
+    if (!o->traceparent[0]) /* a root of its own when the caller set none */
+        trace_child(NULL, o->traceparent, sizeof o->traceparent);
     f->inflight++;
     f->mixed += wf_modes[o->mode].sql_blocks_loop;
     metrics_order_started(f->metrics, o->mode);
@@ -216,15 +226,21 @@ static void on_lookup(struct probe *p)
     }
 }
 
-static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
+void front_gauges(struct front *f, struct metrics_gauges *g)
 {
     struct pgpool_stats ps;
     struct exec_blocking_stats bs;
     pgpool_stats(f->pool, &ps);
     exec_blocking_stats(f->blocking, &bs);
-    struct metrics_gauges g = {.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
-                               .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
-                               .workers_queued = bs.queued};
+    *g = (struct metrics_gauges){.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
+                                 .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
+                                 .workers_queued = bs.queued, .threads = procstat_threads()};
+}
+
+static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
+{
+    struct metrics_gauges g;
+    front_gauges(f, &g);
     char *text = metrics_render(f->metrics, &g);
     if (!text)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -298,33 +314,57 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
     return MHD_YES;
 }
 
+int front_admit(struct front *f, const int *modes, int nmodes, int each, char *why, size_t whylen)
+{
+    if (f->draining) {
+        metrics_order_rejected(f->metrics, REJECT_DRAINING);
+        snprintf(why, whylen, "server is shutting down");
+        return FRONT_DRAINING;
+    }
+    int nmixed = 0;
+    for (int i = 0; i < nmodes; i++) {
+        if (!(f->opt.modes & (1u << modes[i]))) {
+            snprintf(why, whylen, "mode '%s' is not offered by this server (--modes)", wf_modes[modes[i]].name);
+            return FRONT_MODE_OFF;
+        }
+        nmixed += wf_modes[modes[i]].sql_blocks_loop * each;
+    }
+    if (each > (f->opt.max_inflight - f->inflight) / nmodes) {
+        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
+        if (each * nmodes > 1)
+            snprintf(why, whylen, "%d orders at once would pass the server's in-flight limit (%d); retry later",
+                     each * nmodes, f->opt.max_inflight);
+        else
+            snprintf(why, whylen, "too many orders in flight; retry later");
+        return FRONT_OVERLOADED;
+    }
+    if (nmixed && f->mixed + nmixed > f->opt.max_mixed) {
+        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
+        if (f->mixed > 0)
+            snprintf(why, whylen, "a mixed order is already freezing the event loop (--max-mixed %d); retry later",
+                     f->opt.max_mixed);
+        else /* a rush of them */
+            snprintf(why, whylen, "%d mixed orders at once would freeze the event loop %d times over "
+                     "(--max-mixed %d); ask for fewer", nmixed, nmixed, f->opt.max_mixed);
+        return FRONT_LOOP_TAKEN;
+    }
+    return FRONT_ADMITTED;
+}
+
+unsigned front_admission_status(int admission)
+{
+    return admission == FRONT_MODE_OFF ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
 /* Starts one order per mode in modes[0..n) for one request (2 or more
  * make a comparison) and suspends the connection until all have ended. */
 static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
                                     int norders, double scale)
 {
-    if (f->draining) {
-        metrics_order_rejected(f->metrics, REJECT_DRAINING);
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
-    }
-    int nmixed = 0;
-    for (int i = 0; i < norders; i++) {
-        if (!(f->opt.modes & (1u << modes[i]))) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "mode '%s' is not offered by this server (--modes)", wf_modes[modes[i]].name);
-            return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, msg);
-        }
-        nmixed += wf_modes[modes[i]].sql_blocks_loop;
-    }
-    if (f->inflight + norders > f->opt.max_inflight) {
-        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many orders in flight; retry later");
-    }
-    if (nmixed && f->mixed + nmixed > f->opt.max_mixed) {
-        metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                   "a mixed order is already freezing the event loop (--max-mixed); retry later");
-    }
+    char why[200];
+    int admitted = front_admit(f, modes, norders, 1, why, sizeof why);
+    if (admitted != FRONT_ADMITTED)
+        return httpd_respond_error(c, front_admission_status(admitted), why);
     struct req *r = req_new(f, c, norders > 1 ? REQ_COMPARE : REQ_ORDER);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -337,13 +377,12 @@ static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, v
             req_free(r);
             return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         }
-        r->orders[i]->instance = f->opt.instance;
         trace_child(traced ? &parent : NULL, r->orders[i]->traceparent, sizeof r->orders[i]->traceparent);
     }
     r->pending = norders;
     enum MHD_Result ret = req_suspend(r, con_cls);
     for (int i = 0; i < norders; i++)
-        submit_order(f, r->orders[i]);
+        front_submit(f, r->orders[i]);
     return ret;
 }
 
@@ -367,20 +406,31 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
     return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
 }
 
+/* A request that one probe answers: r, suspended, its probe's callback
+ * set; the caller starts the probe. NULL when out of memory. */
+static struct req *probe_req(struct front *f, struct MHD_Connection *c, void **con_cls, enum req_kind kind,
+                             probe_cb cb)
+{
+    struct req *r = req_new(f, c, kind);
+    if (!r)
+        return NULL;
+    r->probe.cb = cb;
+    r->pending = 1;
+    req_suspend(r, con_cls);
+    return r;
+}
+
 static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
 {
     int64_t id;
     char err[200];
     if (params_order_id(idtext, &id, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct req *r = req_new(f, c, REQ_LOOKUP);
+    struct req *r = probe_req(f, c, con_cls, REQ_LOOKUP, on_lookup);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->probe.cb = on_lookup;
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
     probe_order(&r->probe, f->pool, id);
-    return ret;
+    return MHD_YES;
 }
 
 static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, void **con_cls,
@@ -390,27 +440,21 @@ static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, vo
     char err[200];
     if (params_stats(args->a, args->n, &since, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct req *r = req_new(f, c, REQ_STATS);
+    struct req *r = probe_req(f, c, con_cls, REQ_STATS, on_lookup);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->probe.cb = on_lookup;
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
     /* since points into MHD's copy of the request, alive while it is. */
     probe_stats(&r->probe, f->pool, since);
-    return ret;
+    return MHD_YES;
 }
 
 static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
 {
-    struct req *r = req_new(f, c, REQ_READY);
+    struct req *r = probe_req(f, c, con_cls, REQ_READY, on_ready);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    r->probe.cb = on_ready;
-    r->pending = 1;
-    enum MHD_Result ret = req_suspend(r, con_cls);
     probe_ready(&r->probe, f->pool, f->http, f->opt.kitchen_url);
-    return ret;
+    return MHD_YES;
 }
 
 enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
@@ -456,6 +500,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_make_coffee(f, c, con_cls, &args);
     if (!strcmp(url, "/compare"))
         return route_compare(f, c, con_cls, &args);
+    if (!strcmp(url, "/rush"))
+        return rush_route(f, c, args.a, args.n);
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
@@ -463,7 +509,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
-                               "no such path: try / (the page), /make-coffee?mode=async, /compare, /orders/{id}, "
+                               "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
                                "/stats, /metrics, /livez, /readyz");
 }
 
@@ -532,6 +578,18 @@ void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *a
 }
 
 int front_inflight(const struct front *f) { return f->inflight; }
+
+void front_hold(struct front *f) { f->nreqs++; }
+
+void front_release(struct front *f)
+{
+    f->nreqs--;
+    check_drained(f);
+}
+
+struct evloop *front_loop(const struct front *f) { return f->loop; }
+struct httpd *front_httpd(const struct front *f) { return f->httpd; }
+double front_default_scale(const struct front *f) { return f->opt.default_scale; }
 
 struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
                         struct exec_blocking *blocking, const struct front_options *opt)

@@ -54,4 +54,41 @@ void front_abort(struct front *f);
 /* Orders in flight. */
 int front_inflight(const struct front *f);
 
+/* ---- placing orders from other modules (rush.c) ------------------------
+ * The same admission, executors, rows and metrics as /make-coffee. Loop
+ * thread only. */
+struct order;
+struct metrics_gauges;
+
+enum front_admission {
+    FRONT_ADMITTED = 0,
+    FRONT_DRAINING = -1,   /* shutting down: 503 */
+    FRONT_OVERLOADED = -2, /* over --max-inflight: 503 */
+    FRONT_MODE_OFF = -3,   /* a mode this server does not offer (--modes): 400 */
+    FRONT_LOOP_TAKEN = -4  /* over --max-mixed (orders that freeze the loop): 503 */
+};
+/* Whether `each` more orders of every mode in modes[0..nmodes) may start
+ * now. Returns enum front_admission; a refusal puts the client's message
+ * in why and is counted in the metrics as /make-coffee's are. */
+int front_admit(struct front *f, const int *modes, int nmodes, int each, char *why, size_t whylen);
+/* The HTTP status for a refusal of front_admit. */
+unsigned front_admission_status(int admission);
+/* Counts o (borrowed until its on_done ran) as in flight, stamps it with
+ * the server's instance (and a trace of its own when it has none) and
+ * hands it to its mode's executor. o->on_done runs once, on a later loop
+ * pass, and must call front_order_ended(f, o) before anything else. */
+void front_submit(struct front *f, struct order *o);
+/* Counts o (borrowed) as ended: in flight, metrics, the order's log line. */
+void front_order_ended(struct front *f, const struct order *o);
+/* A request that waits outside struct req (a rush stream): front_drain
+ * waits until every hold is released. */
+void front_hold(struct front *f);
+void front_release(struct front *f);
+/* The gauges /metrics samples from the pool and the workers. */
+void front_gauges(struct front *f, struct metrics_gauges *g);
+/* What such a module needs of the front (borrowed). */
+struct evloop *front_loop(const struct front *f);
+struct httpd *front_httpd(const struct front *f);
+double front_default_scale(const struct front *f);
+
 #endif

@@ -248,22 +248,22 @@ static enum MHD_Result route_faults(struct kitchen *k, struct MHD_Connection *c,
 /* GET /metrics: the appliances' counters, the process's, the build. */
 static enum MHD_Result answer_metrics(const struct kitchen *k, struct MHD_Connection *c)
 {
-    struct promtext b;
-    promtext_init(&b, 4096);
+    struct text_buf b;
+    text_buf_init(&b, 4096);
     promtext_header(&b, "coffee_kitchen_requests_total", "counter", "Appliance requests accepted, by appliance.");
     for (size_t i = 0; i < NAPPLIANCES; i++)
-        promtext_put(&b, "coffee_kitchen_requests_total{appliance=\"%s\"} %llu\n", appliances[i].name, k->requests[i]);
+        text_buf_put(&b, "coffee_kitchen_requests_total{appliance=\"%s\"} %llu\n", appliances[i].name, k->requests[i]);
     promtext_header(&b, "coffee_kitchen_requests_in_flight", "gauge", "Appliance requests waiting now, by appliance.");
     for (size_t i = 0; i < NAPPLIANCES; i++)
-        promtext_put(&b, "coffee_kitchen_requests_in_flight{appliance=\"%s\"} %u\n", appliances[i].name, k->inflight[i]);
+        text_buf_put(&b, "coffee_kitchen_requests_in_flight{appliance=\"%s\"} %u\n", appliances[i].name, k->inflight[i]);
     promtext_header(&b, "coffee_kitchen_faults_injected_total", "counter",
                     "Requests that met an injected fault, by appliance and fault.");
     for (size_t i = 0; i < NAPPLIANCES; i++)
         for (size_t f = 1; f < NFAULTS; f++)
-            promtext_put(&b, "coffee_kitchen_faults_injected_total{appliance=\"%s\",fault=\"%s\"} %llu\n",
+            text_buf_put(&b, "coffee_kitchen_faults_injected_total{appliance=\"%s\",fault=\"%s\"} %llu\n",
                          appliances[i].name, fault_names[f], k->faulted[i][f]);
     procstat_render(&b);
-    char *text = promtext_finish(&b);
+    char *text = text_buf_finish(&b);
     if (!text)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen out of memory");
     return httpd_respond_as(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),

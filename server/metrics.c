@@ -138,44 +138,44 @@ void metrics_order_rejected(struct metrics *m, enum metrics_reject why) { m->rej
 /* ---- rendering ------------------------------------------------------------ */
 
 /* One histogram's series; labels is "" or 'mode="async",...' */
-static void histogram(struct promtext *b, const char *name, const char *labels, const struct histogram *h,
+static void histogram(struct text_buf *b, const char *name, const char *labels, const struct histogram *h,
                       const double *bounds, size_t nb)
 {
     uint64_t cum = 0;
     const char *sep = labels[0] ? "," : "";
     for (size_t i = 0; i < nb; i++) {
         cum += h->counts[i];
-        promtext_put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], (unsigned long long)cum);
+        text_buf_put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i], (unsigned long long)cum);
     }
     cum += h->counts[nb];
-    promtext_put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
-    promtext_put(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
-    promtext_put(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+    text_buf_put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    text_buf_put(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
+    text_buf_put(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
         (unsigned long long)h->n);
 }
 
-static void render_orders(struct promtext *b, const struct metrics *m)
+static void render_orders(struct text_buf *b, const struct metrics *m)
 {
     char labels[96];
     promtext_header(b, "coffee_orders_total", "counter", "Orders ended, by mode and status.");
     for (int i = 0; i < wf_nmodes; i++) {
-        promtext_put(b, "coffee_orders_total{mode=\"%s\",status=\"done\"} %llu\n", wf_modes[i].name,
+        text_buf_put(b, "coffee_orders_total{mode=\"%s\",status=\"done\"} %llu\n", wf_modes[i].name,
             (unsigned long long)m->modes[i].done);
-        promtext_put(b, "coffee_orders_total{mode=\"%s\",status=\"failed\"} %llu\n", wf_modes[i].name,
+        text_buf_put(b, "coffee_orders_total{mode=\"%s\",status=\"failed\"} %llu\n", wf_modes[i].name,
             (unsigned long long)m->modes[i].failed);
     }
     promtext_header(b, "coffee_order_errors_total", "counter", "Failed orders, by mode and what failed.");
     for (int i = 0; i < wf_nmodes; i++)
         for (size_t e = 1; e < NERRORS; e++)
-            promtext_put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name, error_names[e],
+            text_buf_put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name, error_names[e],
                 (unsigned long long)m->modes[i].errors[e]);
     promtext_header(b, "coffee_orders_rejected_total", "counter", "Orders refused with 503 before they started.");
     for (int r = 0; r < REJECT_NREASONS; r++)
-        promtext_put(b, "coffee_orders_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
+        text_buf_put(b, "coffee_orders_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
             (unsigned long long)m->rejected[r]);
     promtext_header(b, "coffee_orders_in_flight", "gauge", "Orders running now, by mode.");
     for (int i = 0; i < wf_nmodes; i++)
-        promtext_put(b, "coffee_orders_in_flight{mode=\"%s\"} %d\n", wf_modes[i].name, m->modes[i].inflight);
+        text_buf_put(b, "coffee_orders_in_flight{mode=\"%s\"} %d\n", wf_modes[i].name, m->modes[i].inflight);
 
     promtext_header(b, "coffee_order_duration_seconds", "histogram", "Elapsed time of ended orders, by mode.");
     for (int i = 0; i < wf_nmodes; i++) {
@@ -197,34 +197,39 @@ static void render_orders(struct promtext *b, const struct metrics *m)
     }
 }
 
-static void render_gauges(struct promtext *b, const struct metrics *m, const struct metrics_gauges *g)
+static void render_gauges(struct text_buf *b, const struct metrics *m, const struct metrics_gauges *g)
 {
     promtext_header(b, "coffee_db_pool_connections", "gauge", "The async database pool: configured, open, and running a query.");
-    promtext_put(b, "coffee_db_pool_connections{state=\"size\"} %d\n", g->pool_size);
-    promtext_put(b, "coffee_db_pool_connections{state=\"connected\"} %d\n", g->pool_connected);
-    promtext_put(b, "coffee_db_pool_connections{state=\"busy\"} %d\n", g->pool_busy);
+    text_buf_put(b, "coffee_db_pool_connections{state=\"size\"} %d\n", g->pool_size);
+    text_buf_put(b, "coffee_db_pool_connections{state=\"connected\"} %d\n", g->pool_connected);
+    text_buf_put(b, "coffee_db_pool_connections{state=\"busy\"} %d\n", g->pool_busy);
     promtext_header(b, "coffee_db_pool_waiting", "gauge", "Queries waiting for a free database connection.");
-    promtext_put(b, "coffee_db_pool_waiting %d\n", g->pool_waiting);
+    text_buf_put(b, "coffee_db_pool_waiting %d\n", g->pool_waiting);
     promtext_header(b, "coffee_blocking_workers", "gauge", "Blocking worker threads: all, and running an order.");
-    promtext_put(b, "coffee_blocking_workers{state=\"total\"} %d\n", g->workers);
-    promtext_put(b, "coffee_blocking_workers{state=\"busy\"} %d\n", g->workers_busy);
+    text_buf_put(b, "coffee_blocking_workers{state=\"total\"} %d\n", g->workers);
+    text_buf_put(b, "coffee_blocking_workers{state=\"busy\"} %d\n", g->workers_busy);
     promtext_header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
-    promtext_put(b, "coffee_blocking_queue %d\n", g->workers_queued);
+    text_buf_put(b, "coffee_blocking_queue %d\n", g->workers_queued);
+
+    if (g->threads >= 0) {
+        promtext_header(b, "coffee_process_threads", "gauge", "Threads of the server process.");
+        text_buf_put(b, "coffee_process_threads %d\n", g->threads);
+    }
 
     promtext_header(b, "coffee_loop_lag_seconds", "histogram",
            "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
     histogram(b, "coffee_loop_lag_seconds", "", &m->lag, lag_bounds, NLAG);
     promtext_header(b, "coffee_loop_lag_max_seconds", "gauge", "The worst loop lag in the last 5 to 10 seconds.");
     int64_t max = m->lag_max_ns[0] > m->lag_max_ns[1] ? m->lag_max_ns[0] : m->lag_max_ns[1];
-    promtext_put(b, "coffee_loop_lag_max_seconds %.6f\n", (double)max / 1e9);
+    text_buf_put(b, "coffee_loop_lag_max_seconds %.6f\n", (double)max / 1e9);
 }
 
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
 {
-    struct promtext b;
-    promtext_init(&b, 16384);
+    struct text_buf b;
+    text_buf_init(&b, 16384);
     render_orders(&b, m);
     render_gauges(&b, m, g);
     procstat_render(&b);
-    return promtext_finish(&b);
+    return text_buf_finish(&b);
 }

@@ -25,6 +25,7 @@ enum metrics_reject {
 struct metrics_gauges {
     int pool_size, pool_connected, pool_busy, pool_waiting;
     int workers, workers_busy, workers_queued;
+    int threads; /* of the process, or -1 */
 };
 
 /* Returns new, or NULL when out of memory. */

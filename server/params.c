@@ -131,11 +131,12 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
-/* Parses "m1,m2,..." (distinct known modes) into out->modes. Returns 0
- * or -1 with err. */
-static int parse_mode_list(const char *list, struct compare_params *out, char *err, size_t errlen)
+/* Parses "m1,m2,..." (at least min of them) into modes[]/nmodes. Returns 0
+ * or -1 with err; what names the need for min. */
+static int parse_mode_list(const char *list, int modes[WF_MAX_MODES], int *nmodes, int min, const char *what,
+                           char *err, size_t errlen)
 {
-    out->nmodes = 0;
+    *nmodes = 0;
     for (const char *p = list;; p++) {
         size_t len = strcspn(p, ",");
         char name[32];
@@ -150,42 +151,40 @@ static int parse_mode_list(const char *list, struct compare_params *out, char *e
                      (int)(len < 32 ? len : 32), p, wf_mode_names());
             return -1;
         }
-        for (int i = 0; i < out->nmodes; i++) {
-            if (out->modes[i] == mode) {
+        for (int i = 0; i < *nmodes; i++) {
+            if (modes[i] == mode) {
                 snprintf(err, errlen, "modes: '%s' is given more than once", name);
                 return -1;
             }
         }
         /* Distinct known modes: never more than the table holds. */
-        out->modes[out->nmodes++] = mode;
+        modes[(*nmodes)++] = mode;
         p += len;
         if (!*p)
             break;
+    }
+    if (*nmodes < min) {
+        snprintf(err, errlen, "modes: %s, e.g. modes=blocking,async", what);
+        return -1;
     }
     return 0;
 }
 
 int params_mode_set(const char *list, unsigned *mask, char *err, size_t errlen)
 {
-    struct compare_params set;
-    if (parse_mode_list(list, &set, err, errlen) != 0)
+    int modes[WF_MAX_MODES], n;
+    if (parse_mode_list(list, modes, &n, 1, "give one mode or more", err, errlen) != 0)
         return -1;
     *mask = 0;
-    for (int i = 0; i < set.nmodes; i++)
-        *mask |= 1u << set.modes[i];
+    for (int i = 0; i < n; i++)
+        *mask |= 1u << modes[i];
     return 0;
 }
 
 /* Parses /compare's list: two modes or more. */
 static int parse_modes(const char *list, struct compare_params *out, char *err, size_t errlen)
 {
-    if (parse_mode_list(list, out, err, errlen) != 0)
-        return -1;
-    if (out->nmodes < 2) {
-        snprintf(err, errlen, "modes: compare needs two modes or more, e.g. modes=blocking,async");
-        return -1;
-    }
-    return 0;
+    return parse_mode_list(list, out->modes, &out->nmodes, 2, "compare needs two modes or more", err, errlen);
 }
 
 int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
@@ -200,6 +199,35 @@ int params_compare(const struct query_arg *args, size_t nargs, double default_sc
         return -1;
     if (parse_modes(found ? (list ? list : "") : "blocking,async", out, err, errlen) != 0)
         return -1;
+    return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
+}
+
+int params_rush(const struct query_arg *args, size_t nargs, double default_scale, struct rush_params *out, char *err,
+                size_t errlen)
+{
+    static const char *const known[] = {"modes", "customers", "scale", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    const char *list = NULL, *n = NULL;
+    int found = lookup_once(args, nargs, "modes", &list, err, errlen);
+    if (found < 0)
+        return -1;
+    if (!found || !list || !*list) {
+        snprintf(err, errlen, "missing modes: use modes=blocking,async (any of %s)", wf_mode_names());
+        return -1;
+    }
+    if (parse_mode_list(list, out->modes, &out->nmodes, 1, "a rush needs one mode or more", err, errlen) != 0)
+        return -1;
+    found = lookup_once(args, nargs, "customers", &n, err, errlen);
+    if (found < 0)
+        return -1;
+    int64_t customers;
+    if (!found || !n || parse_int64(n, 1, RUSH_MAX_CUSTOMERS, &customers) != 0) {
+        snprintf(err, errlen, "customers must be a whole number from 1 to %d, got '%.32s'", RUSH_MAX_CUSTOMERS,
+                 found && n ? n : "");
+        return -1;
+    }
+    out->customers = (int)customers;
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 

@@ -45,6 +45,19 @@ struct compare_params {
  * scale (as for /make-coffee). Same contract as params_make_coffee. */
 int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
                    char *err, size_t errlen);
+/* One parsed /rush request. */
+#define RUSH_MAX_CUSTOMERS 1000
+struct rush_params {
+    int modes[WF_MAX_MODES]; /* distinct, in the asked order */
+    int nmodes;              /* 1..wf_nmodes */
+    int customers;           /* orders per mode, 1..RUSH_MAX_CUSTOMERS */
+    double scale;
+};
+/* Validates /rush's arguments: modes (required, once, one or more distinct
+ * known modes), customers (required, once, 1..RUSH_MAX_CUSTOMERS), scale
+ * (as for /make-coffee). Same contract as params_make_coffee. */
+int params_rush(const struct query_arg *args, size_t nargs, double default_scale, struct rush_params *out, char *err,
+                size_t errlen);
 /* Validates /stats' arguments: since (optional, once) is a timestamp as
  * PostgreSQL reads timestamptz, e.g. 2026-11-25T15:00:00Z; only its
  * characters and length are checked here. *since is NULL when absent

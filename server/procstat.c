@@ -59,9 +59,10 @@ static double boot_time(void)
     return bt;
 }
 
-/* utime, stime (fields 14, 15) and starttime (22) of /proc/self/stat, in
- * clock ticks. 0 or -1. */
-static int read_stat(unsigned long long *utime, unsigned long long *stime, unsigned long long *start)
+/* utime, stime (fields 14, 15, clock ticks), num_threads (20) and
+ * starttime (22, clock ticks) of /proc/self/stat. 0 or -1. */
+static int read_stat(unsigned long long *utime, unsigned long long *stime, unsigned long long *threads,
+                     unsigned long long *start)
 {
     FILE *f = fopen("/proc/self/stat", "r");
     if (!f)
@@ -94,8 +95,17 @@ static int read_stat(unsigned long long *utime, unsigned long long *stime, unsig
     }
     *utime = v[14 - 3];
     *stime = v[15 - 3];
+    *threads = v[20 - 3];
     *start = v[22 - 3];
     return 0;
+}
+
+int procstat_threads(void)
+{
+    unsigned long long ut, st, threads, start;
+    if (read_stat(&ut, &st, &threads, &start) != 0 || threads == 0 || threads > 1000000)
+        return -1;
+    return (int)threads;
 }
 
 static int count_fds(void)
@@ -119,8 +129,8 @@ static int procstat_read(struct procstat *ps)
     *ps = (struct procstat){-1, -1, -1, -1, -1, -1};
     int rc = 0;
     double tick = (double)sysconf(_SC_CLK_TCK);
-    unsigned long long ut, st, start;
-    if (tick > 0 && read_stat(&ut, &st, &start) == 0) {
+    unsigned long long ut, st, threads, start;
+    if (tick > 0 && read_stat(&ut, &st, &threads, &start) == 0) {
         ps->cpu_seconds = (double)(ut + st) / tick;
         double bt = boot_time();
         if (bt > 0)
@@ -147,22 +157,22 @@ static int procstat_read(struct procstat *ps)
 }
 
 /* One sample; precision 0 for whole numbers, 2 for seconds. */
-static void gauge(struct promtext *b, const char *name, const char *type, const char *help, double v, int precision)
+static void gauge(struct text_buf *b, const char *name, const char *type, const char *help, double v, int precision)
 {
     if (v < 0)
         return; /* not known here: left out rather than invented */
     promtext_header(b, name, type, help);
-    promtext_put(b, "%s %.*f\n", name, precision, v);
+    text_buf_put(b, "%s %.*f\n", name, precision, v);
 }
 
-static void label(struct promtext *b, const char *name, const char *value, const char *sep)
+static void label(struct text_buf *b, const char *name, const char *value, const char *sep)
 {
-    promtext_put(b, "%s=\"", name);
+    text_buf_put(b, "%s=\"", name);
     promtext_label_value(b, value);
-    promtext_put(b, "\"%s", sep);
+    text_buf_put(b, "\"%s", sep);
 }
 
-void procstat_render(struct promtext *b)
+void procstat_render(struct text_buf *b)
 {
     struct procstat ps;
     procstat_read(&ps);
@@ -180,12 +190,12 @@ void procstat_render(struct promtext *b)
     snprintf(pq, sizeof pq, "%d.%d", v / 10000, v % 10000);
     promtext_header(b, "coffee_build_info", "gauge",
                     "The build: version, git commit and the versions of the libraries in use; always 1.");
-    promtext_put(b, "coffee_build_info{");
+    text_buf_put(b, "coffee_build_info{");
     label(b, "version", build_version(), ",");
     label(b, "commit", build_commit(), ",");
     label(b, "libmicrohttpd", MHD_get_version(), ",");
     label(b, "libcurl", curl_version_info(CURLVERSION_NOW)->version, ",");
     label(b, "libpq", pq, ",");
     label(b, "jansson", jansson_version_str(), "");
-    promtext_put(b, "} 1\n");
+    text_buf_put(b, "} 1\n");
 }

@@ -6,9 +6,11 @@
 #ifndef COFFEE_PROCSTAT_H
 #define COFFEE_PROCSTAT_H
 
-struct promtext;
+struct text_buf;
 
+/* Threads of this process now (num_threads of /proc/self/stat), or -1. */
+int procstat_threads(void);
 /* Appends the process_* families and coffee_build_info to b. */
-void procstat_render(struct promtext *b);
+void procstat_render(struct text_buf *b);
 
 #endif

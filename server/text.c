@@ -1,6 +1,10 @@
-/* text: valid UTF-8 out of any bytes (see text.h). Owns nothing. */
+/* text: valid UTF-8 out of any bytes, and a growing buffer (see text.h).
+ * A text_buf owns its p until text_buf_finish hands it over. */
 #include "text.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The length of the well-formed UTF-8 sequence at s (RFC 3629: no
@@ -49,4 +53,54 @@ size_t text_copy_utf8(char *dst, size_t cap, const char *src)
     }
     dst[out] = '\0';
     return out;
+}
+
+void text_buf_init(struct text_buf *b, size_t cap)
+{
+    b->p = malloc(cap);
+    b->len = 0;
+    b->cap = b->p ? cap : 0;
+    b->oom = !b->p;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+void text_buf_put(struct text_buf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        int n = 0;
+        if (b->cap > 0) { /* never a NULL + 0 pointer for vsnprintf */
+            va_list ap;
+            va_start(ap, fmt);
+            n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+            va_end(ap);
+            if (n < 0) {
+                b->oom = 1;
+                return;
+            }
+            if ((size_t)n < b->cap - b->len) {
+                b->len += (size_t)n;
+                return;
+            }
+        }
+        size_t cap = b->cap * 2 + (size_t)n + 64;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+char *text_buf_finish(struct text_buf *b)
+{
+    char *p = b->oom ? NULL : b->p ? b->p : strdup("");
+    if (b->oom)
+        free(b->p);
+    *b = (struct text_buf){0};
+    return p;
 }

@@ -7,6 +7,7 @@
 #include "loadgen.h"
 
 #include "clock.h"
+#include "xfer.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -18,11 +19,10 @@
 #define LOAD_MAX_BODY (256 * 1024) /* an order's timeline is ~1.5 KB */
 #define LOAD_MAX_INFLIGHT 8000     /* far above rate x timeout of any run here */
 
-struct xfer {
+struct transfer {
     CURL *easy;
     size_t idx; /* into reqs */
-    char *body;
-    size_t len, cap;
+    struct xfer_body body;
 };
 
 struct load {
@@ -39,28 +39,6 @@ struct load {
     size_t n, cap;
 };
 
-static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
-{
-    struct xfer *x = arg;
-    size_t add = size * nmemb;
-    if (add > LOAD_MAX_BODY - x->len)
-        return 0; /* curl fails the transfer: a body that large is no order */
-    if (x->len + add + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 4096;
-        while (cap < x->len + add + 1)
-            cap *= 2;
-        char *b = realloc(x->body, cap);
-        if (!b)
-            return 0;
-        x->body = b;
-        x->cap = cap;
-    }
-    memcpy(x->body + x->len, p, add);
-    x->len += add;
-    x->body[x->len] = '\0';
-    return add;
-}
-
 /* Starts the next request. 0, or -1 (out of memory, curl refused). */
 static int start_one(struct load *l, int64_t now)
 {
@@ -72,25 +50,13 @@ static int start_one(struct load *l, int64_t now)
         l->reqs = r;
         l->cap = cap;
     }
-    struct xfer *x = calloc(1, sizeof *x);
+    struct transfer *x = calloc(1, sizeof *x);
     if (!x)
         return -1;
-    x->easy = curl_easy_init();
     x->idx = l->n;
-    CURLcode c = x->easy ? CURLE_OK : CURLE_OUT_OF_MEMORY;
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(x->easy, CURLOPT_URL, l->url);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, l->timeout_ms);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-    if (c == CURLE_OK)
-        c = curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-    if (c != CURLE_OK || curl_multi_add_handle(l->multi, x->easy) != CURLM_OK) {
+    x->body.max = LOAD_MAX_BODY; /* a body that large is no order: curl fails it */
+    x->easy = xfer_easy(l->url, l->timeout_ms, "coffee-tests/loadgen", &x->body, x);
+    if (!x->easy || curl_multi_add_handle(l->multi, x->easy) != CURLM_OK) {
         curl_easy_cleanup(x->easy);
         free(x);
         return -1;
@@ -127,7 +93,7 @@ static void drain(struct load *l)
     while ((msg = curl_multi_info_read(l->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
-        struct xfer *x;
+        struct transfer *x;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         struct load_req *r = &l->reqs[x->idx];
         r->end_ns = clock_mono_ns();
@@ -137,15 +103,15 @@ static void drain(struct load *l)
         if (r->code != CURLE_OK)
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(r->code));
         else if (r->status == 200)
-            r->order_id = done_order_id(x->body);
+            r->order_id = done_order_id(xfer_body_text(&x->body));
         else
-            error_text(r, x->body);
+            error_text(r, xfer_body_text(&x->body));
         for (char *c = r->error; *c; c++) /* one line, for messages and CSV */
             if (*c == '\n' || *c == '\r' || *c == '"')
                 *c = *c == '"' ? '\'' : ' ';
         curl_multi_remove_handle(l->multi, x->easy);
         curl_easy_cleanup(x->easy);
-        free(x->body);
+        xfer_body_free(&x->body);
         free(x);
         l->inflight--;
     }

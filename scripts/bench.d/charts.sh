@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # charts.sh RESULTS.json OUTDIR: draws the SVG charts of a bench run with
 # gnuplot, from results.json only: s1-timeline.svg, s2-throughput.svg,
-# s2-p99.svg, s4-timeline.svg (each when its scenario ran).
+# s2-p99.svg, s4-timeline.svg, s5-latency.svg (each when its scenario ran).
 set -euo pipefail
 res=$1
 out=$2
@@ -107,5 +107,32 @@ set key outside bottom center horizontal
 plot "$tmp/s4.dat" using 1:2 axes x1y1 with lines lw 2 lc rgb "#2ca02c" title "VmRSS", \
      "$tmp/s4.dat" using 1:3 axes x1y2 with lines lw 2 lc rgb "#1f77b4" title "in flight (rows running)", \
      "$tmp/s4.dat" using 1:4 axes x1y2 with lines dt 2 lc rgb "#ff7f0e" title "client connections"
+EOF
+fi
+
+if jq -e '.scenarios.S5' "$res" >/dev/null; then
+    for m in blocking async; do
+        jq -r --arg m "$m" '.scenarios.S5.runs | map(select(.mode == $m)) | sort_by(.rate)[] |
+            "\(.rate) \(.latency_ms.p50) \(.latency_ms.p99)"' "$res" >"$tmp/s5-$m.dat"
+    done
+    scale=$(jq .scenarios.S5.scale "$res")
+    cb=$(jq .scenarios.S5.capacity.blocking "$res")
+    ca=$(jq .scenarios.S5.capacity.async "$res")
+    pool=$(jq .scenarios.S5.db_pool "$res")
+    gnuplot <<EOF
+$common
+set output "$out/s5-latency.$ext"
+set title "S5: latency vs arrival rate (open loop, from intended send time), scale $scale, workers = db pool = $pool"
+set logscale xy
+set xlabel "arrival rate (orders/s)"
+set ylabel "latency (ms)"
+set arrow from $cb, graph 0 to $cb, graph 1 nohead dt 2 lw 2 lc rgb "#d62728"
+set arrow from $ca, graph 0 to $ca, graph 1 nohead dt 2 lw 2 lc rgb "#1f77b4"
+set label sprintf("blocking capacity %.0f/s", $cb) at $cb * 1.05, graph 0.93 tc rgb "#d62728"
+set label sprintf("async capacity %.0f/s", $ca) at $ca * 1.05, graph 0.85 tc rgb "#1f77b4"
+plot "$tmp/s5-blocking.dat" using 1:3 with linespoints pt 5 lw 2 lc rgb "#d62728" title "blocking p99", \\
+     "$tmp/s5-blocking.dat" using 1:2 with linespoints pt 4 dt 3 lc rgb "#d62728" title "blocking p50", \\
+     "$tmp/s5-async.dat" using 1:3 with linespoints pt 7 lw 2 lc rgb "#1f77b4" title "async p99", \\
+     "$tmp/s5-async.dat" using 1:2 with linespoints pt 6 dt 3 lc rgb "#1f77b4" title "async p50"
 EOF
 fi

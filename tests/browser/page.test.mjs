@@ -194,6 +194,120 @@ test('compare stacks one timeline per mode on one axis', async () => {
   assert.match(await run.locator('.speedup').textContent(), /speedup ×\d+\.\d\d \(blocking ÷ async\)/);
 });
 
+// ---- rush hour, live charts, client-vs-server wait -----------------------
+
+test('rush hour: bad input shows the server\'s error', async () => {
+  await page.fill('#rush-customers', '1001');
+  await page.click('#btn-rush');
+  await page.waitForSelector('[data-rush-error="400"]');
+  assert.match(await page.textContent('[data-rush-error="400"]'), /customers/);
+  await page.fill('#rush-customers', '50');
+});
+
+test('rush hour: 50 customers in two modes, one canvas row per order, as streamed', async () => {
+  await page.fill('#rush-customers', '50');
+  await page.fill('#rush-scale', SCALE);
+  assert.deepEqual(await page.$$eval('#rush-modes input:checked', (els) => els.map((e) => e.value)), ['blocking', 'async']);
+  await page.click('#btn-rush');
+  await page.waitForFunction(() => document.querySelectorAll('.lane[data-summary=yes]').length === 2, null, { timeout: 60000 });
+  await page.waitForFunction(() => window.coffee.rush.done);
+  const got = await page.evaluate(() => {
+    const out = {};
+    const { rush } = window.coffee;
+    for (const [mode, lane] of Object.entries(rush.lanes)) {
+      const c = lane.canvas, g = c.getContext('2d'), k = c.width / lane.w;
+      // The colour drawn at the middle of every bar, read back from the canvas.
+      const px = lane.drawn.map((d) => d.bars.map((b) => Array.from(
+        g.getImageData(Math.floor((b.x0 + b.x1) / 2 * k), Math.floor((d.y + d.h / 2) * k), 1, 1).data)));
+      out[mode] = { n: lane.count, drawn: lane.drawn, rows: lane.rows, px, width: lane.w,
+                    waves: +lane.el.dataset.waves, summary: lane.summary, text: lane.el.textContent };
+    }
+    return { out, axis: rush.axisMs };
+  });
+  const hex = (rgb) => '#' + rgb.slice(0, 3).map((v) => v.toString(16).padStart(2, '0')).join('');
+  const colors = await page.evaluate(() => ({ http: getComputedStyle(document.documentElement).getPropertyValue('--http').trim(),
+                                            sql: getComputedStyle(document.documentElement).getPropertyValue('--sql').trim() }));
+  const ids = new Set();
+  for (const mode of ['blocking', 'async']) {
+    const lane = got.out[mode];
+    assert.equal(lane.n, 50, mode + ': 50 orders streamed');
+    assert.equal(lane.drawn.length, 50, mode + ': 50 rows drawn');
+    const x = (ms) => ms / got.axis * lane.width;
+    lane.drawn.forEach((d, i) => {
+      const o = lane.rows[d.row].o;
+      assert.equal(o.mode, mode);
+      assert.equal(o.status, 'done');
+      ids.add(o.order_id);
+      if (i > 0) assert.ok(d.y > lane.drawn[i - 1].y && d.seq > lane.drawn[i - 1].seq, 'rows in arrival order');
+      // Every step's I/O bar where its JSON says, in its I/O's colour.
+      for (const s of o.steps) {
+        const a = s.start_ms + (s.queued_ms || 0);
+        const b = d.bars.findIndex((bar) => bar.kind === s.io && Math.abs(bar.x0 - x(a)) <= TOL_PX &&
+                                           Math.abs(bar.x1 - Math.max(x(s.end_ms), x(a) + 1)) <= TOL_PX);
+        assert.ok(b >= 0, `${mode} row ${d.row}: a ${s.io} bar for ${s.name}`);
+        // Its colour shows where no bar painted after it covers it.
+        const mid = (d.bars[b].x0 + d.bars[b].x1) / 2;
+        if (!d.bars.slice(b + 1).some((c) => c.x0 - 1 <= mid && mid <= c.x1 + 1))
+          assert.equal(hex(lane.px[i][b]), colors[s.io], `${mode} row ${d.row}: ${s.name} drawn in ${s.io} colour`);
+      }
+      assert.ok(lane.px[i].some((rgb) => hex(rgb) === colors.sql), `${mode} row ${d.row}: the brew shows`);
+    });
+    assert.equal(lane.summary.ok, 50);
+    assert.match(lane.text, /orders\/s/);
+    assert.match(lane.text, /p50 \/ p99 \/ max/);
+  }
+  assert.equal(ids.size, 100, 'one order id per row');
+  // Blocking runs --workers (8) at a time: waves, and a queue; async one wave.
+  assert.ok(got.out.blocking.waves > 1, 'blocking shows ' + got.out.blocking.waves + ' waves');
+  assert.equal(got.out.async.waves, 1);
+  assert.ok(got.out.blocking.drawn.some((d) => d.bars.some((b) => b.kind === 'queued')), 'blocking rows queued');
+  assert.ok(got.out.blocking.summary.queued_max_ms > got.out.async.summary.queued_max_ms);
+  // The rows are the server's orders.
+  const one = got.out.async.rows.find(Boolean).o;
+  const stored = await (await fetch(`${base}/orders/${one.order_id}`)).json();
+  assert.equal(stored.steps.length, one.steps.length);
+});
+
+test('live charts move under coffee-client load', async () => {
+  const client = spawn(path.join(binDir, 'coffee-client'), ['--url', base, '--mode', 'async', '--orders', '60',
+    '--concurrency', '6', '--scale', SCALE], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(client);
+  const exited = new Promise((resolve) => client.on('exit', resolve));
+  await page.waitForFunction(() => window.coffee.live.samples.some((s) => s.rate.async > 0) &&
+    window.coffee.live.samples.some((s) => s.inflight.async > 0), null, { timeout: 30000 });
+  assert.equal(await exited, 0, 'coffee-client succeeded');
+  await page.waitForFunction(() => +document.querySelector('canvas[data-chart=rate]').dataset.max > 0);
+  const charts = await page.$$eval('canvas[data-chart]', (els) => els.map((c) => ({ key: c.dataset.chart, points: +c.dataset.points })));
+  assert.equal(charts.length, 8);
+  for (const c of charts) assert.ok(c.points >= 1, c.key + ' has points');
+  assert.ok((await page.evaluate(() => window.coffee.live.samples.some((s) => s.p99.async > 0))), 'async p99 charted');
+});
+
+test('an async order sent during a mixed brew: client wait beside server elapsed', async () => {
+  await page.fill('#scale', '1');
+  const before = await page.locator('.run[data-kind=order] .order[data-mode=async]').count();
+  const t0 = Date.now();
+  await page.click('#btn-mixed');
+  // The brew freezes the loop (after the 3 s boil): /livez stops answering.
+  await until('the mixed brew to freeze the loop', async () => {
+    if (Date.now() - t0 < 2900) return false;
+    try { await fetch(base + '/livez', { signal: AbortSignal.timeout(150) }); return false; } catch (e) { return true; }
+  }, 20000);
+  await page.click('#btn-async');
+  await page.fill('#scale', SCALE);
+  await page.waitForFunction((n) => document.querySelectorAll('.run[data-kind=order] .order[data-mode=async]').length > n,
+                             before, { timeout: 30000 });
+  const o = page.locator('.run[data-kind=order] .order[data-mode=async]').first();
+  const gap = +(await o.locator('.clientwait').getAttribute('data-gap-ms'));
+  const client = +(await o.locator('.clientwait').getAttribute('data-client-ms'));
+  assert.ok(gap > 100, 'the client waited ' + gap + ' ms more than the server measured');
+  assert.ok(client > gap);
+  assert.match(await o.locator('.waited').textContent(), /waited .* for the loop before the server saw it/);
+  const mixed = page.locator('.run[data-kind=order] .order[data-mode=mixed]').first();
+  await page.waitForFunction(() => document.querySelector('.run[data-kind=order] .order[data-mode=mixed] .clientwait'));
+  assert.equal(await mixed.locator('.waited').count(), 0, 'the mixed order itself was seen at once');
+});
+
 test('live counters: from /metrics, or "metrics unavailable" without it', async () => {
   const status = (await fetch(base + '/metrics')).status;
   if (status === 200) {

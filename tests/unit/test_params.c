@@ -213,6 +213,48 @@ static void test_compare(void)
     }
 }
 
+/* ---- params_rush -------------------------------------------------------- */
+
+static void test_rush(void)
+{
+    static const struct {
+        const char *name;
+        struct query_arg args[3];
+        size_t nargs;
+        int ok;
+        int customers;
+        const char *modes;
+    } cases[] = {
+        {"two modes", {{"modes", "blocking,async"}, {"customers", "100"}}, 2, 1, 100, "blocking,async"},
+        {"one mode, scale", {{"modes", "mixed"}, {"customers", "1"}, {"scale", "0.1"}}, 3, 1, 1, "mixed"},
+        {"the bound", {{"modes", "async"}, {"customers", "1000"}}, 2, 1, 1000, "async"},
+        {"over the bound", {{"modes", "async"}, {"customers", "1001"}}, 2, 0, 0, NULL},
+        {"zero customers", {{"modes", "async"}, {"customers", "0"}}, 2, 0, 0, NULL},
+        {"customers not a number", {{"modes", "async"}, {"customers", "ten"}}, 2, 0, 0, NULL},
+        {"customers missing", {{"modes", "async"}}, 1, 0, 0, NULL},
+        {"modes missing", {{"customers", "3"}}, 1, 0, 0, NULL},
+        {"unknown mode", {{"modes", "tea"}, {"customers", "3"}}, 2, 0, 0, NULL},
+        {"a mode twice", {{"modes", "async,async"}, {"customers", "3"}}, 2, 0, 0, NULL},
+        {"unknown parameter", {{"modes", "async"}, {"customers", "3"}, {"mode", "async"}}, 3, 0, 0, NULL},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        struct rush_params p = {.customers = -1};
+        char err[256] = "";
+        int rc = params_rush(cases[i].args, cases[i].nargs, DEFAULT_SCALE, &p, err, sizeof err);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
+        if (cases[i].ok) {
+            char got[128] = "";
+            size_t off = 0;
+            for (int m = 0; m < p.nmodes; m++)
+                off += (size_t)snprintf(got + off, sizeof got - off, "%s%s", m ? "," : "", wf_modes[p.modes[m]].name);
+            CHECK_CASE(p.customers == cases[i].customers, cases[i].name);
+            CHECK_CASE(!strcmp(got, cases[i].modes), cases[i].name);
+        } else {
+            CHECK_CASE(err[0] != '\0', cases[i].name);
+        }
+    }
+}
+
 /* ---- params_stats ------------------------------------------------------- */
 
 static void test_stats(void)
@@ -295,6 +337,7 @@ int main(void)
         {"params_make_coffee table", test_make_coffee_table},
         {"params_make_coffee error respects errlen", test_make_coffee_err_truncated},
         {"params_compare table", test_compare},
+        {"params_rush table", test_rush},
         {"params_stats table", test_stats},
         {"params_order_id table", test_order_id},
         {NULL, NULL},
