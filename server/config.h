@@ -25,7 +25,8 @@ struct opt {
 
 enum {
     CONFIG_OK = 0,
-    CONFIG_HELP = 1,   /* --help was given; usage already printed */
+    CONFIG_HELP = 1,   /* --help was given; usage already printed (not an
+                          error: the one positive value, named here) */
     CONFIG_ERROR = -1  /* message in err */
 };
 

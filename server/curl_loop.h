@@ -20,8 +20,10 @@ struct curl_loop;
 struct hreq;
 
 /* Called on the loop thread when the transfer ended (code) or could not
- * start. r->easy is valid during the call (for curl_easy_getinfo). The
- * callback may free r. */
+ * start (CURLE_FAILED_INIT). r->easy is valid during the call (for
+ * curl_easy_getinfo). The callback may free r. code is curl's own
+ * CURLcode, the one exception here to "0 or a negative code": the caller
+ * reads it (kitchen_client's kc_result turns it into a step's outcome). */
 typedef void (*hreq_cb)(struct hreq *r, CURLcode code);
 /* Points an easy handle at one transfer (URL, where the answer goes, its
  * timeout). 0, or -1: the transfer then fails on a later pass. */
@@ -45,7 +47,8 @@ struct hreq {
 struct curl_loop *curl_loop_new(struct evloop *loop, long maxconnects, long max_total, int (*setup)(CURL *e));
 /* Frees cl; accepts NULL. No request may be in flight. */
 void curl_loop_free(struct curl_loop *cl);
-/* Starts the transfer prepare(e, arg) describes. The callback runs on a
+/* Starts the transfer prepare(e, arg) describes; prepare runs inside this
+ * call (what arg points at need only live that long), the callback on a
  * later loop pass, also when the transfer cannot start. */
 void curl_loop_start(struct curl_loop *cl, struct hreq *r, hreq_prepare prepare, void *arg);
 /* Stops r: no callback will run. */

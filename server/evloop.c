@@ -4,10 +4,13 @@
  * (wake-up for evloop_post), an optional signalfd, the fd table and the
  * timer heap. It never owns the watched fds or the timer/task memory.
  * Must never: block anywhere but in epoll_wait, or call a callback from
- * inside the function that registered it. */
+ * inside the function that registered it.
+ * Checks (check.h): every function the header says is for the loop thread
+ * CHECKs that it runs there (ON_LOOP). */
 #define _GNU_SOURCE
 #include "evloop.h"
 
+#include "check.h"
 #include "clock.h"
 
 #include <errno.h>
@@ -61,9 +64,12 @@ struct evloop {
     void (*sig_cb)(struct evloop *, int, void *);
     void *sig_arg;
 
-    int64_t now_ns;
     atomic_int stopping;
+    pthread_t owner; /* the loop thread: the one that made the loop */
 };
+
+/* The loop-thread precondition of everything but evloop_post/evloop_stop. */
+#define ON_LOOP(loop) CHECK(pthread_equal(pthread_self(), (loop)->owner))
 
 /* ---- timer heap -------------------------------------------------------- */
 
@@ -124,12 +130,14 @@ static void heap_remove(struct evloop *loop, struct ev_timer *t)
 
 void evloop_timer_stop(struct evloop *loop, struct ev_timer *t)
 {
+    ON_LOOP(loop);
     if (t->heap_index)
         heap_remove(loop, t);
 }
 
 int evloop_timer_start(struct evloop *loop, struct ev_timer *t, int64_t delay_ns)
 {
+    ON_LOOP(loop);
     evloop_timer_stop(loop, t);
     if (loop->heap_len == loop->heap_cap) {
         /* The heap never shrinks: a loop that once held N timers can hold
@@ -188,6 +196,7 @@ static void run_timers(struct evloop *loop)
 
 void evloop_defer(struct evloop *loop, struct ev_task *task)
 {
+    ON_LOOP(loop);
     task->next = NULL;
     if (loop->defer_tail)
         loop->defer_tail->next = task;
@@ -256,6 +265,7 @@ void evloop_stop(struct evloop *loop)
 
 int evloop_add_before_sleep(struct evloop *loop, void (*fn)(struct evloop *, void *), void *arg)
 {
+    ON_LOOP(loop);
     if (loop->nhooks == MAX_HOOKS)
         return -ENOSPC;
     loop->hooks[loop->nhooks++] = (struct hook){fn, arg};
@@ -264,6 +274,7 @@ int evloop_add_before_sleep(struct evloop *loop, void (*fn)(struct evloop *, voi
 
 void evloop_remove_before_sleep(struct evloop *loop, void (*fn)(struct evloop *, void *), void *arg)
 {
+    ON_LOOP(loop);
     for (int i = 0; i < loop->nhooks; i++) {
         if (loop->hooks[i].fn == fn && loop->hooks[i].arg == arg) {
             loop->hooks[i] = loop->hooks[--loop->nhooks];
@@ -281,6 +292,7 @@ static uint32_t to_epoll(int mask)
 
 int evloop_io_set(struct evloop *loop, int fd, int mask, evloop_io_cb cb, void *arg)
 {
+    ON_LOOP(loop);
     if (fd < 0 || fd >= loop->max_fds)
         return -EMFILE;
     struct io_slot *s = &loop->slots[fd];
@@ -309,6 +321,7 @@ int evloop_io_set(struct evloop *loop, int fd, int mask, evloop_io_cb cb, void *
 
 void evloop_io_del(struct evloop *loop, int fd)
 {
+    ON_LOOP(loop);
     if (fd < 0 || fd >= loop->max_fds || loop->slots[fd].mask < 0)
         return;
     /* EBADF/ENOENT: the fd was already closed, which removed it. */
@@ -317,14 +330,17 @@ void evloop_io_del(struct evloop *loop, int fd)
     loop->nregistered--;
 }
 
-int evloop_io_count(const struct evloop *loop) { return loop->nregistered; }
-
-int64_t evloop_now_ns(const struct evloop *loop) { return loop->now_ns; }
+int evloop_io_count(const struct evloop *loop)
+{
+    ON_LOOP(loop);
+    return loop->nregistered;
+}
 
 /* ---- signals ------------------------------------------------------------- */
 
 int evloop_watch_signals(struct evloop *loop, void (*cb)(struct evloop *, int, void *), void *arg)
 {
+    ON_LOOP(loop);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -360,6 +376,7 @@ struct evloop *evloop_new(int max_fds)
     loop->epfd = loop->timerfd = loop->wakefd = loop->sigfd = -1;
     loop->max_fds = max_fds;
     loop->armed_ns = INT64_MAX;
+    loop->owner = pthread_self();
     atomic_init(&loop->stopping, 0);
     if (pthread_mutex_init(&loop->inbox_lock, NULL) != 0)
         goto free_loop;
@@ -383,7 +400,6 @@ struct evloop *evloop_new(int max_fds)
     ev.data.fd = loop->wakefd;
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) != 0)
         goto close_wake;
-    loop->now_ns = clock_mono_ns();
     return loop;
 
 close_wake:
@@ -405,6 +421,7 @@ void evloop_free(struct evloop *loop)
 {
     if (!loop)
         return;
+    ON_LOOP(loop);
     if (loop->sigfd >= 0)
         close(loop->sigfd);
     close(loop->wakefd);
@@ -449,6 +466,7 @@ static void dispatch(struct evloop *loop, const struct epoll_event *e)
 
 int evloop_run(struct evloop *loop)
 {
+    ON_LOOP(loop);
     struct epoll_event events[MAX_EVENTS];
     while (!atomic_load(&loop->stopping)) {
         for (int i = 0; i < loop->nhooks; i++)
@@ -462,7 +480,6 @@ int evloop_run(struct evloop *loop)
                 continue;
             return -errno;
         }
-        loop->now_ns = clock_mono_ns();
         for (int i = 0; i < n; i++)
             dispatch(loop, &events[i]);
         run_timers(loop);

@@ -8,8 +8,14 @@
  * timerfd armed at the earliest deadline, so delays are precise to tens of
  * microseconds rather than to the millisecond of epoll_wait's timeout.
  *
- * Everything here runs on the loop thread except evloop_post() and
- * evloop_stop(), which any thread may call. */
+ * The loop thread is the thread that made the loop (evloop_new): it runs
+ * it, and everything here must be called on it except evloop_post() and
+ * evloop_stop(), which any thread may call (and evloop_timer_active(),
+ * which only reads its argument). That precondition is checked at run
+ * time (check.h): a call from another thread is a programmer error, and
+ * aborts, in every build made with COFFEE_CHECKS (the default).
+ *
+ * Errors: 0 or a negative errno; evloop_new returns NULL with errno set. */
 #ifndef COFFEE_EVLOOP_H
 #define COFFEE_EVLOOP_H
 
@@ -77,7 +83,8 @@ void evloop_defer(struct evloop *loop, struct ev_task *task);
 void evloop_post(struct evloop *loop, struct ev_task *task);
 
 /* Registers a hook run once per pass right before the loop sleeps
- * (MHD uses it to run resumed connections). At most 4 hooks. */
+ * (MHD uses it to run resumed connections). At most 4 hooks: returns 0,
+ * or -ENOSPC. */
 int evloop_add_before_sleep(struct evloop *loop, void (*fn)(struct evloop *, void *), void *arg);
 
 /* Removes a hook added with the same fn and arg; a no-op if absent. */
@@ -88,8 +95,6 @@ void evloop_remove_before_sleep(struct evloop *loop, void (*fn)(struct evloop *,
  * other threads so they inherit the mask. Returns 0 or -errno. */
 int evloop_watch_signals(struct evloop *loop, void (*cb)(struct evloop *, int signo, void *), void *arg);
 
-/* Monotonic time of the current pass (cached; cheap). */
-int64_t evloop_now_ns(const struct evloop *loop);
 /* Number of fds with a watcher; for tests and metrics. */
 int evloop_io_count(const struct evloop *loop);
 

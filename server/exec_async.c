@@ -4,17 +4,20 @@
  * before on_done), holding a slot per step for its in-flight I/O and its
  * timeout timer. An order is an explicit state machine; every change goes
  * through ao_set_state(), which can log it.
+ * Its I/O goes through the two services it was handed (ex->db,
+ * ex->kitchen); only the adapters at the end of this file name pgpool and
+ * curl_loop.
  * Must never: block (no curl_easy_perform, PQexec, sleep), or free an
- * aorder whose I/O is still registered with the pool or curl. The one
+ * aorder whose I/O is still registered with a service. The one
  * exception is deliberate and confined to run_brew_on_loop(): the mixed
  * mode's blocking brew, the mistake that mode exists to show. */
 #include "exec_async.h"
 
+#include "check.h"
 #include "clock.h"
-#include "curl_loop.h"
 #include "db.h"
-#include "kitchen_client.h"
 #include "evloop.h"
+#include "kitchen_client.h"
 #include "list.h"
 #include "log.h"
 #include "order.h"
@@ -37,13 +40,12 @@ static const char *const ao_state_names[] = {"starting", "steps", "finishing", "
 
 struct aorder;
 
-/* The I/O of one step: exactly one of http/q is in use, per the step's io. */
+/* The I/O of one step: exactly one of call/q is in use, per the step's io. */
 struct astep {
     struct aorder *ao;
     int index;
     int inflight;
-    struct hreq http;
-    struct kc_response resp; /* the kitchen's answer */
+    struct kc_call call;
     struct pgq q;
     struct db_stmt stmt;
     struct ev_task on_loop; /* mixed mode: the blocking brew, deferred */
@@ -63,17 +65,19 @@ struct aorder {
 
 struct exec_async {
     struct evloop *loop;
-    struct pgpool *pool;
-    struct curl_loop *http;
+    struct exec_async_db db;
+    struct exec_async_kitchen kitchen;
     struct exec_async_options opt;
-    int inflight;
     struct list_node orders; /* running aorders */
     struct db_sync blocking_db; /* mixed mode only, opened on first use */
     int aborting; /* exec_async_abort_all was called: nothing waits any more */
 };
 
+/* The order's states in sequence; any may end at once (a failed insert,
+ * an abort). */
 static void ao_set_state(struct aorder *ao, enum ao_state next)
 {
+    CHECK(ao->state != AO_ENDED && (next == ao->state + 1 || next == AO_ENDED));
     log_debug("order %lld (async): %s -> %s", (long long)ao->o->id, ao_state_names[ao->state],
               ao_state_names[next]);
     ao->state = next;
@@ -86,7 +90,6 @@ static void ao_end(struct aorder *ao)
     struct order *o = ao->o;
     struct evloop *loop = ao->ex->loop;
     ao_set_state(ao, AO_ENDED);
-    ao->ex->inflight--;
     list_remove(&ao->link);
     db_stmt_release(&ao->stmt);
     free(ao);
@@ -124,7 +127,7 @@ static void ao_finish(struct aorder *ao)
     }
     ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_finished,
                          .timeout_ms = ao->ex->opt.db_timeout_ms};
-    pgpool_submit(ao->ex->pool, &ao->q);
+    ao->ex->db.submit(ao->ex->db.ctx, &ao->q);
 }
 
 static int steps_inflight(const struct aorder *ao)
@@ -146,9 +149,9 @@ static void abandon_steps(struct aorder *ao)
         if (!s->inflight || s->on_loop.fn)
             continue;
         if (wf_steps[i].io == IO_HTTP)
-            curl_loop_abandon(ex->http, &s->http);
+            ex->kitchen.abandon(ex->kitchen.ctx, &s->call);
         else
-            pgpool_abandon(ex->pool, &s->q);
+            ex->db.abandon(ex->db.ctx, &s->q);
         db_stmt_release(&s->stmt);
         s->inflight = 0;
     }
@@ -190,7 +193,7 @@ static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
         s->inflight = 0;
         db_stmt_release(&s->stmt);
         if (ex->aborting) {
-            pgpool_abandon(ex->pool, &ao->q);
+            ex->db.abandon(ex->db.ctx, &ao->q);
             order_end_steps(ao->o, clock_mono_ns());
             ao_end(ao);
         } else if (!steps_inflight(ao) && ao->state == AO_STEPS) {
@@ -208,12 +211,9 @@ static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
     PQclear(r);
 }
 
-static void on_http_done(struct hreq *r, CURLcode code)
+static void on_kitchen_done(struct kc_call *c, int err, const char *result, const char *msg)
 {
-    struct astep *s = container_of(r, struct astep, http);
-    char result[WF_RESULT_MAX], msg[200];
-    int err = kc_result(r->easy, code, &s->resp, result, sizeof result, msg, sizeof msg);
-    step_ended(s, err, result, msg);
+    step_ended(container_of(c, struct astep, call), err, result, msg);
 }
 
 static void on_sql_done(struct pgq *q, int status, const PGresult *res, const char *errmsg)
@@ -224,19 +224,6 @@ static void on_sql_done(struct pgq *q, int status, const PGresult *res, const ch
     order_step_queued(s->ao->o, s->index, q->waited_ns);
     int err = status == PGQ_OK ? db_brew_result(res, result, sizeof result, &why) : db_error(status);
     step_ended(s, err, result, why);
-}
-
-/* curl_loop's prepare hook: points e at step s's appliance. An URL that
- * does not fit fails the transfer at its start. */
-static int prepare_http(CURL *e, void *arg)
-{
-    struct astep *s = arg;
-    const struct order *o = s->ao->o;
-    char url[512];
-    if (kc_url(&wf_steps[s->index], s->ao->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0)
-        return -1;
-    kc_set_trace(&s->resp, o->traceparent);
-    return kc_prepare(e, url, order_step_limit_ms(o, s->index, s->ao->ex->opt.step_slack_ms), &s->resp);
 }
 
 /* Starts the I/O of one step. Outcomes arrive through step_ended on a
@@ -250,8 +237,10 @@ static void start_step(struct aorder *ao, int i)
     order_step_start(ao->o, i, clock_mono_ns());
     s->inflight = 1;
     if (d->io == IO_HTTP) {
-        s->http.cb = on_http_done;
-        curl_loop_start(ex->http, &s->http, prepare_http, s);
+        struct kc_call_args a = {.kitchen_url = ex->opt.kitchen_url, .step = d, .scale = ao->o->scale,
+                                 .timeout_ms = limit_ms, .traceparent = ao->o->traceparent};
+        s->call.cb = on_kitchen_done;
+        ex->kitchen.start(ex->kitchen.ctx, &s->call, &a);
         return;
     }
     s->q = (struct pgq){.stmt = &s->stmt, .cls = PGQ_LONG, .cb = on_sql_done, .timeout_ms = limit_ms};
@@ -265,8 +254,8 @@ static void start_step(struct aorder *ao, int i)
         evloop_defer(ex->loop, &s->on_loop);
         return;
     }
-    ao->o->steps[i].state = STEP_WAITING;
-    pgpool_submit(ex->pool, &s->q);
+    order_step_waiting(ao->o, i);
+    ex->db.submit(ex->db.ctx, &s->q);
 }
 
 /* Whether a blocking brew (mixed mode) is due on this pass. */
@@ -323,7 +312,6 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
         order_end_later(ex->loop, o);
         return;
     }
-    ex->inflight++;
     list_push_back(&ex->orders, &ao->link);
     ao->ex = ex;
     ao->o = o;
@@ -335,7 +323,7 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
     ao->state = AO_STARTING;
     db_stmt_insert_order(&ao->stmt, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms);
     ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_inserted, .timeout_ms = ex->opt.db_timeout_ms};
-    pgpool_submit(ex->pool, &ao->q);
+    ex->db.submit(ex->db.ctx, &ao->q);
     /* The kitchen does not need the row: start now, overlapping it. */
     launch_ready(ao);
 }
@@ -369,21 +357,21 @@ void exec_async_abort_all(struct exec_async *ex)
          * loop: that task ends the order when it runs, this same pass. */
         if (blocking_brew_due(ao))
             continue;
-        pgpool_abandon(ex->pool, &ao->q);
+        ex->db.abandon(ex->db.ctx, &ao->q);
         order_end_steps(ao->o, clock_mono_ns());
         ao_end(ao);
     }
 }
 
-struct exec_async *exec_async_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
-                                  const struct exec_async_options *opt)
+struct exec_async *exec_async_new(struct evloop *loop, const struct exec_async_db *db,
+                                  const struct exec_async_kitchen *kitchen, const struct exec_async_options *opt)
 {
     struct exec_async *ex = calloc(1, sizeof *ex);
     if (!ex)
         return NULL;
     ex->loop = loop;
-    ex->pool = pool;
-    ex->http = http;
+    ex->db = *db;
+    ex->kitchen = *kitchen;
     ex->opt = *opt;
     list_init(&ex->orders);
     ex->blocking_db.config = opt->db;
@@ -398,4 +386,22 @@ void exec_async_free(struct exec_async *ex)
         return;
     db_sync_close(&ex->blocking_db);
     free(ex);
+}
+
+/* ---- The real services: thin adapters over pgpool and kitchen calls -------- */
+
+static void pool_submit(void *pool, struct pgq *q) { pgpool_submit(pool, q); }
+static void pool_abandon(void *pool, struct pgq *q) { pgpool_abandon(pool, q); }
+
+struct exec_async_db exec_async_pgpool(struct pgpool *pool)
+{
+    return (struct exec_async_db){.submit = pool_submit, .abandon = pool_abandon, .ctx = pool};
+}
+
+static void kitchen_start(void *http, struct kc_call *c, const struct kc_call_args *a) { kc_call_start(http, c, a); }
+static void kitchen_abandon(void *http, struct kc_call *c) { kc_call_abandon(http, c); }
+
+struct exec_async_kitchen exec_async_curl(struct curl_loop *http)
+{
+    return (struct exec_async_kitchen){.start = kitchen_start, .abandon = kitchen_abandon, .ctx = http};
 }

@@ -32,7 +32,6 @@ struct worker {
 
 struct exec_blocking {
     struct evloop *loop;
-    const struct db_config *db;
     struct exec_blocking_options opt;
     pthread_mutex_t lock; /* guards the queue, busy and stopping */
     pthread_cond_t cond;
@@ -248,7 +247,6 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
         return NULL;
     }
     ex->loop = loop;
-    ex->db = db;
     ex->opt = *opt;
     atomic_init(&ex->cancelling, 0);
     pthread_mutex_init(&ex->lock, NULL);

@@ -74,7 +74,8 @@ struct front {
     void *drained_arg;
 };
 
-unsigned front_status_for(int order_error)
+/* The HTTP status for an order_error: the one place errors become statuses. */
+static unsigned front_status_for(int order_error)
 {
     switch (order_error) {
     case OERR_NONE:
@@ -529,7 +530,8 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     check_drained(f);
 }
 
-void front_cancel_orders(struct front *f)
+/* Cancels every running order now (the drain's timeout). */
+static void front_cancel_orders(struct front *f)
 {
     if (f->inflight == 0)
         return;

@@ -47,8 +47,6 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
  * recorded as failed; FRONT_CANCEL_GRACE_MS later, whatever still waits
  * (a frozen database) is abandoned: front_abort. */
 void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg);
-/* Cancels every running order now (the drain's timeout). Loop thread only. */
-void front_cancel_orders(struct front *f);
 /* Ends every running order now, answering 503, without waiting for any
  * database or kitchen (a second signal, or the cancel's grace ran out);
  * rows not written are failed by the sweep later. Loop thread only. */
@@ -92,8 +90,5 @@ void front_gauges(struct front *f, struct metrics_gauges *g);
 struct evloop *front_loop(const struct front *f);
 struct httpd *front_httpd(const struct front *f);
 double front_default_scale(const struct front *f);
-
-/* The HTTP status for an order_error. */
-unsigned front_status_for(int order_error);
 
 #endif

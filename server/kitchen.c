@@ -57,7 +57,6 @@ struct kitchen {
     struct evloop *loop;
     struct httpd *httpd;
     struct list_node waiting; /* suspended requests, timer running */
-    unsigned nwaiting;
     unsigned nrequests; /* contexts alive */
     int shutting_down;
     int allow_fault_api;
@@ -129,12 +128,9 @@ void kitchen_free(struct kitchen *k) { free(k); }
 
 void kitchen_attach(struct kitchen *k, struct httpd *h) { k->httpd = h; }
 
-unsigned kitchen_pending(const struct kitchen *k) { return k->nwaiting; }
-
 static void unlink_waiting(struct kreq *r)
 {
     list_remove(&r->link);
-    r->k->nwaiting--;
     r->k->inflight[r->app - appliances]--;
 }
 
@@ -335,7 +331,6 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     *con_cls = r;
     k->nrequests++;
     list_push_back(&k->waiting, &r->link);
-    k->nwaiting++;
     k->requests[app - appliances]++;
     k->inflight[app - appliances]++;
     if (r->fault != FAULT_NONE)

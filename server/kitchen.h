@@ -49,7 +49,5 @@ void kitchen_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum
 /* Answers every waiting request with 503 now; once the last one is gone,
  * stops the loop. */
 void kitchen_shutdown(struct kitchen *k);
-/* Requests waiting on a timer. */
-unsigned kitchen_pending(const struct kitchen *k);
 
 #endif

@@ -1,8 +1,9 @@
 /* kitchen_client: the kitchen's protocol, the URL of a step, transfer
  * options and the reading of an answer (see kitchen_client.h). Owns
- * nothing; does no I/O itself. */
+ * nothing; does no I/O itself: a call on the loop is curl_loop's transfer. */
 #include "kitchen_client.h"
 
+#include "list.h"
 #include "order.h"
 #include "trace.h"
 #include "workflow.h"
@@ -129,3 +130,37 @@ int kc_result(CURL *e, CURLcode code, const struct kc_response *resp, char *resu
     }
     return 0;
 }
+
+/* What kc_call_start hands its prepare hook, which curl_loop runs inside
+ * curl_loop_start: the arguments are still alive then. */
+struct call_start {
+    struct kc_call *c;
+    const struct kc_call_args *a;
+};
+
+static int prepare_call(CURL *e, void *arg)
+{
+    const struct call_start *cs = arg;
+    char url[512];
+    if (kc_url(cs->a->step, cs->a->kitchen_url, cs->a->scale, url, sizeof url) != 0)
+        return -1; /* the transfer fails on a later pass */
+    kc_set_trace(&cs->c->resp, cs->a->traceparent);
+    return kc_prepare(e, url, cs->a->timeout_ms, &cs->c->resp);
+}
+
+static void on_call_done(struct hreq *r, CURLcode code)
+{
+    struct kc_call *c = container_of(r, struct kc_call, http);
+    char result[WF_RESULT_MAX], msg[200];
+    int err = kc_result(r->easy, code, &c->resp, result, sizeof result, msg, sizeof msg);
+    c->cb(c, err, result, msg); /* may free c */
+}
+
+void kc_call_start(struct curl_loop *cl, struct kc_call *c, const struct kc_call_args *a)
+{
+    struct call_start cs = {.c = c, .a = a};
+    c->http.cb = on_call_done;
+    curl_loop_start(cl, &c->http, prepare_call, &cs);
+}
+
+void kc_call_abandon(struct curl_loop *cl, struct kc_call *c) { curl_loop_abandon(cl, &c->http); }

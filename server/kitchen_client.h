@@ -1,9 +1,16 @@
 /* kitchen_client: how a step talks to the kitchen, shared by both
  * executors: the easy-handle options, the response buffer and the reading
  * of the answer. Only who drives the transfer differs (curl_easy_perform on
- * a worker, curl_multi on the loop). */
+ * a worker, curl_multi on the loop: kc_call_start below).
+ *
+ * Errors: kc_url, kc_parse_result, kc_setup, kc_prepare return 0 or -1
+ * (detail, where there is one, in the caller's buffer). The exception is
+ * the outcome of a call (kc_result, kc_call_cb): 0, or the order_error the
+ * step fails with, because that is what both executors record. */
 #ifndef COFFEE_KITCHEN_CLIENT_H
 #define COFFEE_KITCHEN_CLIENT_H
+
+#include "curl_loop.h"
 
 #include <curl/curl.h>
 #include <stddef.h>
@@ -43,5 +50,38 @@ int kc_prepare(CURL *e, const char *url, long timeout_ms, struct kc_response *re
  * (OERR_KITCHEN, OERR_TIMEOUT) with a message naming what went wrong. */
 int kc_result(CURL *e, CURLcode code, const struct kc_response *resp, char *result, size_t rlen, char *err,
               size_t errlen);
+
+/* ---- One step's call on the loop (the async executor), over a curl_loop. */
+
+struct kc_call;
+/* Called on the loop thread, on a later pass than kc_call_start, once
+ * unless the call was abandoned: err 0 with the step's result, or an
+ * order_error (OERR_KITCHEN, OERR_TIMEOUT) with msg saying what went wrong.
+ * result and msg are borrowed for the call. The callback may free c. */
+typedef void (*kc_call_cb)(struct kc_call *c, int err, const char *result, const char *msg);
+
+/* What to call; borrowed during kc_call_start only. */
+struct kc_call_args {
+    const char *kitchen_url;
+    const struct step_def *step; /* an IO_HTTP step of wf_steps */
+    double scale;
+    long timeout_ms;         /* the whole transfer's bound */
+    const char *traceparent; /* sent as the traceparent header (NULL or "" = none) */
+};
+
+/* One call. The caller owns it (usually embedded in its own state) and
+ * keeps it alive until cb ran or it called kc_call_abandon(). */
+struct kc_call {
+    kc_call_cb cb;
+    /* private */
+    struct hreq http;
+    struct kc_response resp;
+};
+
+/* Starts the call a describes. cb runs on a later pass, also when the call
+ * cannot start (an URL that does not fit, no easy handle). */
+void kc_call_start(struct curl_loop *cl, struct kc_call *c, const struct kc_call_args *a);
+/* Stops c: no callback will run, none runs inside this call. */
+void kc_call_abandon(struct curl_loop *cl, struct kc_call *c);
 
 #endif

@@ -3,7 +3,10 @@
  * and written with one write(2), so lines of threads never interleave. */
 #include "log.h"
 
+#include "check.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,4 +165,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_event(level, NULL, msg, NULL, 0);
+}
+
+/* check.h's one reporter: a programmer error, so the process stops here. */
+void check_failed(const char *what, const char *file, int line, const char *func)
+{
+    log_error("check failed: %s (%s:%d, %s)", what, file, line, func);
+    abort();
 }

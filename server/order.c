@@ -1,8 +1,12 @@
 /* order: the order record and its timeline (see order.h).
  * Owns nothing but the order itself. Runs on whichever thread executes the
- * order; an order is only ever touched by one thread at a time. */
+ * order; an order is only ever touched by one thread at a time.
+ * Two state machines live here, a step's and the order's; every change of
+ * either goes through step_set() or status_set(), which CHECK (check.h)
+ * that the change is legal. */
 #include "order.h"
 
+#include "check.h"
 #include "clock.h"
 #include "list.h"
 #include "text.h"
@@ -11,6 +15,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A step: pending -> running (-> waiting for a connection) -> done, failed
+ * or abandoned; the last three are final. */
+static int step_change_ok(enum step_state from, enum step_state to)
+{
+    switch (to) {
+    case STEP_RUNNING:
+        return from == STEP_PENDING;
+    case STEP_WAITING:
+        return from == STEP_RUNNING;
+    case STEP_DONE:
+    case STEP_FAILED:
+    case STEP_ABANDONED:
+        return from == STEP_RUNNING || from == STEP_WAITING;
+    default:
+        return 0;
+    }
+}
+
+static void step_set(struct order *o, int step, enum step_state next)
+{
+    CHECK(step >= 0 && step < wf_nsteps);
+    CHECK(step_change_ok(o->steps[step].state, next));
+    o->steps[step].state = next;
+}
+
+/* The order: running -> done or failed; done -> failed when its outcome
+ * cannot be recorded (or it is aborted while recording). Failed is final. */
+static void status_set(struct order *o, enum order_status next)
+{
+    CHECK((o->status == ORDER_RUNNING && next != ORDER_RUNNING) ||
+          (o->status == ORDER_DONE && next == ORDER_FAILED));
+    o->status = next;
+}
 
 struct order *order_new(int mode, double scale, order_done_fn on_done, void *done_arg)
 {
@@ -31,10 +69,13 @@ void order_free(struct order *o) { free(o); }
 
 void order_step_start(struct order *o, int step, int64_t now)
 {
+    CHECK(o->status == ORDER_RUNNING); /* order_ready() said so */
+    step_set(o, step, STEP_RUNNING);
     o->started |= 1u << step;
-    o->steps[step].state = STEP_RUNNING;
     o->steps[step].start_ns = now;
 }
+
+void order_step_waiting(struct order *o, int step) { step_set(o, step, STEP_WAITING); }
 
 void order_step_queued(struct order *o, int step, int64_t waited_ns)
 {
@@ -45,8 +86,8 @@ void order_step_queued(struct order *o, int step, int64_t waited_ns)
 void order_step_done(struct order *o, int step, const char *result, int64_t now)
 {
     struct step_run *s = &o->steps[step];
+    step_set(o, step, STEP_DONE);
     o->done |= 1u << step;
-    s->state = STEP_DONE;
     s->end_ns = now;
     text_copy_utf8(s->result, sizeof s->result, result);
 }
@@ -55,14 +96,14 @@ void order_fail(struct order *o, enum order_error error, const char *msg)
 {
     if (o->status == ORDER_FAILED)
         return; /* the first failure is the one reported */
-    o->status = ORDER_FAILED;
+    status_set(o, ORDER_FAILED);
     o->error = error;
     text_copy_utf8(o->errmsg, sizeof o->errmsg, msg);
 }
 
 void order_step_fail(struct order *o, int step, enum order_error error, const char *msg, int64_t now)
 {
-    o->steps[step].state = STEP_FAILED;
+    step_set(o, step, STEP_FAILED);
     o->steps[step].end_ns = now;
     if (o->status != ORDER_FAILED)
         o->failed_step = step;
@@ -97,7 +138,7 @@ void order_abandon_steps(struct order *o, int64_t now)
     for (int i = 0; i < wf_nsteps; i++) {
         struct step_run *s = &o->steps[i];
         if (s->state == STEP_RUNNING || s->state == STEP_WAITING) {
-            s->state = STEP_ABANDONED;
+            step_set(o, i, STEP_ABANDONED);
             s->end_ns = now;
         }
     }
@@ -118,9 +159,10 @@ void order_results(const struct order *o, const char *results[WF_MAX_STEPS])
 
 void order_end_steps(struct order *o, int64_t now)
 {
+    CHECK(o->status != ORDER_DONE); /* once per order */
     o->steps_end_ns = now;
     if (o->status == ORDER_RUNNING && o->done == WF_ALL_STEPS)
-        o->status = ORDER_DONE;
+        status_set(o, ORDER_DONE);
 }
 
 static void run_done(struct evloop *loop, struct ev_task *task)

@@ -2,7 +2,14 @@
  *
  * All times are monotonic nanoseconds; the report turns them into
  * milliseconds since the order arrived. Recording goes through the
- * functions here so that both executors write the timeline the same way. */
+ * functions here so that both executors write the timeline the same way.
+ *
+ * A step and the order are state machines (below: enum step_state, enum
+ * order_status) and only these functions change them. Each change is
+ * CHECKed (check.h): a step started twice, a result for a step not
+ * running, a done order ended again, abort the process. Those are
+ * executor bugs, never input; a failure from the outside (a kitchen, the
+ * database, a client) is recorded with order_step_end/order_fail. */
 #ifndef COFFEE_ORDER_H
 #define COFFEE_ORDER_H
 
@@ -12,9 +19,10 @@
 
 #include <stdint.h>
 
+/* pending -> running [-> waiting] -> done | failed | abandoned (final). */
 enum step_state {
     STEP_PENDING, /* dependencies not done yet */
-    STEP_WAITING, /* ready, waiting for a database connection */
+    STEP_WAITING, /* started, waiting for a database connection */
     STEP_RUNNING, /* its I/O is in flight */
     STEP_DONE,    /* result recorded */
     STEP_FAILED,  /* the I/O failed or timed out */
@@ -29,13 +37,20 @@ struct step_run {
     char result[WF_RESULT_MAX];
 };
 
+/* running -> done | failed; done -> failed (its outcome could not be
+ * recorded); failed is final (the first failure stands). */
 enum order_status {
     ORDER_RUNNING,
     ORDER_DONE,
     ORDER_FAILED
 };
 
-/* Why an order failed; the HTTP front maps these to statuses. */
+/* Why an order failed, recorded in it (error, with errmsg for the detail);
+ * the HTTP front alone maps these to statuses (front_status_for). The
+ * named exception to the project's "0 or a negative code": these are
+ * positive, because they index tables (names, metrics), and a few
+ * functions return one as a step's outcome (0 = none): kc_result,
+ * kc_call_cb's err, db_brew_result, order_step_end's err. */
 enum order_error {
     OERR_NONE,
     OERR_KITCHEN,     /* a kitchen step failed: 502 */
@@ -81,8 +96,11 @@ struct order *order_new(int mode, double scale, order_done_fn on_done, void *don
 /* Frees o; accepts NULL. The executor must be done with it. */
 void order_free(struct order *o);
 
-/* Recording, in the one way both executors share. */
+/* Recording, in the one way both executors share. A step starts from
+ * pending, while the order runs; waiting (for a database connection) only
+ * from running; done/fail only while running or waiting. */
 void order_step_start(struct order *o, int step, int64_t now);
+void order_step_waiting(struct order *o, int step);
 void order_step_queued(struct order *o, int step, int64_t waited_ns);
 void order_step_done(struct order *o, int step, const char *result, int64_t now);
 /* Marks step failed and the order failed with error and message. */
@@ -108,7 +126,7 @@ void order_abandon_steps(struct order *o, int64_t now);
 unsigned order_ready(const struct order *o);
 /* The results of the steps, for the ingredients of step (NULL where none). */
 void order_results(const struct order *o, const char *results[WF_MAX_STEPS]);
-/* Ends the timeline: status done when every step is done. */
+/* Ends the timeline, once: status done when every step is done. */
 void order_end_steps(struct order *o, int64_t now);
 
 /* Calls o->on_done on a later pass of loop (loop thread only). */

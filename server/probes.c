@@ -115,17 +115,6 @@ void probe_ready(struct probe *p, struct pgpool *pool, struct curl_loop *curl, c
     curl_loop_start(curl, &p->http, prepare_livez, p);
 }
 
-void probe_abandon(struct probe *p)
-{
-    if (!p->pending)
-        return;
-    if (p->q.stmt)
-        pgpool_abandon(p->pool, &p->q);
-    if (p->curl)
-        curl_loop_abandon(p->curl, &p->http);
-    p->pending = 0;
-}
-
 void probe_release(struct probe *p)
 {
     free(p->text);

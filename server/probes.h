@@ -28,7 +28,7 @@ struct probe;
 typedef void (*probe_cb)(struct probe *p);
 
 /* One probe: the caller owns it (usually embedded in its request) and
- * keeps it alive until its callback ran or probe_abandon(). */
+ * keeps it alive until its callback ran. */
 struct probe {
     probe_cb cb;
     /* out, once cb runs */
@@ -56,8 +56,6 @@ void probe_order(struct probe *p, struct pgpool *pool, int64_t id);
 void probe_stats(struct probe *p, struct pgpool *pool, const char *since);
 /* SELECT 1 on the pool and GET {kitchen_url}/livez (borrowed until cb). */
 void probe_ready(struct probe *p, struct pgpool *pool, struct curl_loop *curl, const char *kitchen_url);
-/* Stops a probe still running: no callback. */
-void probe_abandon(struct probe *p);
 /* Frees what p owns (text, statement); p may be reused. */
 void probe_release(struct probe *p);
 

@@ -22,11 +22,22 @@
 #define COFFEE_COMMIT "unknown"
 #endif
 
-const char *build_version(void)
+struct procstat {
+    double cpu_seconds; /* user + system */
+    double start_time;  /* seconds since the epoch */
+    double resident_bytes;
+    double virtual_bytes;
+    int open_fds;
+    double max_fds; /* soft RLIMIT_NOFILE */
+};
+
+/* The build: version (CMake project), git commit ("unknown" when not
+ * built from a git checkout), both static strings. */
+static const char *build_version(void)
 {
     return COFFEE_VERSION;
 }
-const char *build_commit(void)
+static const char *build_commit(void)
 {
     return COFFEE_COMMIT[0] ? COFFEE_COMMIT : "unknown";
 }
@@ -111,7 +122,9 @@ static int count_fds(void)
     return n - 1; /* the directory's own fd */
 }
 
-int procstat_read(struct procstat *ps)
+/* Reads the process's figures into ps. 0, or -1 if /proc is not there
+ * (then ps holds what could be read, -1 elsewhere). */
+static int procstat_read(struct procstat *ps)
 {
     *ps = (struct procstat){-1, -1, -1, -1, -1, -1};
     int rc = 0;

@@ -271,7 +271,10 @@ int main(int argc, char **argv)
     struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .wd = wd, .step_slack_ms = st.step_slack_ms,
                                       .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
                                       .row_budget_ms = row_budget_ms};
-    async = pool && http ? exec_async_new(srv.loop, pool, http, &aopt) : NULL;
+    /* The async executor's two services, the real ones. */
+    struct exec_async_db adb = exec_async_pgpool(pool);
+    struct exec_async_kitchen akitchen = exec_async_curl(http);
+    async = pool && http ? exec_async_new(srv.loop, &adb, &akitchen, &aopt) : NULL;
     if (!async) {
         log_error("out of memory");
         goto out;

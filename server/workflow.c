@@ -22,10 +22,10 @@ const struct step_def wf_steps[] = {
 const int wf_nsteps = (int)(sizeof wf_steps / sizeof wf_steps[0]);
 
 const struct mode_def wf_modes[] = {
-    {"blocking", EXEC_BLOCKING, 0, 0, "one step after another on a worker thread: every wait adds up"},
-    {"async", EXEC_ASYNC, 0, 0, "the waits overlap on one event loop; dependencies still respected"},
-    {"naive", EXEC_ASYNC, 1, 0, "everything at once, dependencies ignored: fast, but the coffee is not ready"},
-    {"mixed", EXEC_ASYNC, 0, 1, "one blocking call on the event loop stalls every order on it"},
+    {"blocking", EXEC_BLOCKING, 0, 0},
+    {"async", EXEC_ASYNC, 0, 0},
+    {"naive", EXEC_ASYNC, 1, 0},
+    {"mixed", EXEC_ASYNC, 0, 1},
 };
 const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
 _Static_assert(sizeof wf_modes / sizeof wf_modes[0] <= WF_MAX_MODES, "raise WF_MAX_MODES");

@@ -42,7 +42,6 @@ struct mode_def {
     int ignore_deps;    /* start every step at once (the seed's make_coffee_wrong) */
     int sql_blocks_loop; /* run SQL steps with blocking libpq ON the loop thread
                             (the seed's blocked pourover): a mistake, on purpose */
-    const char *lesson;  /* one line, for reports and the page */
 };
 
 extern const struct mode_def wf_modes[];

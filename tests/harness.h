@@ -127,6 +127,11 @@ struct harness_test {
 int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
                  const struct harness_test *tests);
 
+/* Runs fn(arg) in a forked child (stderr silenced): 1 if it aborted
+ * (SIGABRT: a failed CHECK), 0 if it returned, -1 if fork failed. For the
+ * run-time preconditions of check.h; only from a single-threaded test. */
+int harness_aborts(void (*fn)(void *), void *arg);
+
 /* How many times slower than a plain build this build runs the service
  * (the server is built with the same flags as the test): 1, 3 under
  * AddressSanitizer, 4 under ThreadSanitizer; COFFEE_TIMING_SLACK (>= 1)

@@ -311,7 +311,9 @@ static void test_exec_async_entry_points(void)
     CU_ASSERT_FATAL(p && cl && wd);
     struct exec_async_options opt = {.kitchen_url = kitchen.base_url, .db = c, .wd = wd, .step_slack_ms = 5000,
                                      .db_timeout_ms = 5000, .connect_timeout_ms = 5000, .row_budget_ms = 60000};
-    struct exec_async *ex = exec_async_new(the_loop, p, cl, &opt);
+    struct exec_async_db adb = exec_async_pgpool(p);
+    struct exec_async_kitchen ak = exec_async_curl(cl);
+    struct exec_async *ex = exec_async_new(the_loop, &adb, &ak, &opt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
     int mode = wf_mode_lookup("async");
     struct order *o[3];

@@ -372,6 +372,44 @@ static void test_io_del_then_close(void)
     evloop_free(loop);
 }
 
+/* ---- the loop-thread precondition (check.h) ------------------------------ */
+
+static void *defer_off_thread(void *arg)
+{
+    static struct ev_task task;
+    evloop_defer(arg, &task);
+    return NULL;
+}
+
+static void *post_off_thread(void *arg)
+{
+    static struct ev_task task = {.fn = NULL};
+    evloop_post(arg, &task);
+    return NULL;
+}
+
+/* In the child: a loop made here, then called from a new thread. */
+static void call_from_thread(void *(*fn)(void *))
+{
+    struct evloop *loop = evloop_new(16);
+    pthread_t th;
+    if (!loop || pthread_create(&th, NULL, fn, loop) != 0)
+        return;
+    pthread_join(th, NULL);
+}
+
+static void defer_from_thread(void *arg) { (void)arg; call_from_thread(defer_off_thread); }
+static void post_from_thread(void *arg) { (void)arg; call_from_thread(post_off_thread); }
+
+static void test_off_thread_aborts(void)
+{
+#if COFFEE_CHECKS
+    CU_ASSERT_EQUAL(harness_aborts(defer_from_thread, NULL), 1);
+#endif
+    /* evloop_post is the cross-thread entry point: no check there. */
+    CU_ASSERT_EQUAL(harness_aborts(post_from_thread, NULL), 0);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -384,6 +422,7 @@ int main(void)
         {"evloop_post from a thread wakes the loop", test_post_from_thread},
         {"a pipe's read callback fires with EV_READ", test_pipe_read},
         {"evloop_io_del then close is safe", test_io_del_then_close},
+        {"a loop-thread call from another thread aborts (check)", test_off_thread_aborts},
         {NULL, NULL},
     };
     return harness_main("evloop", NULL, NULL, tests);

@@ -1,0 +1,657 @@
+/* Unit tests for exec_async alone: its two I/O services (exec_async.h) are
+ * fakes here, so an order is driven through every state and every failure
+ * without a database or a kitchen. The fakes keep the real contracts: a
+ * request's callback runs once, from a timer (a later loop pass), never
+ * inside submit/start/abandon, and never after abandon. As in libuv's
+ * tests, callbacks only count; the tests assert the counts after the loop
+ * ran, then free everything so that ASan sees leaks and late callbacks. */
+#include "harness.h"
+#include "clock.h"
+#include "db.h"
+#include "evloop.h"
+#include "exec_async.h"
+#include "kitchen_client.h"
+#include "order.h"
+#include "pgpool.h"
+#include "workflow.h"
+
+#include <CUnit/Basic.h>
+#include <libpq-fe.h>
+#include <string.h>
+
+#define GUARD_NS (5 * NS_PER_SEC) /* a test whose loop still runs by then has failed */
+#define MAX_PENDING 32
+#define HANG (-1) /* a delay: the fake never answers (until abandoned) */
+
+/* ---- what a fake answers -------------------------------------------------- */
+
+enum q_kind { Q_INSERT, Q_BREW, Q_FINISH, Q_KINDS };
+
+struct db_outcome {
+    int delay_ms;   /* HANG = never */
+    int status;     /* a pgq_status */
+    int rows;       /* PGQ_OK: 1 = one row with value, 0 = no row */
+    const char *value;
+};
+
+struct kitchen_outcome {
+    int delay_ms; /* HANG = never */
+    int err;      /* 0 or an order_error */
+    const char *result_or_msg;
+};
+
+/* One test's script: every outcome defaults to a quick success. */
+static struct {
+    struct db_outcome db[Q_KINDS];
+    struct kitchen_outcome kitchen[WF_MAX_STEPS];
+} script;
+
+/* A request a fake holds until it answers or is abandoned. */
+struct pending {
+    int active;
+    struct pgq *q;      /* a database request, or */
+    struct kc_call *c;  /* a kitchen call */
+    int kind;           /* q: enum q_kind; c: the step's index */
+    struct ev_timer timer;
+};
+
+/* What the fakes and the order's callback saw; reset by setup(). */
+static struct {
+    struct evloop *loop;
+    int in_call;     /* inside an exec_async_* call, or a fake's submit/start/abandon */
+    struct pending pending[MAX_PENDING];
+    int submits[Q_KINDS], db_answers[Q_KINDS], db_abandons[Q_KINDS];
+    int starts[WF_MAX_STEPS], kitchen_answers[WF_MAX_STEPS], kitchen_abandons[WF_MAX_STEPS];
+    long kitchen_timeout_ms[WF_MAX_STEPS];
+    char kitchen_trace[WF_MAX_STEPS][TRACEPARENT_SIZE];
+    int brew_after_insert;  /* the brew was submitted once the row existed */
+    int misuse;             /* a request submitted twice, a call inside a call, ... */
+    int done_calls, done_inside_call, done_with_io_pending;
+    int want_done;
+    int guard_fired;
+} g;
+
+static int step_index(const char *name)
+{
+    for (int i = 0; i < wf_nsteps; i++)
+        if (strcmp(wf_steps[i].name, name) == 0)
+            return i;
+    CU_FAIL_FATAL("no such step");
+    return -1;
+}
+
+static int npending(void)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_PENDING; i++)
+        n += g.pending[i].active;
+    return n;
+}
+
+static struct pending *new_pending(void (*cb)(struct evloop *, struct ev_timer *), int delay_ms)
+{
+    for (int i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &g.pending[i];
+        if (p->active)
+            continue;
+        *p = (struct pending){.active = 1, .timer = {.cb = cb}};
+        if (delay_ms != HANG)
+            CU_ASSERT_EQUAL(evloop_timer_start(g.loop, &p->timer, (int64_t)delay_ms * NS_PER_MS), 0);
+        return p;
+    }
+    CU_FAIL_FATAL("raise MAX_PENDING");
+    return NULL;
+}
+
+/* ---- the fake database ------------------------------------------------------ */
+
+static PGresult *make_result(const struct db_outcome *out)
+{
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    PGresAttDesc att = {.name = "v", .typid = 25 /* text */, .typlen = -1, .atttypmod = -1};
+    CU_ASSERT_FATAL(r && PQsetResultAttrs(r, 1, &att));
+    if (out->rows)
+        CU_ASSERT_FATAL(PQsetvalue(r, 0, 0, (char *)out->value, (int)strlen(out->value)));
+    return r;
+}
+
+static void db_answer(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    struct pending *p = container_of(t, struct pending, timer);
+    struct pgq *q = p->q;
+    const struct db_outcome *out = &script.db[p->kind];
+    p->active = 0; /* before the callback: it may submit q again */
+    g.db_answers[p->kind]++;
+    PGresult *res = out->status == PGQ_OK ? make_result(out) : NULL;
+    q->waited_ns = 0;
+    q->cb(q, out->status, res, out->status == PGQ_OK ? NULL : "the fake database says no");
+    PQclear(res); /* borrowed by the callback only */
+}
+
+static enum q_kind kind_of(const struct pgq *q)
+{
+    const char *what = q->stmt->what;
+    if (strcmp(what, "insert order") == 0)
+        return Q_INSERT;
+    if (strcmp(what, "brew") == 0)
+        return Q_BREW;
+    CU_ASSERT_STRING_EQUAL(what, "finish order");
+    return Q_FINISH;
+}
+
+static void fake_submit(void *ctx, struct pgq *q)
+{
+    CU_ASSERT_PTR_EQUAL(ctx, &g);
+    g.in_call++;
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (g.pending[i].active && g.pending[i].q == q)
+            g.misuse++; /* submitted while still pending */
+    enum q_kind k = kind_of(q);
+    if (k == Q_BREW)
+        g.brew_after_insert = g.db_answers[Q_INSERT] > 0 && g.submits[Q_FINISH] == 0;
+    g.submits[k]++;
+    struct pending *p = new_pending(db_answer, script.db[k].delay_ms);
+    p->q = q;
+    p->kind = k;
+    g.in_call--;
+}
+
+/* As pgpool_abandon: a no-op for a query not pending (already answered). */
+static void fake_db_abandon(void *ctx, struct pgq *q)
+{
+    CU_ASSERT_PTR_EQUAL(ctx, &g);
+    g.in_call++;
+    for (int i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &g.pending[i];
+        if (p->active && p->q == q) {
+            evloop_timer_stop(g.loop, &p->timer);
+            p->active = 0;
+            g.db_abandons[p->kind]++;
+        }
+    }
+    g.in_call--;
+}
+
+/* ---- the fake kitchen ------------------------------------------------------- */
+
+static void kitchen_answer(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    struct pending *p = container_of(t, struct pending, timer);
+    const struct kitchen_outcome *out = &script.kitchen[p->kind];
+    p->active = 0;
+    g.kitchen_answers[p->kind]++;
+    p->c->cb(p->c, out->err, out->err ? NULL : out->result_or_msg, out->err ? out->result_or_msg : NULL);
+}
+
+static void fake_start(void *ctx, struct kc_call *c, const struct kc_call_args *a)
+{
+    CU_ASSERT_PTR_EQUAL(ctx, &g);
+    g.in_call++;
+    int step = (int)(a->step - wf_steps);
+    CU_ASSERT_FATAL(step >= 0 && step < wf_nsteps && wf_steps[step].io == IO_HTTP);
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (g.pending[i].active && g.pending[i].c == c)
+            g.misuse++;
+    g.starts[step]++;
+    g.kitchen_timeout_ms[step] = a->timeout_ms;
+    snprintf(g.kitchen_trace[step], sizeof g.kitchen_trace[step], "%s", a->traceparent ? a->traceparent : "");
+    struct pending *p = new_pending(kitchen_answer, script.kitchen[step].delay_ms);
+    p->c = c;
+    p->kind = step;
+    g.in_call--;
+}
+
+static void fake_kitchen_abandon(void *ctx, struct kc_call *c)
+{
+    CU_ASSERT_PTR_EQUAL(ctx, &g);
+    g.in_call++;
+    for (int i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &g.pending[i];
+        if (p->active && p->c == c) {
+            evloop_timer_stop(g.loop, &p->timer);
+            p->active = 0;
+            g.kitchen_abandons[p->kind]++;
+        }
+    }
+    g.in_call--;
+}
+
+/* ---- running an order --------------------------------------------------------- */
+
+static const struct exec_async_db fake_db = {.submit = fake_submit, .abandon = fake_db_abandon, .ctx = &g};
+static const struct exec_async_kitchen fake_kitchen = {.start = fake_start, .abandon = fake_kitchen_abandon,
+                                                       .ctx = &g};
+static const struct exec_async_options opt = {.kitchen_url = "http://kitchen.invalid", .step_slack_ms = 700,
+                                              .db_timeout_ms = 1000, .connect_timeout_ms = 1000,
+                                              .row_budget_ms = 1000};
+
+static void on_done(struct order *o, void *arg)
+{
+    (void)o, (void)arg;
+    g.done_calls++;
+    if (g.in_call)
+        g.done_inside_call++;
+    /* An order is handed back only once none of its I/O is registered. */
+    if (npending())
+        g.done_with_io_pending++;
+    if (g.done_calls == g.want_done)
+        evloop_stop(g.loop);
+}
+
+static void on_guard(struct evloop *loop, struct ev_timer *t)
+{
+    (void)t;
+    g.guard_fired = 1;
+    evloop_stop(loop);
+}
+
+/* Resets what the fakes saw; every outcome a quick success. */
+static struct exec_async *setup(void)
+{
+    memset(&g, 0, sizeof g);
+    memset(&script, 0, sizeof script);
+    script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .status = PGQ_OK, .rows = 1, .value = "42"};
+    script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .status = PGQ_OK, .rows = 1, .value = "coffee"};
+    script.db[Q_FINISH] = (struct db_outcome){.delay_ms = 2, .status = PGQ_OK, .rows = 0, .value = ""};
+    for (int i = 0; i < wf_nsteps; i++)
+        script.kitchen[i] = (struct kitchen_outcome){.delay_ms = 5, .err = 0, .result_or_msg = wf_steps[i].name};
+    g.loop = evloop_new(64);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g.loop);
+    struct exec_async *ex = exec_async_new(g.loop, &fake_db, &fake_kitchen, &opt);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
+    return ex;
+}
+
+static struct order *new_order(const char *mode)
+{
+    struct order *o = order_new(wf_mode_lookup(mode), 0.01, on_done, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    snprintf(o->traceparent, sizeof o->traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    return o;
+}
+
+static void submit(struct exec_async *ex, struct order *o)
+{
+    g.in_call++;
+    exec_async_submit(ex, o);
+    g.in_call--;
+}
+
+/* Runs the loop until want_done orders ended (or the guard fires). */
+static void run_until_done(int want_done)
+{
+    g.want_done = want_done;
+    struct ev_timer guard = {.cb = on_guard};
+    CU_ASSERT_EQUAL(evloop_timer_start(g.loop, &guard, GUARD_NS), 0);
+    CU_ASSERT_EQUAL(evloop_run(g.loop), 0);
+    evloop_timer_stop(g.loop, &guard);
+    CU_ASSERT_FALSE(g.guard_fired);
+}
+
+/* Runs the loop for ms, whatever ends meanwhile. */
+static void on_pause(struct evloop *loop, struct ev_timer *t) { (void)t; evloop_stop(loop); }
+static void run_for(int ms)
+{
+    struct ev_timer t = {.cb = on_pause};
+    CU_ASSERT_EQUAL(evloop_timer_start(g.loop, &t, (int64_t)ms * NS_PER_MS), 0);
+    CU_ASSERT_EQUAL(evloop_run(g.loop), 0);
+    evloop_timer_stop(g.loop, &t);
+}
+
+/* What every test asserts at its end: the order came back exactly once,
+ * never inside the call that caused it, with nothing left registered; no
+ * request was misused; then everything is freed. */
+static void teardown(struct exec_async *ex, struct order *o)
+{
+    CU_ASSERT_EQUAL(g.done_calls, 1);
+    CU_ASSERT_EQUAL(g.done_inside_call, 0);
+    CU_ASSERT_EQUAL(g.done_with_io_pending, 0);
+    CU_ASSERT_EQUAL(npending(), 0);
+    CU_ASSERT_EQUAL(g.misuse, 0);
+    CU_ASSERT_PTR_NULL(o->exec);
+    run_for(20); /* nothing else may arrive late */
+    CU_ASSERT_EQUAL(g.done_calls, 1);
+    exec_async_free(ex);
+    order_free(o);
+    evloop_free(g.loop);
+}
+
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* ---- the tests ---------------------------------------------------------------- */
+
+static void test_all_steps_done(void)
+{
+    struct exec_async *ex = setup();
+    struct order *o = new_order("async");
+    submit(ex, o);
+    /* The kitchen's steps start at once, overlapping the row's insert;
+     * nothing has been answered yet. */
+    CU_ASSERT_EQUAL(g.submits[Q_INSERT], 1);
+    CU_ASSERT_EQUAL(g.starts[step_index("boil_water")], 1);
+    CU_ASSERT_EQUAL(g.starts[step_index("grind_coffee_bean")], 1);
+    CU_ASSERT_EQUAL(g.starts[step_index("toast_bread")], 0); /* after boil and grind */
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
+    CU_ASSERT_EQUAL(g.done_calls, 0);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    CU_ASSERT_EQUAL(o->error, OERR_NONE);
+    CU_ASSERT_EQUAL(o->id, 42);
+    CU_ASSERT_EQUAL(o->failed_step, -1);
+    for (int i = 0; i < wf_nsteps; i++) {
+        CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
+        if (wf_steps[i].io == IO_HTTP) {
+            CU_ASSERT_EQUAL(g.starts[i], 1);
+            CU_ASSERT_EQUAL(g.kitchen_answers[i], 1);
+            CU_ASSERT_STRING_EQUAL(o->steps[i].result, wf_steps[i].name);
+            CU_ASSERT_EQUAL(g.kitchen_timeout_ms[i], order_step_limit_ms(o, i, opt.step_slack_ms));
+            CU_ASSERT_STRING_EQUAL(g.kitchen_trace[i], o->traceparent);
+        }
+    }
+    CU_ASSERT_STRING_EQUAL(o->steps[step_index("brew_coffee")].result, "coffee");
+    CU_ASSERT_TRUE(g.brew_after_insert);
+    for (int k = 0; k < Q_KINDS; k++) {
+        CU_ASSERT_EQUAL(g.submits[k], 1);
+        CU_ASSERT_EQUAL(g.db_answers[k], 1);
+        CU_ASSERT_EQUAL(g.db_abandons[k], 0);
+    }
+    teardown(ex, o);
+}
+
+/* The row cannot be inserted: the order fails with OERR_DB, its kitchen
+ * calls are abandoned, no brew and no finish is sent. */
+static void insert_fails(int status, int rows, const char *msg_part)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .status = status, .rows = rows, .value = "42"};
+    script.kitchen[step_index("boil_water")].delay_ms = 50;
+    script.kitchen[step_index("grind_coffee_bean")].delay_ms = 50;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
+    CU_ASSERT_EQUAL(o->error, OERR_DB);
+    CU_ASSERT_EQUAL(o->failed_step, -1);
+    CU_ASSERT_TRUE(starts_with(o->errmsg, "could not record the order: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(o->errmsg, msg_part));
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("boil_water")], 1);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("grind_coffee_bean")], 1);
+    CU_ASSERT_EQUAL(o->steps[step_index("boil_water")].state, STEP_ABANDONED);
+    CU_ASSERT_EQUAL(o->steps[step_index("brew_coffee")].state, STEP_PENDING);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 0);
+    teardown(ex, o);
+}
+
+static void test_insert_fails(void) { insert_fails(PGQ_FAILED, 1, "the fake database says no"); }
+static void test_insert_busy(void) { insert_fails(PGQ_BUSY, 1, "the fake database says no"); }
+static void test_insert_timeout(void) { insert_fails(PGQ_TIMEOUT, 1, "the fake database says no"); }
+static void test_insert_unavailable(void) { insert_fails(PGQ_UNAVAILABLE, 1, "the fake database says no"); }
+static void test_insert_no_id(void) { insert_fails(PGQ_OK, 0, "no id returned"); }
+
+/* A kitchen step fails (or times out) after the row exists: the order
+ * fails with the step's error, the other call in flight is abandoned, the
+ * brew is never sent, and the row is finished as failed. */
+static void kitchen_fails(int err, const char *msg)
+{
+    struct exec_async *ex = setup();
+    int grind = step_index("grind_coffee_bean"), boil = step_index("boil_water");
+    script.kitchen[grind] = (struct kitchen_outcome){.delay_ms = 10, .err = err, .result_or_msg = msg};
+    script.kitchen[boil].delay_ms = 100;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
+    CU_ASSERT_EQUAL(o->error, err);
+    CU_ASSERT_EQUAL(o->failed_step, grind);
+    char want[200];
+    snprintf(want, sizeof want, "grind_coffee_bean: %s", msg);
+    CU_ASSERT_STRING_EQUAL(o->errmsg, want);
+    CU_ASSERT_EQUAL(o->steps[grind].state, STEP_FAILED);
+    CU_ASSERT_EQUAL(o->steps[boil].state, STEP_ABANDONED);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[boil], 1);
+    CU_ASSERT_EQUAL(g.kitchen_answers[boil], 0);
+    CU_ASSERT_EQUAL(g.starts[step_index("toast_bread")], 0);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1); /* the failure is recorded */
+    CU_ASSERT_EQUAL(g.db_answers[Q_FINISH], 1);
+    teardown(ex, o);
+}
+
+static void test_kitchen_fails(void) { kitchen_fails(OERR_KITCHEN, "kitchen answered HTTP 500"); }
+static void test_kitchen_times_out(void) { kitchen_fails(OERR_TIMEOUT, "kitchen did not answer in time"); }
+
+/* Every kitchen step fails while the row is still being inserted: the
+ * insert's answer, not the failure, finishes the order. */
+static void test_kitchen_fails_before_row(void)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_INSERT].delay_ms = 40;
+    int boil = step_index("boil_water");
+    script.kitchen[boil] = (struct kitchen_outcome){.delay_ms = 2, .err = OERR_KITCHEN, .result_or_msg = "down"};
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_for(20);
+    CU_ASSERT_EQUAL(g.done_calls, 0);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 0); /* no id yet to finish */
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->error, OERR_KITCHEN);
+    CU_ASSERT_EQUAL(o->failed_step, boil);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("grind_coffee_bean")], 1);
+    teardown(ex, o);
+}
+
+/* The brew fails: no row from brew_coffee, a timeout, no connection. */
+static void brew_fails(int status, int rows, int want_error, const char *want_msg)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .status = status, .rows = rows, .value = "coffee"};
+    script.kitchen[step_index("toast_bread")].delay_ms = 100;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_until_done(1);
+    int brew = step_index("brew_coffee");
+    CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
+    CU_ASSERT_EQUAL(o->error, want_error);
+    CU_ASSERT_EQUAL(o->failed_step, brew);
+    CU_ASSERT_STRING_EQUAL(o->errmsg, want_msg);
+    CU_ASSERT_EQUAL(o->steps[brew].state, STEP_FAILED);
+    CU_ASSERT_EQUAL(o->steps[step_index("toast_bread")].state, STEP_ABANDONED);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("toast_bread")], 1);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1);
+    teardown(ex, o);
+}
+
+static void test_brew_no_row(void) { brew_fails(PGQ_OK, 0, OERR_DB, "brew_coffee: brew returned no row"); }
+static void test_brew_timeout(void)
+{
+    brew_fails(PGQ_TIMEOUT, 0, OERR_TIMEOUT, "brew_coffee: the fake database says no");
+}
+static void test_brew_busy(void) { brew_fails(PGQ_BUSY, 0, OERR_DB, "brew_coffee: the fake database says no"); }
+
+/* Every step done, but the outcome cannot be written: never a success. */
+static void test_finish_fails(void)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_FINISH].status = PGQ_UNAVAILABLE;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
+    CU_ASSERT_EQUAL(o->error, OERR_DB);
+    CU_ASSERT_EQUAL(o->failed_step, -1);
+    CU_ASSERT_TRUE(starts_with(o->errmsg, "could not record the order: "));
+    for (int i = 0; i < wf_nsteps; i++)
+        CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
+    teardown(ex, o);
+}
+
+/* naive (ignore_deps): every kitchen step starts at once; the brew still
+ * waits for the row (it needs the id), and then gets no ingredients. */
+static void test_naive_starts_everything(void)
+{
+    struct exec_async *ex = setup();
+    struct order *o = new_order("naive");
+    submit(ex, o);
+    for (int i = 0; i < wf_nsteps; i++)
+        CU_ASSERT_EQUAL(g.starts[i], wf_steps[i].io == IO_HTTP ? 1 : 0);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 1);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    teardown(ex, o);
+}
+
+static void cancel_all(struct exec_async *ex)
+{
+    g.in_call++;
+    exec_async_cancel_all(ex);
+    g.in_call--;
+}
+
+static void abort_all(struct exec_async *ex)
+{
+    g.in_call++;
+    exec_async_abort_all(ex);
+    g.in_call--;
+}
+
+/* Cancelled while the row is being inserted: the kitchen calls are
+ * abandoned at once; once the insert answers, the row is finished failed. */
+static void test_cancel_while_starting(void)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_INSERT].delay_ms = 30;
+    script.kitchen[step_index("boil_water")].delay_ms = HANG;
+    script.kitchen[step_index("grind_coffee_bean")].delay_ms = HANG;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_for(10);
+    cancel_all(ex);
+    CU_ASSERT_EQUAL(g.done_calls, 0);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("boil_water")], 1);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("grind_coffee_bean")], 1);
+    CU_ASSERT_EQUAL(g.db_abandons[Q_INSERT], 0); /* the row is still wanted */
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
+    CU_ASSERT_EQUAL(o->error, OERR_SHUTDOWN);
+    CU_ASSERT_EQUAL(o->failed_step, -1);
+    CU_ASSERT_EQUAL(o->steps[step_index("boil_water")].state, STEP_ABANDONED);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1);
+    CU_ASSERT_EQUAL(g.db_answers[Q_FINISH], 1);
+    teardown(ex, o);
+}
+
+/* Cancelled while the brew runs: it is abandoned, the row finished failed. */
+static void test_cancel_during_steps(void)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_BREW].delay_ms = HANG;
+    script.kitchen[step_index("toast_bread")].delay_ms = HANG;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_for(30); /* boil, grind done; brew and toast in flight */
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 1);
+    cancel_all(ex);
+    CU_ASSERT_EQUAL(g.done_calls, 0);
+    CU_ASSERT_EQUAL(g.db_abandons[Q_BREW], 1);
+    CU_ASSERT_EQUAL(g.kitchen_abandons[step_index("toast_bread")], 1);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->error, OERR_SHUTDOWN);
+    CU_ASSERT_EQUAL(o->steps[step_index("brew_coffee")].state, STEP_ABANDONED);
+    CU_ASSERT_EQUAL(o->steps[step_index("boil_water")].state, STEP_DONE);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1);
+    teardown(ex, o);
+}
+
+/* Cancelled while its outcome is being written: it ends as it would have. */
+static void test_cancel_while_finishing(void)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_FINISH].delay_ms = 40;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_for(30);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1);
+    cancel_all(ex);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    CU_ASSERT_EQUAL(g.db_abandons[Q_FINISH], 0);
+    teardown(ex, o);
+}
+
+/* Aborted (the shutdown that cannot wait): every request is abandoned,
+ * the row's included, and the order ends on a later pass. */
+static void abort_at(int insert_ms, int finish_ms, int run_ms, enum q_kind abandoned)
+{
+    struct exec_async *ex = setup();
+    script.db[Q_INSERT].delay_ms = insert_ms;
+    script.db[Q_FINISH].delay_ms = finish_ms;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_for(run_ms);
+    CU_ASSERT_EQUAL(g.done_calls, 0);
+    abort_all(ex);
+    CU_ASSERT_EQUAL(g.done_calls, 0);
+    CU_ASSERT_EQUAL(npending(), 0);
+    CU_ASSERT_EQUAL(g.db_abandons[abandoned], 1);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
+    CU_ASSERT_EQUAL(o->error, OERR_SHUTDOWN);
+    teardown(ex, o);
+}
+
+static void test_abort_while_starting(void) { abort_at(HANG, 2, 10, Q_INSERT); }
+static void test_abort_while_finishing(void) { abort_at(2, HANG, 40, Q_FINISH); }
+
+/* Two orders, one failing, one not: outcomes do not leak across orders. */
+static void test_two_orders_apart(void)
+{
+    struct exec_async *ex = setup();
+    struct order *a = new_order("async"), *b = new_order("async");
+    submit(ex, a);
+    submit(ex, b);
+    run_until_done(2);
+    CU_ASSERT_EQUAL(g.done_calls, 2);
+    CU_ASSERT_EQUAL(a->status, ORDER_DONE);
+    CU_ASSERT_EQUAL(b->status, ORDER_DONE);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 2);
+    CU_ASSERT_EQUAL(g.done_inside_call, 0);
+    CU_ASSERT_EQUAL(npending(), 0);
+    exec_async_free(ex);
+    order_free(a);
+    order_free(b);
+    evloop_free(g.loop);
+}
+
+int main(void)
+{
+    static const struct harness_test tests[] = {
+        {"every step done: the order is done, each callback once", test_all_steps_done},
+        {"insert fails: OERR_DB, kitchen calls abandoned", test_insert_fails},
+        {"insert waits too long for a connection (busy)", test_insert_busy},
+        {"insert times out", test_insert_timeout},
+        {"insert finds the database unavailable", test_insert_unavailable},
+        {"insert returns no id", test_insert_no_id},
+        {"a kitchen step fails: 502's error, the row finished", test_kitchen_fails},
+        {"a kitchen step times out: 504's error", test_kitchen_times_out},
+        {"a kitchen step fails before the row exists", test_kitchen_fails_before_row},
+        {"brew returns no row", test_brew_no_row},
+        {"brew times out", test_brew_timeout},
+        {"brew waits too long for a connection", test_brew_busy},
+        {"finish fails: never a success", test_finish_fails},
+        {"naive starts every kitchen step at once", test_naive_starts_everything},
+        {"cancel while the row is inserted", test_cancel_while_starting},
+        {"cancel while the brew runs", test_cancel_during_steps},
+        {"cancel while the outcome is written", test_cancel_while_finishing},
+        {"abort while the row is inserted", test_abort_while_starting},
+        {"abort while the outcome is written", test_abort_while_finishing},
+        {"two orders at once stay apart", test_two_orders_apart},
+        {NULL, NULL},
+    };
+    return harness_main("exec_async", NULL, NULL, tests);
+}
