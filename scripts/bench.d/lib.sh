@@ -94,11 +94,24 @@ start_server() {
     for i in $(seq 1 300); do
         body=$(curl -s --max-time 2 "$SERVER_URL/readyz" || true)
         if [ -n "$body" ] && jq -e '.status == "ready" and .db_pool.connected == .db_pool.size' >/dev/null 2>&1 <<<"$body"; then
+            workflow_facts
             return 0
         fi
         sleep 0.1
     done
     die "$name is not ready: $body"
+}
+
+# workflow_facts: the running server's GET /workflow (the step and mode
+# tables at scale 1, the one copy of the recipe's figures) into
+# $RAW/workflow.json; sets WF_CRIT_MS (critical path), WF_SEQ_MS (all steps
+# in a row) and WF_BREW_MS (the SQL steps: what holds a pool connection).
+workflow_facts() {
+    curl -fsS --max-time 5 "$SERVER_URL/workflow" >"$RAW/workflow.json" || die "GET $SERVER_URL/workflow failed"
+    WF_CRIT_MS=$(jq -e '.critical_path_ms' "$RAW/workflow.json") || die "no critical_path_ms in /workflow"
+    WF_SEQ_MS=$(jq -e '.sequential_ms' "$RAW/workflow.json") || die "no sequential_ms in /workflow"
+    WF_BREW_MS=$(jq -e '[.steps[] | select(.io == "sql") | .planned_ms] | add' "$RAW/workflow.json") ||
+        die "no SQL step in /workflow"
 }
 
 # Server arguments as a JSON array (for the record).
