@@ -33,7 +33,8 @@ if jq -e '.scenarios.S1' "$res" >/dev/null; then
     n=$(jq '.workflow.steps | length' "$res")
     crit=$(jq .scenarios.S1.critical_path_ms "$res")
     seq=$(jq .scenarios.S1.sequential_ms "$res")
-    ytics=$(jq -r '(.workflow.steps | map(.name)) as $n | ($n | length) as $k |
+    # Labels by each name's first word (enhanced text reads _ as a subscript).
+    ytics=$(jq -r '(.workflow.steps | map(.name | split("_")[0])) as $n | ($n | length) as $k |
                    [($n | to_entries[] | "\"async \(.value)\" \(.key + 1)"),
                     ($n | to_entries[] | "\"blocking \(.value)\" \(.key + $k + 2)")] | join(", ")' "$res")
     gnuplot <<EOF
