@@ -77,25 +77,31 @@ wait_ready() {
     return 1
 }
 
+# lib_reap PID DEADLINE_MS SECONDS: waits for PID (already sent SIGTERM)
+# to exit until DEADLINE_MS on lib_now_ms's clock, then SIGKILLs it (and
+# sets STOP_KILLED to 1); reaps it when it is this shell's child.
+lib_reap() {
+    local pid=$1 deadline=$2 secs=$3
+    while kill -0 "$pid" 2>/dev/null && [ "$(lib_now_ms)" -lt "$deadline" ]; do
+        sleep 0.1 # waiting for it to exit, bounded by the deadline
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        lib_say "process $pid still running ${secs} s after SIGTERM: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        STOP_KILLED=1
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
 # stop_pid PID [SECONDS]: SIGTERM, waits up to SECONDS (default 10) for it to
 # exit (coffee-server first answers every order in flight), then SIGKILL;
 # reaps it when it is this shell's child. Sets STOP_KILLED to 1 when it
 # needed SIGKILL, else 0. Always returns 0.
 stop_pid() {
-    local pid=$1 secs=${2:-10} deadline
+    local pid=$1 secs=${2:-10}
     STOP_KILLED=0
-    if kill -TERM "$pid" 2>/dev/null; then
-        deadline=$(($(lib_now_ms) + secs * 1000))
-        while kill -0 "$pid" 2>/dev/null && [ "$(lib_now_ms)" -lt "$deadline" ]; do
-            sleep 0.1 # waiting for it to exit, bounded by the deadline
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            lib_say "process $pid still running ${secs} s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            STOP_KILLED=1
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    lib_reap "$pid" $(($(lib_now_ms) + secs * 1000)) "$secs"
 }
 
 # stop_started [SECONDS]: stops every process in LIB_PIDS at once (SIGTERM
@@ -103,19 +109,11 @@ stop_pid() {
 # after SECONDS, default 10) and empties LIB_PIDS. For an EXIT trap.
 stop_started() {
     local secs=${1:-10} p deadline
+    STOP_KILLED=0
     [ ${#LIB_PIDS[@]} -gt 0 ] || return 0
     for p in "${LIB_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     deadline=$(($(lib_now_ms) + secs * 1000))
-    for p in "${LIB_PIDS[@]}"; do
-        while kill -0 "$p" 2>/dev/null && [ "$(lib_now_ms)" -lt "$deadline" ]; do
-            sleep 0.1 # waiting for them to exit, bounded by the deadline
-        done
-        if kill -0 "$p" 2>/dev/null; then
-            lib_say "process $p still running ${secs} s after SIGTERM: SIGKILL"
-            kill -KILL "$p" 2>/dev/null || true
-        fi
-        wait "$p" 2>/dev/null || true
-    done
+    for p in "${LIB_PIDS[@]}"; do lib_reap "$p" "$deadline" "$secs"; done
     LIB_PIDS=()
 }
 
