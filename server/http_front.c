@@ -26,6 +26,7 @@
 #include "rush.h"
 #include "trace.h"
 #include "web.h"
+#include "workflow_json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -260,6 +261,23 @@ static void on_ready(struct probe *p)
     char *body = report_dumps(j);
     json_decref(j);
     req_answer(r, p->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+/* GET /workflow[?scale=S]: the step and mode tables (workflow_json.h). */
+static enum MHD_Result route_workflow(struct front *f, struct MHD_Connection *c, const struct query_arg *args,
+                                      size_t nargs)
+{
+    double scale;
+    char err[200];
+    if (params_workflow(args, nargs, &scale, err, sizeof err) != 0)
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    struct wfjson_server server = {.default_scale = f->opt.default_scale, .modes = f->opt.modes};
+    json_t *j = wfjson_document(scale, &server);
+    char *body = report_dumps(j);
+    json_decref(j);
+    if (!body)
+        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    return httpd_respond_take(c, MHD_HTTP_OK, body, strlen(body));
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -506,11 +524,13 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
         return route_stats(f, c, con_cls, &args);
+    if (!strcmp(url, "/workflow"))
+        return route_workflow(f, c, args.a, args.n);
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
                                "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
-                               "/stats, /metrics, /livez, /readyz");
+                               "/stats, /workflow, /metrics, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)

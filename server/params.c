@@ -197,9 +197,17 @@ int params_compare(const struct query_arg *args, size_t nargs, double default_sc
     int found = lookup_once(args, nargs, "modes", &list, err, errlen);
     if (found < 0)
         return -1;
-    if (parse_modes(found ? (list ? list : "") : "blocking,async", out, err, errlen) != 0)
+    if (parse_modes(found ? (list ? list : "") : PARAMS_COMPARE_DEFAULT, out, err, errlen) != 0)
         return -1;
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
+}
+
+int params_workflow(const struct query_arg *args, size_t nargs, double *scale, char *err, size_t errlen)
+{
+    static const char *const known[] = {"scale", NULL};
+    if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    return parse_scale(args, nargs, 1.0, scale, err, errlen);
 }
 
 int params_rush(const struct query_arg *args, size_t nargs, double default_scale, struct rush_params *out, char *err,

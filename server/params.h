@@ -40,8 +40,11 @@ struct compare_params {
     double scale;
 };
 
+/* The modes plain /compare runs, in its order (also served at /workflow). */
+#define PARAMS_COMPARE_DEFAULT "blocking,async"
+
 /* Validates /compare's arguments: modes (optional, once, a comma-separated
- * list of 2 or more distinct known modes; default "blocking,async") and
+ * list of 2 or more distinct known modes; default PARAMS_COMPARE_DEFAULT) and
  * scale (as for /make-coffee). Same contract as params_make_coffee. */
 int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
                    char *err, size_t errlen);
@@ -66,6 +69,9 @@ int params_stats(const struct query_arg *args, size_t nargs, const char **since,
 /* Parses a comma-separated list of distinct known modes (one or more)
  * into a bit mask of wf_modes indexes. Returns 0, or -1 with err. */
 int params_mode_set(const char *list, unsigned *mask, char *err, size_t errlen);
+/* Validates /workflow's arguments: scale (optional, once, 0..10; 1 when
+ * absent: the facts at scale 1). Returns 0, or -1 with err. */
+int params_workflow(const struct query_arg *args, size_t nargs, double *scale, char *err, size_t errlen);
 /* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
 

@@ -1,9 +1,9 @@
 /* workflow: the step table, the mode table and the dependency logic.
- * Pure data and pure functions: no I/O, no allocation except jansson's
- * parse of a kitchen answer. */
+ * Pure data and pure functions: no I/O, no allocation. The tables here are
+ * the one copy of these facts: GET /workflow serves them (workflow_json),
+ * the page and the bench scripts read them from there. */
 #include "workflow.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,10 +22,18 @@ const struct step_def wf_steps[] = {
 const int wf_nsteps = (int)(sizeof wf_steps / sizeof wf_steps[0]);
 
 const struct mode_def wf_modes[] = {
-    {"blocking", EXEC_BLOCKING, 0, 0},
-    {"async", EXEC_ASYNC, 0, 0},
-    {"naive", EXEC_ASYNC, 1, 0},
-    {"mixed", EXEC_ASYNC, 0, 1},
+    {"blocking", EXEC_BLOCKING, 0, 0,
+     "One step after another on a worker thread: every wait adds up. Orders beyond the worker pool queue for a "
+     "turn."},
+    {"async", EXEC_ASYNC, 0, 0,
+     "The waits overlap on one event loop; brew and toast still wait for water and beans. Elapsed is close to the "
+     "critical path."},
+    {"naive", EXEC_ASYNC, 1, 0,
+     "Everything at once, dependencies ignored: fastest, but brew starts without water and beans, so the coffee "
+     "is not ready."},
+    {"mixed", EXEC_ASYNC, 0, 1,
+     "Async, but brew uses blocking libpq on the loop thread: the loop freezes, toast and every other async "
+     "order stall."},
 };
 const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
 _Static_assert(sizeof wf_modes / sizeof wf_modes[0] <= WF_MAX_MODES, "raise WF_MAX_MODES");
@@ -90,5 +98,52 @@ double wf_sequential_ms(double scale)
     return sum;
 }
 
+const char *wf_io_name(enum step_io io)
+{
+    return io == IO_HTTP ? "http" : "sql";
+}
 
+const char *wf_exec_name(enum exec_kind exec)
+{
+    return exec == EXEC_BLOCKING ? "blocking" : "async";
+}
 
+/* Whether step blocks the thread that runs it in mode (see wf_expected_ms). */
+static int step_blocks(const struct mode_def *mode, const struct step_def *step)
+{
+    return mode->exec == EXEC_BLOCKING || (mode->sql_blocks_loop && step->io == IO_SQL);
+}
+
+double wf_expected_ms(const struct mode_def *mode, double scale)
+{
+    double end[WF_MAX_STEPS], now = 0;
+    unsigned done = 0, started = 0;
+    /* Each pass starts what is ready (a blocking step runs to its end on
+     * the spot), then moves the clock to the next end of an overlapping
+     * step. Every pass starts or ends at least one step: at most 2n. */
+    for (int pass = 0; done != WF_ALL_STEPS && pass < 2 * wf_nsteps; pass++) {
+        unsigned ready = wf_ready(done, started, mode->ignore_deps);
+        for (int i = 0; i < wf_nsteps; i++) {
+            if (!(ready & (1u << i)))
+                continue;
+            started |= 1u << i;
+            end[i] = now + wf_step_ms(&wf_steps[i], scale);
+            if (step_blocks(mode, &wf_steps[i])) {
+                now = end[i];
+                done |= 1u << i;
+            }
+        }
+        double next = -1;
+        for (int i = 0; i < wf_nsteps; i++)
+            if ((started & ~done & (1u << i)) && (next < 0 || end[i] < next))
+                next = end[i];
+        if (next < 0)
+            continue;
+        /* An end seen late (the thread was blocked past it) is seen now. */
+        now = fmax(now, next);
+        for (int i = 0; i < wf_nsteps; i++)
+            if ((started & ~done & (1u << i)) && end[i] <= now)
+                done |= 1u << i;
+    }
+    return now;
+}

@@ -42,6 +42,8 @@ struct mode_def {
     int ignore_deps;    /* start every step at once (the seed's make_coffee_wrong) */
     int sql_blocks_loop; /* run SQL steps with blocking libpq ON the loop thread
                             (the seed's blocked pourover): a mistake, on purpose */
+    const char *lesson;  /* what the mode teaches, a sentence or two: served
+                            at GET /workflow, shown by the page */
 };
 
 extern const struct mode_def wf_modes[];
@@ -51,6 +53,11 @@ extern const int wf_nmodes;
 int wf_mode_lookup(const char *name);
 /* "blocking|async|..." (static storage), for error messages. */
 const char *wf_mode_names(void);
+
+/* "http" or "sql" (static storage). */
+const char *wf_io_name(enum step_io io);
+/* "blocking" or "async" (static storage). */
+const char *wf_exec_name(enum exec_kind exec);
 
 /* Steps not yet started whose dependencies are all done (or all steps not
  * yet started, when ignore_deps). */
@@ -62,5 +69,14 @@ int wf_step_ms(const struct step_def *step, double scale);
 double wf_critical_path_ms(double scale);
 /* All steps one after another, in ms at scale. */
 double wf_sequential_ms(double scale);
+/* The elapsed time to expect of an order of mode at scale, in ms: the
+ * workflow played out on paper as the mode's executor runs it. A step
+ * that blocks (every step of EXEC_BLOCKING, the SQL steps of
+ * sql_blocks_loop) holds its thread until it ends, so nothing else starts
+ * or is seen to end meanwhile; the others overlap. Ready steps start in
+ * table order. blocking: the sequential sum; async: the critical path;
+ * naive: the longest step; mixed: the critical path plus what waited
+ * behind the blocking brew. */
+double wf_expected_ms(const struct mode_def *mode, double scale);
 
 #endif

@@ -2,6 +2,8 @@
 # charts.sh RESULTS.json OUTDIR: draws the SVG charts of a bench run with
 # gnuplot, from results.json only: s1-timeline.svg, s2-throughput.svg,
 # s2-p99.svg, s4-timeline.svg, s5-latency.svg (each when its scenario ran).
+# The recipe's steps and durations are the server's GET /workflow, as
+# recorded in results.json (.workflow, .scenarios.*.critical_path_ms, ...).
 set -euo pipefail
 res=$1
 out=$2
@@ -21,23 +23,32 @@ set grid lc rgb "#dddddd"
 set key top left box opaque'
 
 if jq -e '.scenarios.S1' "$res" >/dev/null; then
-    # One bar per step and mode: median start..end (ms since arrival).
-    jq -r '.scenarios.S1 as $s | {boil_water: 1, grind_coffee_bean: 2, brew_coffee: 3, toast_bread: 4} as $row |
-           ({async: 0, blocking: 5} | to_entries[]) as $m |
+    # One bar per step and mode: median start..end (ms since arrival); a
+    # row per step in table order, async's first, then blocking's.
+    jq -r '.scenarios.S1 as $s | (.workflow.steps | map(.name)) as $names |
+           ($names | to_entries | map({(.value): (.key + 1)}) | add) as $row |
+           ({async: 0, blocking: ($names | length + 1)} | to_entries[]) as $m |
            $s[$m.key].steps_median | to_entries[] |
            "\($m.value + $row[.key]) \(.value.start_ms) \(.value.end_ms) \($m.key)"' "$res" >"$tmp/s1.dat"
+    n=$(jq '.workflow.steps | length' "$res")
+    crit=$(jq .scenarios.S1.critical_path_ms "$res")
+    seq=$(jq .scenarios.S1.sequential_ms "$res")
+    # Labels by each name's first word (enhanced text reads _ as a subscript).
+    ytics=$(jq -r '(.workflow.steps | map(.name | split("_")[0])) as $n | ($n | length) as $k |
+                   [($n | to_entries[] | "\"async \(.value)\" \(.key + 1)"),
+                    ($n | to_entries[] | "\"blocking \(.value)\" \(.key + $k + 2)")] | join(", ")' "$res")
     gnuplot <<EOF
 $common
 set output "$out/s1-timeline.$ext"
 set title "S1: one order per mode at scale 1 (median of $(jq .scenarios.S1.repetitions "$res") runs)"
 set xlabel "ms since the order arrived"
-set xrange [0:7400]
-set yrange [0:10.5]
-set ytics ("async boil" 1, "async grind" 2, "async brew" 3, "async toast" 4, "blocking boil" 6, "blocking grind" 7, "blocking brew" 8, "blocking toast" 9)
-set arrow from 4000, graph 0 to 4000, graph 1 nohead dt 2 lc rgb "#1f77b4"
-set arrow from 6900, graph 0 to 6900, graph 1 nohead dt 2 lc rgb "#d62728"
-set label "critical path 4000 ms" at 4050, 4.8 tc rgb "#1f77b4"
-set label "sequential 6900 ms" at 5000, 10 tc rgb "#d62728"
+set xrange [0:$seq + 500]
+set yrange [0:2 * $n + 2.5]
+set ytics ($ytics)
+set arrow from $crit, graph 0 to $crit, graph 1 nohead dt 2 lc rgb "#1f77b4"
+set arrow from $seq, graph 0 to $seq, graph 1 nohead dt 2 lc rgb "#d62728"
+set label "critical path $crit ms" at $crit + 50, $n + 0.8 tc rgb "#1f77b4"
+set label "sequential $seq ms" at $seq - 1900, 2 * $n + 2 tc rgb "#d62728"
 unset key
 plot "< grep async $tmp/s1.dat" using ((\$2 + \$3) / 2):1:2:3:(\$1 - 0.35):(\$1 + 0.35) with boxxyerror fs solid 0.6 lc rgb "#1f77b4", \\
      "< grep blocking $tmp/s1.dat" using ((\$2 + \$3) / 2):1:2:3:(\$1 - 0.35):(\$1 + 0.35) with boxxyerror fs solid 0.6 lc rgb "#d62728"
@@ -51,6 +62,9 @@ if jq -e '.scenarios.S2' "$res" >/dev/null; then
     done
     n=$(jq .scenarios.S2.db_pool "$res")
     scale=$(jq .scenarios.S2.scale "$res")
+    seq_s=$(jq '.scenarios.S2.sequential_ms / 1000' "$res")
+    crit_s=$(jq '.scenarios.S2.critical_path_ms / 1000' "$res")
+    brew_s=$(jq '.scenarios.S2.brew_ms / 1000' "$res")
     gnuplot <<EOF
 $common
 set output "$out/s2-throughput.$ext"
@@ -60,7 +74,7 @@ set xlabel "connections (wrk)"
 set ylabel "orders/s"
 set xrange [0.8:1300]
 set samples 400
-seq = 6.9 * $scale; crit = 4.0 * $scale; brew = 1.0 * $scale; n = $n
+seq = $seq_s; crit = $crit_s; brew = $brew_s; n = $n
 min(a, b) = a < b ? a : b
 bb(x) = min(x, n) / seq
 ab(x) = min(x / crit, n / brew)
@@ -83,8 +97,8 @@ plot "$tmp/s2-async.dat" using 1:5 with linespoints pt 7 lw 2 lc rgb "#1f77b4" t
      "$tmp/s2-blocking.dat" using 1:5 with linespoints pt 5 lw 2 lc rgb "#d62728" title "blocking p99", \
      "$tmp/s2-async.dat" using 1:4 with linespoints pt 6 dt 3 lc rgb "#1f77b4" title "async p50", \
      "$tmp/s2-blocking.dat" using 1:4 with linespoints pt 4 dt 3 lc rgb "#d62728" title "blocking p50", \
-     1000 * 4.0 * $scale with lines dt 2 lc rgb "#1f77b4" title "critical path", \
-     1000 * 6.9 * $scale with lines dt 2 lc rgb "#d62728" title "sequential"
+     1000 * $crit_s with lines dt 2 lc rgb "#1f77b4" title "critical path", \
+     1000 * $seq_s with lines dt 2 lc rgb "#d62728" title "sequential"
 EOF
 fi
 

@@ -1,11 +1,12 @@
-# lib.sh: shared helpers of scripts/bench (sourced, never run).
+# lib.sh: shared helpers of scripts/bench (sourced, never run, after
+# scripts/lib.sh, whose start_listening, wait_ready, stop_pid and
+# stop_started it builds on).
 #
 # Owns the processes it starts (kitchen, servers, load generators), each
-# tracked by PID and stopped by PID; reads /proc for CPU, memory and thread
-# counts; talks to PostgreSQL through psql. Every figure it hands back is
-# read from a process or a tool, never computed from what it should be.
-
-BENCH_PIDS=()
+# tracked by PID (LIB_PIDS) and stopped by PID; reads /proc for CPU, memory
+# and thread counts; talks to PostgreSQL through psql. Every figure it hands
+# back is read from a process or a tool, never computed from what it should
+# be.
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -18,55 +19,23 @@ jstr() { jq -Rn --arg s "$1" '$s'; }
 # Runs psql on the bench database, one value per line, no decoration.
 sql() { psql -qtAX -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$1"; }
 
-# start_proc NAME CMD...: starts CMD in the background with stdout and
-# stderr in $RAW/NAME.out and $RAW/NAME.log, waits for its "listening on"
-# line and sets STARTED_PID and STARTED_PORT.
+# start_proc NAME CMD...: start_listening in $RAW (LIB_START_S 10 s);
+# sets STARTED_PID and STARTED_PORT, or dies.
 start_proc() {
-    local name=$1; shift
-    "$@" >"$RAW/$name.out" 2>"$RAW/$name.log" &
-    STARTED_PID=$!
-    BENCH_PIDS+=("$STARTED_PID")
-    local i
-    for i in $(seq 1 200); do
-        if grep -q "listening on" "$RAW/$name.out" 2>/dev/null; then
-            STARTED_PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\)$/\1/p' "$RAW/$name.out" | head -n 1)
-            return 0
-        fi
-        kill -0 "$STARTED_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    cat "$RAW/$name.log" >&2
-    die "$name did not start"
+    start_listening "$1" "$RAW" "${@:2}" || die "$1 did not start"
 }
 
-# stop_proc PID [TIMEOUT_S]: SIGTERM, then waits (coffee-server first
-# answers every order in flight); SIGKILL after the timeout. Prints the
-# seconds it took.
+# stop_proc PID [TIMEOUT_S]: stop_pid with TIMEOUT_S (default 120: the
+# server drains every order in flight first); prints the seconds it took.
 stop_proc() {
-    local pid=$1 limit=${2:-120} t0 i
+    local t0
     t0=$(now)
-    kill -TERM "$pid" 2>/dev/null || { echo 0; return 0; }
-    for i in $(seq 1 $((limit * 10))); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "process $pid still running after ${limit}s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
+    stop_pid "$1" "${2:-120}" >&2
     awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f\n", b - a }'
 }
 
-stop_all() {
-    local p
-    for p in "${BENCH_PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${BENCH_PIDS[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-}
+# The EXIT trap: every process still running, drains bounded at 120 s.
+stop_all() { stop_started 120; }
 
 # ---- the stack ------------------------------------------------------------
 
@@ -90,15 +59,20 @@ start_server() {
     start_proc "$name" "$BIN/coffee-server" "${SERVER_ARGS[@]}"
     SERVER_PID=$STARTED_PID
     SERVER_URL="http://127.0.0.1:$STARTED_PORT"
-    local i body
-    for i in $(seq 1 300); do
-        body=$(curl -s --max-time 2 "$SERVER_URL/readyz" || true)
-        if [ -n "$body" ] && jq -e '.status == "ready" and .db_pool.connected == .db_pool.size' >/dev/null 2>&1 <<<"$body"; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name is not ready: $body"
+    wait_ready "$SERVER_URL" 30 '.status == "ready" and .db_pool.connected == .db_pool.size' || die "$name is not ready"
+    workflow_facts
+}
+
+# workflow_facts: the running server's GET /workflow (the step and mode
+# tables at scale 1, the one copy of the recipe's figures) into
+# $RAW/workflow.json; sets WF_CRIT_MS (critical path), WF_SEQ_MS (all steps
+# in a row) and WF_BREW_MS (the SQL steps: what holds a pool connection).
+workflow_facts() {
+    curl -fsS --max-time 5 "$SERVER_URL/workflow" >"$RAW/workflow.json" || die "GET $SERVER_URL/workflow failed"
+    WF_CRIT_MS=$(jq -e '.critical_path_ms' "$RAW/workflow.json") || die "no critical_path_ms in /workflow"
+    WF_SEQ_MS=$(jq -e '.sequential_ms' "$RAW/workflow.json") || die "no sequential_ms in /workflow"
+    WF_BREW_MS=$(jq -e '[.steps[] | select(.io == "sql") | .planned_ms] | add' "$RAW/workflow.json") ||
+        die "no SQL step in /workflow"
 }
 
 # Server arguments as a JSON array (for the record).

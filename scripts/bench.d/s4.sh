@@ -42,7 +42,7 @@ run_s4() {
     rm -f "$RAW/$tag.samples.stop"
     s4_sampler "$SERVER_PID" "$port" "$RAW/$tag.samples" &
     sampler=$!
-    BENCH_PIDS+=("$sampler")
+    LIB_PIDS+=("$sampler")
     cpu_snapshot "$RAW/$tag.cpu0"
     t0=$(now)
     S4_CLIENT_CMD=("$BIN/coffee-client" --url "$SERVER_URL" --mode async --orders "$n" --concurrency "$n"

@@ -4,7 +4,8 @@
 # S5_DURATION seconds per rate and measures each latency from its intended
 # send time (coordinated omission corrected, as wrk2). Both modes get the
 # same S5_POOL database connections (--workers = --db-pool), so each mode's
-# capacity follows from the recipe at S5_SCALE:
+# capacity follows from the recipe at S5_SCALE (its durations read from
+# the server's GET /workflow; the figures below are today's):
 #   blocking: workers / sequential time         (8 / 0.345 s = 23 orders/s)
 #   async:    min(connections / critical path,  (1000 in flight / 0.2 s)
 #               pool / brew time)               (8 / 0.05 s = 160 orders/s)
@@ -41,7 +42,8 @@ run_s5() {
     load1=$(cut -d' ' -f1-3 /proc/loadavg)
     stop_proc "$SERVER_PID" 120 >/dev/null
     jq -s --arg load0 "$load0" --arg load1 "$load1" --argjson cpu "$cpu" --argjson scale "$S5_SCALE" --argjson pool "$S5_POOL" --argjson d "$S5_DURATION" --argjson args "$sargs" \
-        '(6900 * $scale) as $seq | (4000 * $scale) as $crit | (1000 * $scale) as $brew |
+        --argjson seq1 "$WF_SEQ_MS" --argjson crit1 "$WF_CRIT_MS" --argjson brew1 "$WF_BREW_MS" \
+        '($seq1 * $scale) as $seq | ($crit1 * $scale) as $crit | ($brew1 * $scale) as $brew |
          {scenario: "S5", scale: $scale, db_pool: $pool, workers: $pool, duration_s: $d, server_args: $args,
           loadavg: {before: $load0, after: $load1}, cpu: $cpu,
           command: "coffee-client --rate RATES --duration \($d) --scale \($scale) --json",
@@ -53,6 +55,6 @@ run_s5() {
              (.runs | map(select(.mode == "async" and .rate > $c.blocking * 2 and .rate <= 0.8 * $c.async)) | max_by(.rate)) as $a |
              {id: "S5-knee", goal: "async holds p99 within 1.5x its critical path at a rate over twice blocking capacity",
               value: ($a.latency_ms.p99 // null), unit: "ms p99 at \($a.rate // 0)/s",
-              met: (($a.latency_ms.p99 // 1e9) <= 1.5 * 4000 * .scale)}]' \
+              met: (($a.latency_ms.p99 // 1e9) <= 1.5 * $crit)}]' \
         "$RAW/s5-blocking.json" "$RAW/s5-async.json" >"$RAW/s5.json"
 }

@@ -128,6 +128,45 @@ test('GET / answers the page as HTML', async () => {
     assert.ok(await page.isVisible('#btn-' + m), m + ' button');
 });
 
+// What the page reads from a mode card: its button, lesson and expectation.
+const modeCards = (p) => p.$$eval('#modes .mode[data-mode]', (els) => els.map((e) => ({
+  name: e.dataset.mode, button: e.querySelector('button').textContent, lesson: e.querySelector('p').textContent,
+  factor: +e.querySelector('.expect').dataset.factor, disabled: e.querySelector('button').disabled })));
+
+test('the mode buttons, lessons and recipe come from GET /workflow', async () => {
+  const w = await (await fetch(base + '/workflow')).json();
+  assert.equal(w.critical_path_ms, 4000);
+  assert.equal(w.sequential_ms, 6900);
+  assert.deepEqual(await modeCards(page), w.modes.map((m) => ({ name: m.name, button: m.name, lesson: m.lesson,
+                                                               factor: m.expected_ms, disabled: false })));
+  assert.equal(await page.textContent('#recipe-crit'), '4 s');
+  assert.equal(await page.textContent('#recipe-seq'), '6.9 s');
+  assert.equal(await page.textContent('.recipe text[data-step=toast_bread]'), 'HTTP · 0.9 s');
+
+  // A server with other tables gets other buttons: nothing is kept in the page.
+  const other = structuredClone(w);
+  other.modes = w.modes.filter((m) => m.name !== 'naive').map((m) => ({ ...m, lesson: 'served lesson of ' + m.name }));
+  other.modes.find((m) => m.name === 'mixed').offered = false;
+  other.steps.find((s) => s.name === 'brew_coffee').planned_ms = 1234;
+  other.sequential_ms = 7134;
+  const p2 = await context.newPage();
+  try {
+    await p2.route('**/workflow', (route) => route.fulfill({ json: other }));
+    await p2.goto(base + '/');
+    await p2.waitForSelector('#btn-async');
+    const cards = await modeCards(p2);
+    assert.deepEqual(cards.map((c) => c.name), ['blocking', 'async', 'mixed']);
+    for (const c of cards) assert.equal(c.lesson, 'served lesson of ' + c.name);
+    assert.equal(cards.find((c) => c.name === 'mixed').disabled, true, 'a mode not offered is disabled');
+    assert.deepEqual(await p2.$$eval('#modes .pick input', (els) => els.map((e) => e.value)), ['blocking', 'mixed', 'async']);
+    assert.deepEqual(await p2.$$eval('#rush-modes input', (els) => els.map((e) => e.value)), ['blocking', 'async', 'mixed']);
+    assert.equal(await p2.textContent('.recipe text[data-step=brew_coffee]'), 'SQL · 1.23 s');
+    assert.equal(await p2.textContent('#recipe-seq'), '7.13 s');
+  } finally {
+    await p2.close();
+  }
+});
+
 test('an error answer is shown as an error', async () => {
   await page.fill('#scale', '99');
   const run = await clickAndWait('#btn-async', '.run[data-kind=error]');

@@ -289,6 +289,40 @@ static void test_stats(void)
     }
 }
 
+/* ---- params_workflow ---------------------------------------------------- */
+
+static void test_workflow(void)
+{
+    static const struct {
+        const char *name;
+        struct query_arg args[2];
+        size_t nargs;
+        int ok;
+        double scale;
+    } cases[] = {
+        {"no arguments: scale 1", {{NULL, NULL}}, 0, 1, 1.0},
+        {"a scale", {{"scale", "0.25"}}, 1, 1, 0.25},
+        {"scale 0", {{"scale", "0"}}, 1, 1, 0.0},
+        {"scale 10", {{"scale", "10"}}, 1, 1, 10.0},
+        {"over 10", {{"scale", "11"}}, 1, 0, 0},
+        {"negative", {{"scale", "-1"}}, 1, 0, 0},
+        {"not a number", {{"scale", "fast"}}, 1, 0, 0},
+        {"no value", {{"scale", NULL}}, 1, 0, 0},
+        {"repeated", {{"scale", "1"}, {"scale", "2"}}, 2, 0, 0},
+        {"unknown key", {{"mode", "async"}}, 1, 0, 0},
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        double scale = -7;
+        char err[256] = "";
+        int rc = params_workflow(cases[i].args, cases[i].nargs, &scale, err, sizeof err);
+        CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
+        if (cases[i].ok)
+            CHECK_CASE(scale == cases[i].scale, cases[i].name);
+        else
+            CHECK_CASE(err[0] != '\0', cases[i].name);
+    }
+}
+
 /* ---- params_order_id ---------------------------------------------------- */
 
 static void test_order_id(void)
@@ -339,6 +373,7 @@ int main(void)
         {"params_compare table", test_compare},
         {"params_rush table", test_rush},
         {"params_stats table", test_stats},
+        {"params_workflow table", test_workflow},
         {"params_order_id table", test_order_id},
         {NULL, NULL},
     };

@@ -98,6 +98,33 @@ static void test_path_lengths(void)
     CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(10.0), 40000.0, 1e-9);
 }
 
+/* The elapsed each mode should show, played out from the table: the
+ * figures the README, the page and the bench quote (6.9 s, 4.0 s, 3.0 s,
+ * 4.9 s at scale 1). */
+static void test_expected(void)
+{
+    static const struct {
+        const char *mode;
+        double ms; /* at scale 1 */
+    } cases[] = {{"blocking", 6900}, {"async", 4000}, {"naive", 3000}, {"mixed", 4900}};
+    CU_ASSERT_EQUAL(wf_nmodes, (int)NELEMS(cases));
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        int m = wf_mode_lookup(cases[i].mode);
+        CU_ASSERT_FATAL(m >= 0);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[m], 1.0), cases[i].ms, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[m], 0.1), cases[i].ms / 10, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[m], 0.0), 0.0, 1e-9);
+        CU_ASSERT_PTR_NOT_NULL(wf_modes[m].lesson);
+    }
+    /* The two executors' figures are the two path lengths. */
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[wf_mode_lookup("blocking")], 0.25), wf_sequential_ms(0.25), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[wf_mode_lookup("async")], 0.25), wf_critical_path_ms(0.25), 1e-9);
+    CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_BLOCKING), "blocking");
+    CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_ASYNC), "async");
+    CU_ASSERT_STRING_EQUAL(wf_io_name(IO_HTTP), "http");
+    CU_ASSERT_STRING_EQUAL(wf_io_name(IO_SQL), "sql");
+}
+
 static void test_step_ms_rounding(void)
 {
     /* Scales chosen so the products are exact in binary. */
@@ -251,6 +278,7 @@ int main(void)
         {"the coffee workflow's shape", test_expected_steps},
         {"wf_ready", test_ready},
         {"critical path and sequential durations", test_path_lengths},
+        {"wf_expected_ms per mode", test_expected},
         {"wf_step_ms rounds to nearest", test_step_ms_rounding},
         {"wf_mode_lookup", test_mode_lookup},
         {"kc_url (kitchen_client)", test_http_url},

@@ -1,0 +1,29 @@
+/* workflow_json: the workflow and the mode table as one JSON document, the
+ * answer of GET /workflow. The page and the bench scripts read the modes,
+ * lessons, steps and durations from it instead of keeping copies.
+ *
+ * Ownership as in jansson: every function returns a new reference (NULL
+ * out of memory). */
+#ifndef COFFEE_WORKFLOW_JSON_H
+#define COFFEE_WORKFLOW_JSON_H
+
+#include "workflow.h"
+
+#include <jansson.h>
+
+/* What a server says of itself beside the tables. */
+struct wfjson_server {
+    double default_scale; /* the scale of an order that names none */
+    unsigned modes;       /* bit mask of the wf_modes offered (--modes) */
+};
+
+/* One step's definition at scale: {"name", "io", "after": [names],
+ * "planned_ms"}. Returns new. */
+json_t *wfjson_step(const struct step_def *step, double scale);
+/* The whole document at scale: scale, default_scale, scale_max, steps,
+ * critical_path_ms, sequential_ms, modes (each: name, executor,
+ * respects_dependencies, blocks_loop, expected_ms, offered, lesson) and
+ * compare_default. Returns new. */
+json_t *wfjson_document(double scale, const struct wfjson_server *server);
+
+#endif
