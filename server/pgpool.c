@@ -22,7 +22,7 @@
 #include <string.h>
 
 #define RETRY_NS (500 * NS_PER_MS)
-#define PIPE_DEPTH 32 /* short queries in flight at once on one pipelined connection */
+#define PIPE_DEPTH 64 /* short queries in flight at once on one pipelined connection */
 
 enum slot_state {
     SLOT_DOWN,       /* no connection; the retry timer runs */

@@ -24,7 +24,7 @@
  * Pipeline mode (options.pipelined connections, none by default). Without
  * it, a connection carries one query at a time: every short statement
  * costs a write, a wake-up of a backend that was asleep, and a read. A
- * pipelined connection (libpq's pipeline mode) carries up to 32 short
+ * pipelined connection (libpq's pipeline mode) carries up to 64 short
  * queries of many callers at once; a backend that finds several waiting
  * runs them one after another without sleeping in between, and their
  * answers come back together. Long queries (brews) never go there: a
