@@ -27,10 +27,24 @@ struct order *order_new(int mode, double scale, order_done_fn on_done, void *don
     return o;
 }
 
-void order_free(struct order *o) { free(o); }
+/* The answer's text, once built, is out of date as soon as anything is
+ * recorded: every recording function below calls this first. */
+static void forget_report(struct order *o)
+{
+    free(o->report);
+    o->report = NULL;
+}
+
+void order_free(struct order *o)
+{
+    if (o)
+        forget_report(o);
+    free(o);
+}
 
 void order_step_start(struct order *o, int step, int64_t now)
 {
+    forget_report(o);
     o->started |= 1u << step;
     o->steps[step].state = STEP_RUNNING;
     o->steps[step].start_ns = now;
@@ -38,6 +52,7 @@ void order_step_start(struct order *o, int step, int64_t now)
 
 void order_step_queued(struct order *o, int step, int64_t waited_ns)
 {
+    forget_report(o);
     o->steps[step].queued_ns += waited_ns;
     o->queued_ns += waited_ns;
 }
@@ -45,6 +60,7 @@ void order_step_queued(struct order *o, int step, int64_t waited_ns)
 void order_step_done(struct order *o, int step, const char *result, int64_t now)
 {
     struct step_run *s = &o->steps[step];
+    forget_report(o);
     o->done |= 1u << step;
     s->state = STEP_DONE;
     s->end_ns = now;
@@ -55,6 +71,7 @@ void order_fail(struct order *o, enum order_error error, const char *msg)
 {
     if (o->status == ORDER_FAILED)
         return; /* the first failure is the one reported */
+    forget_report(o);
     o->status = ORDER_FAILED;
     o->error = error;
     text_copy_utf8(o->errmsg, sizeof o->errmsg, msg);
@@ -62,6 +79,7 @@ void order_fail(struct order *o, enum order_error error, const char *msg)
 
 void order_step_fail(struct order *o, int step, enum order_error error, const char *msg, int64_t now)
 {
+    forget_report(o);
     o->steps[step].state = STEP_FAILED;
     o->steps[step].end_ns = now;
     if (o->status != ORDER_FAILED)
@@ -94,6 +112,7 @@ void order_not_recorded(struct order *o, const char *why)
 
 void order_abandon_steps(struct order *o, int64_t now)
 {
+    forget_report(o);
     for (int i = 0; i < wf_nsteps; i++) {
         struct step_run *s = &o->steps[i];
         if (s->state == STEP_RUNNING || s->state == STEP_WAITING) {
@@ -118,6 +137,7 @@ void order_results(const struct order *o, const char *results[WF_MAX_STEPS])
 
 void order_end_steps(struct order *o, int64_t now)
 {
+    forget_report(o);
     o->steps_end_ns = now;
     if (o->status == ORDER_RUNNING && o->done == WF_ALL_STEPS)
         o->status = ORDER_DONE;
