@@ -28,7 +28,7 @@ static int setup(void)
     db = db_open();
     if (!db)
         return -1;
-    PGresult *r = PQexec(db, "SET client_min_messages = warning; DROP TABLE IF EXISTS pipeline_rows; CREATE TABLE pipeline_rows (v int PRIMARY KEY)");
+    PGresult *r = PQexec(db, "SET client_min_messages = warning; DROP TABLE IF EXISTS pipeline_rows; CREATE TABLE pipeline_rows (v int)");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok ? 0 : -1;
