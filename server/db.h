@@ -72,8 +72,11 @@ void db_stmt_insert_order(struct db_stmt *st, const struct order *o, double budg
 /* SELECT brew_coffee(id, ms, ingredients) for step. 0, or -1 if the
  * ingredients do not fit. */
 int db_stmt_brew(struct db_stmt *st, const struct order *o, int step);
-/* UPDATE the row with the outcome and the timeline. 0, or -1 out of memory. */
-int db_stmt_finish(struct db_stmt *st, const struct order *o);
+/* UPDATE the row with the outcome and the timeline. 0, or -1 out of memory.
+ * The stored steps are taken from the order's answer (report_order_text,
+ * built here once and kept in o for /make-coffee's answer); st owns a
+ * copy, so the order may change (and its answer be rebuilt) meanwhile. */
+int db_stmt_finish(struct db_stmt *st, struct order *o);
 /* SELECT the stored order as JSON text. */
 void db_stmt_get_order(struct db_stmt *st, int64_t id);
 /* SELECT per-mode statistics of ended orders as JSON text: count, failed,

@@ -163,9 +163,16 @@ static json_t *compare_json(struct req *r, unsigned *status)
 static void answer_orders(struct req *r)
 {
     unsigned status = order_status_code(r->orders[0]);
-    json_t *j = r->kind == REQ_ORDER ? report_order(r->orders[0]) : compare_json(r, &status);
-    char *body = report_dumps(j);
-    json_decref(j);
+    char *body;
+    if (r->kind == REQ_ORDER) {
+        /* Built once, when the row was finished (db_stmt_finish). */
+        const char *text = report_order_text(r->orders[0]);
+        body = text ? strdup(text) : NULL;
+    } else {
+        json_t *j = compare_json(r, &status);
+        body = report_dumps(j);
+        json_decref(j);
+    }
     if (!body) {
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         body = error_body("out of memory");

@@ -65,20 +65,39 @@ struct order *order_new(int mode, double scale, order_done_fn on_done, void *don
     return o;
 }
 
-void order_free(struct order *o) { free(o); }
+/* The answer's text, once built, is out of date as soon as anything is
+ * recorded: every recording function below calls this first. */
+static void forget_report(struct order *o)
+{
+    free(o->report);
+    o->report = NULL;
+}
+
+void order_free(struct order *o)
+{
+    if (o)
+        forget_report(o);
+    free(o);
+}
 
 void order_step_start(struct order *o, int step, int64_t now)
 {
+    forget_report(o);
     CHECK(o->status == ORDER_RUNNING); /* order_ready() said so */
     step_set(o, step, STEP_RUNNING);
     o->started |= 1u << step;
     o->steps[step].start_ns = now;
 }
 
-void order_step_waiting(struct order *o, int step) { step_set(o, step, STEP_WAITING); }
+void order_step_waiting(struct order *o, int step)
+{
+    forget_report(o);
+    step_set(o, step, STEP_WAITING);
+}
 
 void order_step_queued(struct order *o, int step, int64_t waited_ns)
 {
+    forget_report(o);
     o->steps[step].queued_ns += waited_ns;
     o->queued_ns += waited_ns;
 }
@@ -86,6 +105,7 @@ void order_step_queued(struct order *o, int step, int64_t waited_ns)
 void order_step_done(struct order *o, int step, const char *result, int64_t now)
 {
     struct step_run *s = &o->steps[step];
+    forget_report(o);
     step_set(o, step, STEP_DONE);
     o->done |= 1u << step;
     s->end_ns = now;
@@ -96,6 +116,7 @@ void order_fail(struct order *o, enum order_error error, const char *msg)
 {
     if (o->status == ORDER_FAILED)
         return; /* the first failure is the one reported */
+    forget_report(o);
     status_set(o, ORDER_FAILED);
     o->error = error;
     text_copy_utf8(o->errmsg, sizeof o->errmsg, msg);
@@ -103,6 +124,7 @@ void order_fail(struct order *o, enum order_error error, const char *msg)
 
 void order_step_fail(struct order *o, int step, enum order_error error, const char *msg, int64_t now)
 {
+    forget_report(o);
     step_set(o, step, STEP_FAILED);
     o->steps[step].end_ns = now;
     if (o->status != ORDER_FAILED)
@@ -135,6 +157,7 @@ void order_not_recorded(struct order *o, const char *why)
 
 void order_abandon_steps(struct order *o, int64_t now)
 {
+    forget_report(o);
     for (int i = 0; i < wf_nsteps; i++) {
         struct step_run *s = &o->steps[i];
         if (s->state == STEP_RUNNING || s->state == STEP_WAITING) {
@@ -159,6 +182,7 @@ void order_results(const struct order *o, const char *results[WF_MAX_STEPS])
 
 void order_end_steps(struct order *o, int64_t now)
 {
+    forget_report(o);
     CHECK(o->status != ORDER_DONE); /* once per order */
     o->steps_end_ns = now;
     if (o->status == ORDER_RUNNING && o->done == WF_ALL_STEPS)

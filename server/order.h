@@ -80,6 +80,7 @@ struct order {
     enum order_error error;
     int failed_step; /* -1 when none */
     char errmsg[200];
+    char *report; /* the answer's JSON text once built (report_order_text), owned; NULL = not built */
 
     /* Called once on the loop thread when the order has ended and its row
      * is written (or cannot be). */

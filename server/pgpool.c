@@ -22,16 +22,18 @@
 #include <string.h>
 
 #define RETRY_NS (500 * NS_PER_MS)
+#define PIPE_DEPTH 64 /* short queries in flight at once on one pipelined connection */
 
 enum slot_state {
     SLOT_DOWN,       /* no connection; the retry timer runs */
     SLOT_CONNECTING, /* PQconnectPoll in progress; the deadline timer runs */
     SLOT_SETUP,      /* running the setup SQL (schema, session); same deadline */
     SLOT_IDLE,       /* open, nothing in flight */
-    SLOT_BUSY        /* a query in flight; the query's own timer runs */
+    SLOT_BUSY,       /* a query in flight; the query's own timer runs */
+    SLOT_PIPELINE    /* open in pipeline mode: 0..PIPE_DEPTH short queries in flight */
 };
 
-static const char *const slot_state_names[] = {"down", "connecting", "setup", "idle", "busy"};
+static const char *const slot_state_names[] = {"down", "connecting", "setup", "idle", "busy", "pipeline"};
 
 enum { Q_NONE, Q_WAITING, Q_RUNNING, Q_DONE };
 
@@ -44,8 +46,16 @@ struct pgslot {
     int flushing;       /* PQflush said more to send: also watch WRITABLE */
     int setup_step;     /* SETUP: the step running */
     struct pgq *q;      /* the query in flight (BUSY) */
-    PGresult *res;      /* the result kept for the callback */
+    PGresult *res;      /* the result kept for the callback (PIPELINE: the head's) */
     struct ev_timer timer; /* connect and setup deadline, or retry delay */
+
+    /* A pipelined slot: the queries in flight in send order, a ring from
+     * pipe_head. An entry is NULL once its query was abandoned: its
+     * results still arrive in their turn and are thrown away. */
+    int pipelined;
+    struct pgq *pipe[PIPE_DEPTH];
+    int pipe_head, pipe_n;
+    int head_ended; /* the head query's results ended (NULL seen): its Sync's result is next */
 };
 
 struct pgpool {
@@ -57,6 +67,7 @@ struct pgpool {
     int nidle;
     int nconnected;
     int nlong; /* slots running a long query */
+    int npipelined; /* slots 0..npipelined-1 are pipelined */
     int healthy;
     int nwaiting;
     struct list_node waiting[2]; /* by pgq_class, FIFO */
@@ -178,12 +189,33 @@ static struct pgq *slot_take_query(struct pgslot *s)
     return q;
 }
 
+/* Takes every query off s, in send order, into out (PIPE_DEPTH entries):
+ * the one of a plain slot, or those a pipelined slot carries (abandoned
+ * ones left out). Returns how many. */
+static int slot_take_queries(struct pgslot *s, struct pgq **out)
+{
+    int n = 0;
+    if (s->q)
+        out[n++] = slot_take_query(s);
+    for (; s->pipe_n > 0; s->pipe_n--) {
+        struct pgq *q = s->pipe[s->pipe_head];
+        s->pipe[s->pipe_head] = NULL;
+        s->pipe_head = (s->pipe_head + 1) % PIPE_DEPTH;
+        if (q) {
+            q->slot = NULL;
+            out[n++] = q;
+        }
+    }
+    s->head_ended = 0;
+    return n;
+}
+
 /* Closes the connection (stopping the watcher first) and forgets it. The
  * query on it, if any, must have been taken off already. */
 static void slot_close(struct pgslot *s)
 {
     struct pgpool *p = s->pool;
-    assert(!s->q);
+    assert(!s->q && s->pipe_n == 0);
     if (s->state == SLOT_IDLE)
         pop_idle(s);
     if (s->state >= SLOT_IDLE)
@@ -236,15 +268,25 @@ static void slot_connect_failed(struct pgslot *s, const char *why)
     }
 }
 
-/* s's connection is unusable: its query (if any) ends with status and msg,
- * and a new connection is opened at once. */
-static void slot_replace(struct pgslot *s, int status, const char *msg)
+/* s's connection is unusable and a new one is opened at once. Its queries
+ * end: timed_out (if not NULL) with PGQ_TIMEOUT and msg, every other one
+ * with PGQ_UNAVAILABLE (msg, or on a timeout that its connection had to
+ * go). None is sent again: it may have run and committed already. */
+static void slot_replace(struct pgslot *s, struct pgq *timed_out, const char *msg)
 {
-    struct pgq *q = slot_take_query(s);
+    struct pgq *qs[PIPE_DEPTH];
+    int n = slot_take_queries(s, qs);
     slot_close(s);
     slot_connect(s);
-    if (q)
-        complete(s->pool, q, status, NULL, msg);
+    for (int i = 0; i < n; i++) {
+        if (qs[i] == timed_out)
+            complete(s->pool, qs[i], PGQ_TIMEOUT, NULL, msg);
+        else if (timed_out)
+            complete(s->pool, qs[i], PGQ_UNAVAILABLE, NULL,
+                     "database connection replaced: a statement before this one on it timed out");
+        else
+            complete(s->pool, qs[i], PGQ_UNAVAILABLE, NULL, msg);
+    }
 }
 
 static void slot_lost(struct pgslot *s, const char *why)
@@ -256,7 +298,7 @@ static void slot_lost(struct pgslot *s, const char *why)
         slot_connect_failed(s, msg);
         return;
     }
-    slot_replace(s, PGQ_UNAVAILABLE, msg);
+    slot_replace(s, NULL, msg);
 }
 
 static void on_slot_timer(struct evloop *loop, struct ev_timer *t)
@@ -286,7 +328,7 @@ static void on_query_timer(struct evloop *loop, struct ev_timer *t)
          * would block; the server ends the statement once it notices). */
         snprintf(msg, sizeof msg, "the database did not answer within %lld ms", (long long)q->timeout_ms);
         log_warn("db slot %d: %s (%s)", q->slot->index, msg, q->stmt->what);
-        slot_replace(q->slot, PGQ_TIMEOUT, msg);
+        slot_replace(q->slot, q, msg);
     }
 }
 
@@ -336,7 +378,14 @@ static void slot_ready(struct pgslot *s)
     if (!p->healthy)
         log_info("database reachable again");
     p->healthy = 1;
-    push_idle(s);
+    if (s->pipelined && PQenterPipelineMode(s->conn)) {
+        slot_set_state(s, SLOT_PIPELINE);
+        watch(s, EV_READ);
+    } else {
+        if (s->pipelined)
+            log_warn("db slot %d: cannot enter pipeline mode; serving one query at a time", s->index);
+        push_idle(s);
+    }
     kick(p);
 }
 
@@ -492,6 +541,130 @@ static void read_results(struct pgslot *s)
     }
 }
 
+/* ---- pipeline mode ------------------------------------------------------- */
+
+/* The head query of pipelined s has all its results and its Sync's: hand
+ * them to its caller, or drop them if it was abandoned. */
+static void pipe_complete_head(struct pgslot *s)
+{
+    struct pgq *q = s->pipe[s->pipe_head];
+    s->pipe[s->pipe_head] = NULL;
+    s->pipe_head = (s->pipe_head + 1) % PIPE_DEPTH;
+    s->pipe_n--;
+    s->head_ended = 0;
+    PGresult *res = s->res;
+    s->res = NULL;
+    if (!q) {
+        PQclear(res); /* abandoned while in flight */
+    } else if (db_result_ok(res)) {
+        q->slot = NULL;
+        complete(s->pool, q, PGQ_OK, res, NULL);
+    } else {
+        /* An error, or PGRES_PIPELINE_ABORTED (which cannot happen with a
+         * Sync after every query: an error aborts only up to its Sync). */
+        char err[300];
+        snprintf(err, sizeof err, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+        PQclear(res);
+        q->slot = NULL;
+        complete(s->pool, q, PGQ_FAILED, NULL, err);
+    }
+    kick(s->pool); /* room for a waiting query */
+}
+
+/* Reads what arrived on pipelined s. Each query's results come in send
+ * order as: its result(s), NULL, then PGRES_PIPELINE_SYNC for its Sync.
+ * PQgetResult must not be called with nothing in flight (it returns NULL
+ * at once), hence the count. */
+static void pipe_read(struct pgslot *s)
+{
+    if (!PQconsumeInput(s->conn)) {
+        slot_lost(s, PQerrorMessage(s->conn));
+        return;
+    }
+    if (s->flushing && slot_flush(s) != 0)
+        return;
+    while (s->pipe_n > 0 && PQstatus(s->conn) == CONNECTION_OK && !PQisBusy(s->conn)) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!s->head_ended) {
+            if (!r)
+                s->head_ended = 1;
+            else if (!s->res || db_result_ok(s->res)) {
+                PQclear(s->res);
+                s->res = r; /* as read_results: the last, unless one failed */
+            } else {
+                PQclear(r);
+            }
+            continue;
+        }
+        if (!r)
+            break; /* the Sync's result has not arrived yet */
+        int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (!sync) {
+            slot_lost(s, "unexpected result in the pipeline");
+            return;
+        }
+        pipe_complete_head(s);
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        slot_lost(s, "closed by the server");
+}
+
+/* Sends q on pipelined s followed by its own Sync, so that it commits, or
+ * fails, alone. libpq 15's PQpipelineSync also flushes: one write per
+ * query (libpq 17's PQsendPipelineSync would let one write carry many). */
+static void run_pipelined(struct pgslot *s, struct pgq *q)
+{
+    struct pgpool *p = s->pool;
+    unqueue(p, q);
+    if (q->timeout_ms <= 0)
+        q->timeout_ms = p->opt.query_timeout_ms;
+    /* The run bound counts from here: it includes the wait behind the
+     * queries ahead of q on the connection (at most PIPE_DEPTH - 1 short
+     * ones). */
+    if (evloop_timer_start(p->loop, &q->timer, q->timeout_ms * NS_PER_MS) != 0) {
+        complete(p, q, PGQ_UNAVAILABLE, NULL, "out of memory for the query's deadline");
+        return;
+    }
+    q->where = Q_RUNNING;
+    q->slot = s;
+    s->pipe[(s->pipe_head + s->pipe_n) % PIPE_DEPTH] = q;
+    s->pipe_n++;
+    const struct db_stmt *st = q->stmt;
+    int ok = st->name ? PQsendQueryPrepared(s->conn, st->name, st->nparams, st->values, NULL, NULL, 0)
+                      : PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, st->values, NULL, NULL, 0);
+    if (!ok || !PQpipelineSync(s->conn)) {
+        slot_lost(s, PQerrorMessage(s->conn)); /* q with the others */
+        return;
+    }
+    slot_flush(s);
+}
+
+/* The pipelined connection with the fewest queries in flight and room for
+ * one more, or NULL. */
+static struct pgslot *pipe_with_room(struct pgpool *p)
+{
+    struct pgslot *best = NULL;
+    for (int i = 0; i < p->npipelined; i++) {
+        struct pgslot *s = &p->slots[i];
+        if (s->state == SLOT_PIPELINE && s->pipe_n < PIPE_DEPTH && (!best || s->pipe_n < best->pipe_n))
+            best = s;
+    }
+    return best;
+}
+
+/* Withdraws running q from pipelined s: its entry stays, so that its
+ * results are recognised and dropped when they arrive. */
+static void pipe_abandon(struct pgslot *s, struct pgq *q)
+{
+    for (int i = 0; i < s->pipe_n; i++) {
+        int at = (s->pipe_head + i) % PIPE_DEPTH;
+        if (s->pipe[at] == q)
+            s->pipe[at] = NULL;
+    }
+    q->slot = NULL;
+}
+
 static void on_io(struct evloop *loop, int fd, int events, void *arg)
 {
     (void)loop, (void)fd;
@@ -511,6 +684,12 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
             slot_flush(s);
         else
             read_results(s);
+        break;
+    case SLOT_PIPELINE:
+        if ((events & EV_WRITE) && s->flushing && !(events & EV_READ))
+            slot_flush(s);
+        else
+            pipe_read(s);
         break;
     case SLOT_DOWN:
         break;
@@ -562,9 +741,18 @@ static void dispatch(struct pgpool *p)
         fail_waiting(p, msg);
         return;
     }
+    /* Short queries go to a pipelined connection while one has room, then
+     * to an idle one; long ones only ever to an idle one. */
     struct pgq *q;
-    while (p->nidle > 0 && (q = next_waiting(p)) != NULL)
-        run_on(&p->slots[p->idle[p->nidle - 1]], q);
+    while ((q = next_waiting(p)) != NULL) {
+        struct pgslot *s = q->cls == PGQ_SHORT ? pipe_with_room(p) : NULL;
+        if (s)
+            run_pipelined(s, q);
+        else if (p->nidle > 0)
+            run_on(&p->slots[p->idle[p->nidle - 1]], q);
+        else
+            break;
+    }
 }
 
 static void on_kick(struct evloop *loop, struct ev_task *task)
@@ -614,6 +802,9 @@ void pgpool_abandon(struct pgpool *p, struct pgq *q)
         list_remove(&q->link);
         PQclear(q->res);
         q->res = NULL;
+    } else if (q->where == Q_RUNNING && q->slot->state == SLOT_PIPELINE) {
+        /* The connection stays: the answer is dropped when it comes. */
+        pipe_abandon(q->slot, q);
     } else if (q->where == Q_RUNNING) {
         /* Its answer would arrive on a connection in an unknown state:
          * close it and open a new one. A failure of that is recorded for
@@ -646,6 +837,8 @@ struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, c
     p->opt = *opt;
     if (p->opt.reserve < 0 || p->opt.reserve >= p->opt.size)
         p->opt.reserve = 0;
+    /* At least one connection stays plain, for the long queries. */
+    p->npipelined = p->opt.pipelined < 0 ? 0 : p->opt.pipelined >= p->opt.size ? p->opt.size - 1 : p->opt.pipelined;
     p->healthy = 1; /* until a first attempt says otherwise */
     p->kick.fn = on_kick;
     list_init(&p->waiting[PGQ_SHORT]);
@@ -658,6 +851,7 @@ struct pgpool *pgpool_new(struct evloop *loop, const struct db_config *config, c
         s->fd = -1;
         s->state = SLOT_DOWN;
         s->timer.cb = on_slot_timer;
+        s->pipelined = i < p->npipelined;
     }
     for (int i = 0; i < p->opt.size; i++)
         slot_connect(&p->slots[i]);
@@ -669,9 +863,12 @@ void pgpool_free(struct pgpool *p)
     if (!p)
         return;
     for (int i = 0; i < p->opt.size; i++) {
-        struct pgq *q = slot_take_query(&p->slots[i]);
-        if (q)
-            evloop_timer_stop(p->loop, &q->timer);
+        struct pgq *qs[PIPE_DEPTH];
+        int n = slot_take_queries(&p->slots[i], qs);
+        for (int j = 0; j < n; j++) {
+            evloop_timer_stop(p->loop, &qs[j]->timer);
+            qs[j]->where = Q_NONE;
+        }
         slot_close(&p->slots[i]);
     }
     for (int c = PGQ_SHORT; c <= PGQ_LONG; c++) {
@@ -699,7 +896,7 @@ void pgpool_stats(const struct pgpool *p, struct pgpool_stats *out)
 {
     int busy = 0;
     for (int i = 0; i < p->opt.size; i++)
-        busy += p->slots[i].state == SLOT_BUSY;
+        busy += p->slots[i].state == SLOT_BUSY || p->slots[i].pipe_n > 0;
     out->size = p->opt.size;
     out->connected = p->nconnected;
     out->busy = busy;

@@ -19,7 +19,40 @@
  * probe or a finished order is never held behind other orders' brews.
  * Lost connections are reopened; while the database is unreachable, a
  * query triggers a connection attempt at once and fails as soon as that
- * attempt does, so no query fails once the database answers again. */
+ * attempt does, so no query fails once the database answers again.
+ *
+ * Pipeline mode (options.pipelined connections, none by default). Without
+ * it, a connection carries one query at a time: every short statement
+ * costs a write, a wake-up of a backend that was asleep, and a read. A
+ * pipelined connection (libpq's pipeline mode) carries up to 64 short
+ * queries of many callers at once; a backend that finds several waiting
+ * runs them one after another without sleeping in between, and their
+ * answers come back together. Long queries (brews) never go there: a
+ * backend runs one statement at a time, and everything behind a sleeping
+ * brew would wait. Short queries take a pipelined connection with room
+ * first (the one with the fewest in flight), then an idle plain one.
+ *  - Each query is followed by its own Sync, so it is its own transaction:
+ *    it commits alone, and it fails alone (an error aborts the pipeline
+ *    only up to the next Sync, so PGRES_PIPELINE_ABORTED never reaches a
+ *    neighbour). Its callback sees exactly what a plain connection gives.
+ *  - The run bound counts from the send, so it includes the wait behind
+ *    the queries ahead on the connection. When one query overruns it, the
+ *    connection is replaced as for a plain one; every other query on it
+ *    ends with PGQ_UNAVAILABLE and is NOT sent again: it may have run and
+ *    committed already (an INSERT twice is worse than a 503).
+ *  - A lost connection ends every query it carried with PGQ_UNAVAILABLE,
+ *    through the completion queue as always.
+ *  - pgpool_abandon of a query in flight on a pipelined connection keeps
+ *    the connection: the query's place in the line stays, and its result
+ *    is dropped when it arrives.
+ *  - libpq 15's PQpipelineSync flushes, so each query is still one write
+ *    (libpq 17's PQsendPipelineSync does not); the saving is in the
+ *    backend's wake-ups and in the reads.
+ *  - Pipelined connections count as kept from long queries. The server
+ *    pipelines the one connection it keeps from brews anyway, so brews
+ *    keep size - 1 connections; while that connection is being replaced,
+ *    short queries take idle plain ones, and may wait for one (within
+ *    their wait bound) if brews hold them all. */
 #ifndef COFFEE_PGPOOL_H
 #define COFFEE_PGPOOL_H
 
@@ -91,6 +124,8 @@ struct pgpool_setup {
 struct pgpool_options {
     int size;                /* connections */
     int reserve;             /* connections long queries may not take */
+    int pipelined;           /* connections in pipeline mode, for short queries only
+                                (at most size - 1; 0 = none) */
     long connect_timeout_ms; /* a connect attempt's bound */
     long wait_timeout_ms;    /* default bound on waiting for a connection */
     long query_timeout_ms;   /* default bound on a query once sent */

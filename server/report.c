@@ -74,6 +74,16 @@ json_t *report_order(const struct order *o)
     return j;
 }
 
+const char *report_order_text(struct order *o)
+{
+    if (!o->report) {
+        json_t *j = report_order(o);
+        o->report = report_dumps(j);
+        json_decref(j);
+    }
+    return o->report;
+}
+
 char *report_dumps(const json_t *j)
 {
     return j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;

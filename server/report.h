@@ -11,6 +11,12 @@ struct order;
 json_t *report_order(const struct order *o);
 /* Returns a new reference: the "steps" array alone (stored as jsonb). */
 json_t *report_steps(const struct order *o);
+/* Returns the order's answer (report_order) as text, borrowed from o: built
+ * on the first call and kept in o->report until the order changes (every
+ * order_* recording function forgets it) or is freed. NULL when out of
+ * memory. The finish statement stores its "steps" and /make-coffee
+ * answers it: one build and one dump per order instead of two of each. */
+const char *report_order_text(struct order *o);
 /* Returns new text (free() it): j compact, reals to 12 significant digits. */
 char *report_dumps(const json_t *j);
 /* Milliseconds rounded to the microsecond, as every report shows them. */

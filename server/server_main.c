@@ -41,6 +41,7 @@ struct settings {
     const char *database_url;
     int workers;
     int db_pool;
+    int db_pipelines;
     double scale;
     int step_slack_ms;
     int max_inflight;
@@ -100,6 +101,9 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "libpq URI or key=value string (unset: libpq's PG* variables)"},
         {"workers", "WORKERS", OPT_INT, &st->workers, 1, 256, "blocking worker threads (each with one PGconn)"},
         {"db-pool", "DB_POOL", OPT_INT, &st->db_pool, 1, 1000, "async database connections"},
+        {"db-pipelines", "DB_PIPELINES", OPT_INT, &st->db_pipelines, 0, 1000,
+         "of those, connections in libpq pipeline mode carrying the short statements of many orders at once "
+         "(never brews; at most db-pool - 1; 0 = one statement per connection at a time)"},
         {"scale", "SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX, "default scale of every step's duration"},
         {"step-timeout-ms", "STEP_TIMEOUT_MS", OPT_INT, &st->step_slack_ms, 1, 600000,
          "a step fails (504) when it runs this much longer than planned"},
@@ -157,6 +161,7 @@ int main(int argc, char **argv)
         .kitchen_url = "http://127.0.0.1:8081",
         .workers = 8,
         .db_pool = 32,
+        .db_pipelines = 1,
         .scale = 1.0,
         .step_slack_ms = 5000,
         .max_inflight = 4096,
@@ -259,8 +264,11 @@ int main(int argc, char **argv)
     struct pgpool_options popt = {
         .size = st.db_pool,
         /* Brews may not take the last connection: probes and the rows'
-         * statements never wait behind a pool full of brews. */
+         * statements never wait behind a pool full of brews. By default
+         * that connection is the pipelined one (pgpool.h), so brews keep
+         * db_pool - 1 connections either way. */
         .reserve = st.db_pool >= 2 ? 1 : 0,
+        .pipelined = st.db_pipelines,
         .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
         .wait_timeout_ms = st.db_wait_ms,
         .query_timeout_ms = DB_QUERY_TIMEOUT_MS,

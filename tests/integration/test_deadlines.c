@@ -112,15 +112,19 @@ static void test_frozen_database(void)
     const char *what[] = {"async order", "blocking order", "/readyz", "/orders/1"};
     /* The row's INSERT gives up after --db-timeout-ms; /readyz's query
      * after 1 s (it found a free connection; 2 s at most with the wait);
-     * a look-up's after 2 s. */
+     * a look-up's after 2 s at most. The async INSERT, the probe and the
+     * look-up share the pipelined connection (pgpool.h): when the INSERT's
+     * bound replaces it at 1 s, the others on it end with it (503), so
+     * nothing answers before 1 s. */
     const double bound_ms[] = {1000, 1000, 1000, 2000};
+    const double at_least_ms[] = {1000, 1000, 1000, 1000};
     for (int i = 0; i < b.n; i++) {
         json_t *o = json_loads(b.res[i].body ? b.res[i].body : "", 0, NULL);
         printf("\n  frozen: %s answered %ld in %.0f ms: %s", what[i], b.res[i].status, b.res[i].total_ms,
                jstr(o, "error") ? jstr(o, "error") : jstr(o, "database") ? jstr(o, "database") : "?");
         CU_ASSERT(b.res[i].status == 503 || b.res[i].status == 504);
         CU_ASSERT(json_is_object(o) && (jstr(o, "error") || jstr(o, "database")));
-        CU_ASSERT(b.res[i].total_ms >= bound_ms[i] * 0.9);
+        CU_ASSERT(b.res[i].total_ms >= at_least_ms[i] * 0.9);
         CU_ASSERT(b.res[i].total_ms <= bound_ms[i] + harness_slack(1500));
         if (i < 2)
             CU_ASSERT(b.res[i].retry_after[0] != '\0');

@@ -256,6 +256,31 @@ static void test_order_results(void)
     order_free(NULL);
 }
 
+/* The answer's text is built once and kept until the order changes: the
+ * finish statement and the answer share it, and a change recorded after
+ * (the row could not be written) is never answered from a stale copy. */
+static void test_order_text_built_once(void)
+{
+    struct order *o = done_order();
+    const char *first = report_order_text(o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    json_t *r = report_order(o);
+    char *fresh = report_dumps(r);
+    CU_ASSERT_STRING_EQUAL(first, fresh); /* the same text report_order dumps */
+    free(fresh);
+    json_decref(r);
+    CU_ASSERT_PTR_EQUAL(report_order_text(o), first); /* kept, not rebuilt */
+
+    order_not_recorded(o, "database gone");
+    const char *after = report_order_text(o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(after);
+    json_t *j = json_loads(after, 0, NULL);
+    CU_ASSERT_STRING_EQUAL(str_at(j, "status"), "failed");
+    CU_ASSERT_STRING_EQUAL(str_at(j, "error"), "could not record the order: database gone");
+    json_decref(j);
+    order_free(o); /* frees the text too (ASan checks) */
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -266,6 +291,7 @@ int main(void)
         {"order failed without a step", test_order_fail_without_step},
         {"report_dumps round trip", test_dumps_round_trip},
         {"order_results and a running order", test_order_results},
+        {"report_order_text: built once, forgotten when the order changes", test_order_text_built_once},
         {NULL, NULL},
     };
     return harness_main("report", NULL, NULL, tests);
