@@ -10,13 +10,13 @@
  * spin). */
 #include "pgpool.h"
 
+#include "check.h"
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
 #include "list.h"
 #include "log.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,7 +215,7 @@ static int slot_take_queries(struct pgslot *s, struct pgq **out)
 static void slot_close(struct pgslot *s)
 {
     struct pgpool *p = s->pool;
-    assert(!s->q && s->pipe_n == 0);
+    CHECK(!s->q && s->pipe_n == 0);
     if (s->state == SLOT_IDLE)
         pop_idle(s);
     if (s->state >= SLOT_IDLE)

@@ -1,4 +1,4 @@
-/* web: the page served at / (source: server/web/index.html, compiled into
+/* web: the page served at / (source: server/front/web/index.html, compiled into
  * the program by CMake, so the server needs no files at run time). */
 #ifndef COFFEE_WEB_H
 #define COFFEE_WEB_H
