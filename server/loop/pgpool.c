@@ -516,13 +516,20 @@ static int slot_flush(struct pgslot *s)
     return 0;
 }
 
-static void read_results(struct pgslot *s)
+/* Reads what the socket holds into libpq and sends what libpq still
+ * holds. 0, or -1 when the connection was lost (s has been replaced). */
+static int slot_consume(struct pgslot *s)
 {
     if (!PQconsumeInput(s->conn)) {
         slot_lost(s, PQerrorMessage(s->conn));
-        return;
+        return -1;
     }
-    if (s->flushing && slot_flush(s) != 0)
+    return s->flushing ? slot_flush(s) : 0;
+}
+
+static void read_results(struct pgslot *s)
+{
+    if (slot_consume(s) != 0)
         return;
     while (!PQisBusy(s->conn)) {
         PGresult *r = PQgetResult(s->conn);
@@ -577,11 +584,7 @@ static void pipe_complete_head(struct pgslot *s)
  * at once), hence the count. */
 static void pipe_read(struct pgslot *s)
 {
-    if (!PQconsumeInput(s->conn)) {
-        slot_lost(s, PQerrorMessage(s->conn));
-        return;
-    }
-    if (s->flushing && slot_flush(s) != 0)
+    if (slot_consume(s) != 0)
         return;
     while (s->pipe_n > 0 && PQstatus(s->conn) == CONNECTION_OK && !PQisBusy(s->conn)) {
         PGresult *r = PQgetResult(s->conn);
