@@ -384,6 +384,23 @@ json_t *http_get_json(const char *url, long *status)
     return j;
 }
 
+json_t *make_coffee(const struct child *server, const char *mode, double scale, long *status, double *ms)
+{
+    char url[200];
+    struct http_result r;
+    json_t *j = NULL;
+    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%g", server->base_url, mode, scale);
+    *status = 0;
+    if (http_get(url, &r) == 0) {
+        j = json_loads(r.body ? r.body : "", 0, NULL);
+        *status = r.status;
+        if (ms)
+            *ms = r.total_ms;
+    }
+    http_result_free(&r);
+    return j;
+}
+
 int http_get_many(const char *const *urls, int n, struct http_result *results)
 {
     CURLM *m = curl_multi_init();

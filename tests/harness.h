@@ -73,6 +73,10 @@ int http_request(const char *method, const char *url, struct http_result *r);
 void http_result_free(struct http_result *r);
 /* GET url and parse the body as JSON (new reference, or NULL). */
 json_t *http_get_json(const char *url, long *status);
+/* GET /make-coffee?mode=M&scale=S on server: its JSON (new, NULL if none),
+ * its HTTP status (0 without an answer) and, when ms is not NULL, the
+ * client's wait. */
+json_t *make_coffee(const struct child *server, const char *mode, double scale, long *status, double *ms);
 /* GETs first, then second on the same curl handle. Returns 1 if both
  * answered 200 and the second reused the first's connection (HTTP
  * keep-alive), 0 if it had to connect again, -1 on a failure. */

@@ -47,6 +47,14 @@ int wf_mode_lookup(const char *name)
     return -1;
 }
 
+int wf_step_lookup(const char *name)
+{
+    for (int i = 0; i < wf_nsteps; i++)
+        if (!strcmp(wf_steps[i].name, name))
+            return i;
+    return -1;
+}
+
 const char *wf_mode_names(void)
 {
     static char names[128];

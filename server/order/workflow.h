@@ -51,6 +51,8 @@ extern const int wf_nmodes;
 
 /* Index of the mode called name, or -1. */
 int wf_mode_lookup(const char *name);
+/* Index of the step called name (e.g. "boil_water"), or -1. */
+int wf_step_lookup(const char *name);
 /* "blocking|async|..." (static storage), for error messages. */
 const char *wf_mode_names(void);
 

@@ -39,20 +39,6 @@ static void set_faults(const char *spec)
     http_result_free(&r);
 }
 
-/* Orders one coffee; returns its JSON (new) and the HTTP status and time. */
-static json_t *order(const char *mode, double scale, long *status, double *ms)
-{
-    char url[160];
-    struct http_result r;
-    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%g", st.server.base_url, mode, scale);
-    CU_ASSERT_EQUAL(http_get(url, &r), 0);
-    *status = r.status;
-    *ms = r.total_ms;
-    json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
-    http_result_free(&r);
-    return j;
-}
-
 /* The order's row says failed, at step, with an error. */
 static void check_failed_row(const json_t *o, const char *step)
 {
@@ -74,7 +60,7 @@ static json_t *faulty_order(const char *mode, double scale, long want_status, co
 {
     long status;
     double ms;
-    json_t *o = order(mode, scale, &status, &ms);
+    json_t *o = make_coffee(&st.server, mode, scale, &status, &ms);
     CU_ASSERT_EQUAL(status, want_status);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     const char *err = jstr(o, "error");
@@ -119,7 +105,7 @@ static void fault_hang(const char *mode)
     set_faults("grinder=hang");
     long status;
     double ms;
-    json_t *o = order(mode, 0.5, &status, &ms);
+    json_t *o = make_coffee(&st.server, mode, 0.5, &status, &ms);
     CU_ASSERT_EQUAL(status, 504);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_STRING_EQUAL(jstr(o, "failed_step"), "grind_coffee_bean");
@@ -143,7 +129,7 @@ static void recovers(const char *mode)
 {
     long status;
     double ms;
-    json_t *o = order(mode, 0.1, &status, &ms);
+    json_t *o = make_coffee(&st.server, mode, 0.1, &status, &ms);
     CU_ASSERT_EQUAL(status, 200);
     CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
     json_decref(o);

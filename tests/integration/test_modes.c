@@ -22,18 +22,11 @@ static int teardown(void) { return stack_teardown(&st, db); }
 static double step_start(const json_t *o, const char *step) { return jnum(jstep(o, step), "start_ms"); }
 static double step_end(const json_t *o, const char *step) { return jnum(jstep(o, step), "end_ms"); }
 
-static json_t *order(const char *mode, double scale, long *status)
-{
-    char url[160];
-    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%g", st.server.base_url, mode, scale);
-    return http_get_json(url, status);
-}
-
 static void test_naive(void)
 {
     const double scale = 0.2;
     long status;
-    json_t *o = order("naive", scale, &status);
+    json_t *o = make_coffee(&st.server, "naive", scale, &status, NULL);
     CU_ASSERT_EQUAL(status, 200);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_STRING_EQUAL(jstr(o, "mode"), "naive");
@@ -57,7 +50,7 @@ static void test_mixed(void)
 {
     const double scale = 0.2;
     long status;
-    json_t *o = order("mixed", scale, &status);
+    json_t *o = make_coffee(&st.server, "mixed", scale, &status, NULL);
     CU_ASSERT_EQUAL(status, 200);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");

@@ -21,13 +21,6 @@ static PGconn *db;
 static int setup(void) { return stack_setup(&st, NULL, &db); }
 static int teardown(void) { return stack_teardown(&st, db); }
 
-static json_t *order(const char *mode, double scale, long *status)
-{
-    char url[160];
-    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%g", st.server.base_url, mode, scale);
-    return http_get_json(url, status);
-}
-
 
 /* The contract of one order's JSON, shared by both modes. */
 static void check_contract(const json_t *o, const char *mode, double scale)
@@ -117,7 +110,7 @@ static void check_row(const json_t *o)
 static void run_mode(const char *mode)
 {
     long status;
-    json_t *o = order(mode, SCALE, &status);
+    json_t *o = make_coffee(&st.server, mode, SCALE, &status, NULL);
     CU_ASSERT_EQUAL(status, 200);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     check_contract(o, mode, SCALE);
@@ -152,7 +145,7 @@ static void test_scale_zero(void)
     const char *modes[] = {"async", "blocking"};
     for (int i = 0; i < 2; i++) {
         long status;
-        json_t *o = order(modes[i], 0, &status);
+        json_t *o = make_coffee(&st.server, modes[i], 0, &status, NULL);
         CU_ASSERT_EQUAL(status, 200);
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
         check_contract(o, modes[i], 0);
