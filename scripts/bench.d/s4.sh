@@ -30,7 +30,7 @@ run_s4() {
     start_server "$tag-server" --workers 1 --db-pool "$S4_POOL" \
         --max-connections $((n + 500)) --max-inflight $((n + 500)) \
         --kitchen-connections "$S4_KITCHEN_CONNS" --kitchen-keepalive "$S4_KITCHEN_CONNS" \
-        --step-timeout-ms "$S4_STEP_TIMEOUT_MS"
+        --step-timeout-ms "$S4_STEP_TIMEOUT_MS" --db-wait-ms "$S4_DB_WAIT_MS"
     sargs=$(args_json "${SERVER_ARGS[@]}")
     port=${SERVER_URL##*:}
     warm_up async $((2 * S4_POOL)) "$S4_POOL"
