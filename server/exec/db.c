@@ -398,7 +398,8 @@ int db_result_ok(const PGresult *r)
     return r && (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK);
 }
 
-int db_result_text(const PGresult *r, char *out, size_t len)
+/* The first column of the first row as text into out. 0 or -1 (no row). */
+static int db_result_text(const PGresult *r, char *out, size_t len)
 {
     if (!db_result_ok(r) || PQntuples(r) < 1 || PQnfields(r) < 1 || PQgetisnull(r, 0, 0))
         return -1;

@@ -126,7 +126,5 @@ int db_result_id(const PGresult *r, int64_t *id);
 /* Reads a brew's result into out: 0, or OERR_DB with *err set ("brew
  * returned no row"). */
 int db_brew_result(const PGresult *r, char *out, size_t len, const char **err);
-/* The first column of the first row as text into out. 0 or -1 (no row). */
-int db_result_text(const PGresult *r, char *out, size_t len);
 
 #endif

@@ -83,8 +83,9 @@ enum pgq_class {
 struct pgq;
 /* Called on the loop thread, on a later pass than the call that caused it,
  * once per submit unless abandoned. res is borrowed (valid during the call
- * only); NULL unless status is PGQ_OK. err describes a failure. The
- * callback may submit q again or free it. */
+ * only); NULL unless status is PGQ_OK. err describes a failure, borrowed
+ * for the call (an exception to the caller-buffer convention: the text is
+ * the pool's or libpq's). The callback may submit q again or free it. */
 typedef void (*pgq_cb)(struct pgq *q, int status, const PGresult *res, const char *err);
 
 /* A query: the caller owns it (usually embedded in its own state) and

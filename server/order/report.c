@@ -3,6 +3,7 @@
 #include "report.h"
 
 #include "order.h"
+#include "workflow_json.h"
 
 #include <math.h>
 
@@ -13,24 +14,22 @@ static json_t *ms_since(const struct order *o, int64_t t)
     return t ? json_real(report_ms(t - o->arrived_ns)) : json_null();
 }
 
+/* A step's definition (as GET /workflow gives it) and what it did. */
 static json_t *step_json(const struct order *o, int i)
 {
-    const struct step_def *d = &wf_steps[i];
     const struct step_run *s = &o->steps[i];
-    json_t *after = json_array();
-    for (int j = 0; j < wf_nsteps; j++)
-        if (d->after & (1u << j))
-            json_array_append_new(after, json_string(wf_steps[j].name));
-    return json_pack("{s:s, s:s, s:o, s:f, s:o, s:f, s:o, s:s, s:o}",
-                     "name", d->name,
-                     "io", d->io == IO_HTTP ? "http" : "sql",
-                     "after", after,
-                     "planned_ms", (double)wf_step_ms(d, o->scale),
-                     "start_ms", ms_since(o, s->start_ns),
-                     "queued_ms", report_ms(s->queued_ns),
-                     "end_ms", ms_since(o, s->end_ns),
-                     "state", step_state_name(s->state),
-                     "result", s->state == STEP_DONE ? json_string(s->result) : json_null());
+    json_t *j = wfjson_step(&wf_steps[i], o->scale);
+    int bad = !j;
+    bad = bad || json_object_set_new(j, "start_ms", ms_since(o, s->start_ns)) != 0;
+    bad = bad || json_object_set_new(j, "queued_ms", json_real(report_ms(s->queued_ns))) != 0;
+    bad = bad || json_object_set_new(j, "end_ms", ms_since(o, s->end_ns)) != 0;
+    bad = bad || json_object_set_new(j, "state", json_string(step_state_name(s->state))) != 0;
+    bad = bad || json_object_set_new(j, "result", s->state == STEP_DONE ? json_string(s->result) : json_null()) != 0;
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 json_t *report_steps(const struct order *o)
