@@ -157,20 +157,27 @@ static void fake_submit(void *ctx, struct pgq *q)
     g.in_call--;
 }
 
-/* As pgpool_abandon: a no-op for a query not pending (already answered). */
-static void fake_db_abandon(void *ctx, struct pgq *q)
+/* Withdraws the pending answer to req (a query or a kitchen call), counting
+ * it in abandons[kind]; a no-op for one not pending (already answered). */
+static void drop_pending(const void *req, int abandons[])
 {
-    CU_ASSERT_PTR_EQUAL(ctx, &g);
     g.in_call++;
     for (int i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &g.pending[i];
-        if (p->active && p->q == q) {
+        if (p->active && ((const void *)p->q == req || (const void *)p->c == req)) {
             evloop_timer_stop(g.loop, &p->timer);
             p->active = 0;
-            g.db_abandons[p->kind]++;
+            abandons[p->kind]++;
         }
     }
     g.in_call--;
+}
+
+/* As pgpool_abandon. */
+static void fake_db_abandon(void *ctx, struct pgq *q)
+{
+    CU_ASSERT_PTR_EQUAL(ctx, &g);
+    drop_pending(q, g.db_abandons);
 }
 
 /* ---- the fake kitchen ------------------------------------------------------- */
@@ -203,19 +210,11 @@ static void fake_start(void *ctx, struct kc_call *c, const struct kc_call_args *
     g.in_call--;
 }
 
+/* As kc_call_abandon. */
 static void fake_kitchen_abandon(void *ctx, struct kc_call *c)
 {
     CU_ASSERT_PTR_EQUAL(ctx, &g);
-    g.in_call++;
-    for (int i = 0; i < MAX_PENDING; i++) {
-        struct pending *p = &g.pending[i];
-        if (p->active && p->c == c) {
-            evloop_timer_stop(g.loop, &p->timer);
-            p->active = 0;
-            g.kitchen_abandons[p->kind]++;
-        }
-    }
-    g.in_call--;
+    drop_pending(c, g.kitchen_abandons);
 }
 
 /* ---- running an order --------------------------------------------------------- */
