@@ -229,11 +229,12 @@ int main(int argc, char **argv)
             longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
     /* How long an order's row may stay running beyond the steps' planned
      * time, whatever the database does: every step's slack, then for an
-     * async order the brew's and the UPDATE's waits for a connection and
-     * the UPDATE, for a blocking one two reconnects (connect and setup)
-     * and two UPDATEs; and a second of margin. */
-    double async_ms = 2.0 * st.db_wait_ms + st.db_timeout_ms;
-    double blocking_ms = 4.0 * DB_CONNECT_TIMEOUT_MS + 2.0 * st.db_timeout_ms;
+     * async order the brew's wait for a connection and the UPDATE's wait
+     * and run, twice (it goes out again if its connection was lost); for a
+     * blocking one a reconnect (connect, then setup) before the brew and
+     * two before their UPDATEs; and a second of margin. */
+    double async_ms = 3.0 * st.db_wait_ms + 2.0 * st.db_timeout_ms;
+    double blocking_ms = 6.0 * DB_CONNECT_TIMEOUT_MS + 2.0 * st.db_timeout_ms;
     double row_budget_ms = (double)wf_nsteps * st.step_slack_ms + (async_ms > blocking_ms ? async_ms : blocking_ms) + 1000;
     struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {

@@ -438,14 +438,10 @@ void db_sync_close(struct db_sync *d)
     d->conn = NULL;
 }
 
-/* Whether the server is still at the other end. A backend that was
- * terminated (a restart, pg_terminate_backend) sent a FATAL message and
- * closed its side: libpq takes the message as a notice and still says
- * CONNECTION_OK, so look at the socket itself. Never waits. */
-static int sync_alive(struct db_sync *d)
+int db_conn_alive(PGconn *conn)
 {
-    for (int round = 0; round < 2 && db_sync_ok(d); round++) {
-        struct pollfd pfd = {.fd = PQsocket(d->conn), .events = POLLIN | POLLRDHUP};
+    for (int round = 0; round < 2 && conn && PQstatus(conn) == CONNECTION_OK; round++) {
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN | POLLRDHUP};
         if (poll(&pfd, 1, 0) < 0)
             return 0;
         if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
@@ -454,13 +450,13 @@ static int sync_alive(struct db_sync *d)
             return 1;
         /* Something arrived while idle (the FATAL notice, or a plain one):
          * read it, then look again for the close that follows it. */
-        if (!PQconsumeInput(d->conn))
+        if (!PQconsumeInput(conn))
             return 0;
         PGresult *r;
-        while (!PQisBusy(d->conn) && (r = PQgetResult(d->conn)) != NULL)
+        while (!PQisBusy(conn) && (r = PQgetResult(conn)) != NULL)
             PQclear(r);
     }
-    return db_sync_ok(d);
+    return conn && PQstatus(conn) == CONNECTION_OK;
 }
 
 /* Runs st, or (st NULL) prepares sql as name or runs sql when name is
@@ -483,7 +479,7 @@ static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, const ch
 
 int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
 {
-    if (d->conn && sync_alive(d))
+    if (d->conn && db_conn_alive(d->conn))
         return 0;
     db_sync_close(d);
     /* Bounded by connect_timeout (db_config_new adds it). */

@@ -119,6 +119,13 @@ PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_
 int db_sync_ok(const struct db_sync *d);
 /* Closes the connection; d may be ensured again. */
 void db_sync_close(struct db_sync *d);
+/* Whether the server is still at the other end of conn, which must have
+ * nothing in flight. A backend that was terminated (a restart,
+ * pg_terminate_backend) sends a FATAL message and closes its side; libpq
+ * takes the message as a notice and still says CONNECTION_OK until a later
+ * read sees the close, so this looks at the socket itself, and reads what
+ * arrived. Never waits (poll with a zero timeout): safe on the loop. */
+int db_conn_alive(PGconn *conn);
 /* Whether r is a successful result. */
 int db_result_ok(const PGresult *r);
 /* The first column of the first row as an id (insert). 0 or -1. */

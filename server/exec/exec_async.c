@@ -58,6 +58,7 @@ struct aorder {
     enum ao_state state;
     struct pgq q; /* the row's insert or finish */
     struct db_stmt stmt;
+    int finish_resent; /* the finish went out again after its connection was lost */
     /* wf_nsteps of them, not WF_MAX_STEPS: an astep is ~1.7 KB, and ten
      * thousand orders in flight each hold one aorder. */
     struct astep steps[];
@@ -103,13 +104,31 @@ static int db_error(int status)
     return status == PGQ_TIMEOUT ? OERR_TIMEOUT : OERR_DB;
 }
 
+static void finish_send(struct aorder *ao);
+
 static void on_finished(struct pgq *q, int status, const PGresult *res, const char *err)
 {
     (void)res;
     struct aorder *ao = container_of(q, struct aorder, q);
+    /* Lost with its connection (a restart, a terminated backend): the
+     * UPDATE sets the same values whenever it runs, so it goes out once
+     * more, as the blocking executor's does, and no row is left running
+     * because the connection it went out on died. */
+    if (status == PGQ_UNAVAILABLE && !ao->finish_resent && !ao->ex->aborting) {
+        ao->finish_resent = 1;
+        finish_send(ao);
+        return;
+    }
     if (status != PGQ_OK)
         order_not_recorded(ao->o, err);
     ao_end(ao);
+}
+
+static void finish_send(struct aorder *ao)
+{
+    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_finished,
+                         .timeout_ms = ao->ex->opt.db_timeout_ms};
+    ao->ex->db.submit(ao->ex->db.ctx, &ao->q);
 }
 
 /* Every step has ended (or the order failed and the others were
@@ -125,9 +144,7 @@ static void ao_finish(struct aorder *ao)
         ao_end(ao);
         return;
     }
-    ao->q = (struct pgq){.stmt = &ao->stmt, .cls = PGQ_SHORT, .cb = on_finished,
-                         .timeout_ms = ao->ex->opt.db_timeout_ms};
-    ao->ex->db.submit(ao->ex->db.ctx, &ao->q);
+    finish_send(ao);
 }
 
 static int steps_inflight(const struct aorder *ao)

@@ -79,9 +79,14 @@ static void run_step(struct worker *w, struct order *o, int i)
     } else {
         struct db_stmt st;
         PGresult *r = NULL;
+        /* A connection the server closed since the order's INSERT (a
+         * restart, a terminated backend) is replaced before the brew goes
+         * out: nothing was sent on it, so nothing is lost. */
         if (db_stmt_brew(&st, o, i) != 0) {
             err = OERR_INTERNAL;
             why = "ingredients too long";
+        } else if (db_sync_ensure(&w->db, msg, sizeof msg) != 0) {
+            err = OERR_DB;
         } else if ((r = db_sync_run(&w->db, &st, limit_ms, &err, msg, sizeof msg)) != NULL) {
             err = db_brew_result(r, result, sizeof result, &why);
         }

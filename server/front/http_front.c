@@ -262,9 +262,13 @@ static void on_ready(struct probe *p)
     r->pending = 0;
     struct pgpool_stats ps;
     pgpool_stats(r->f->pool, &ps);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i}}", "status", p->ready ? "ready" : "not ready",
-                          "database", p->db_state, "kitchen", p->kitchen_state, "db_pool", "size", ps.size,
-                          "connected", ps.connected, "busy", ps.busy, "waiting", ps.waiting);
+    /* brews: how many brews may hold a connection at once (the rest are
+     * kept for rows and probes): async capacity is that many over the
+     * brew's time. */
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "status",
+                          p->ready ? "ready" : "not ready", "database", p->db_state, "kitchen", p->kitchen_state,
+                          "db_pool", "size", ps.size, "brews", ps.long_max, "connected", ps.connected, "busy",
+                          ps.busy, "waiting", ps.waiting);
     char *body = report_dumps(j);
     json_decref(j);
     req_answer(r, p->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);

@@ -677,8 +677,9 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
         connect_poll(s);
         break;
     case SLOT_IDLE:
-        /* Nothing was asked: readable means a notice or a close. */
-        if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK)
+        /* Nothing was asked: readable means a notice or a close (a FATAL
+         * notice, then the close: db_conn_alive reads both). */
+        if (!db_conn_alive(s->conn))
             slot_lost(s, "closed by the server while idle");
         break;
     case SLOT_SETUP:
@@ -724,6 +725,21 @@ static void run_on(struct pgslot *s, struct pgq *q)
         slot_lost(s, PQerrorMessage(s->conn));
 }
 
+/* Before a query goes to s: when nothing is in flight there, whether its
+ * backend is still there. One that was just terminated may have sent its
+ * FATAL notice, read on an earlier pass, and the close that follows may
+ * not have been seen yet: a query sent now would fail though it never
+ * reached the database. Such a connection is replaced here, with nothing
+ * lost, and the query waits for another. With queries in flight, a close
+ * ends them all (slot_replace) and this one with them. */
+static int slot_still_there(struct pgslot *s)
+{
+    if (s->pipe_n > 0 || db_conn_alive(s->conn))
+        return 1;
+    slot_lost(s, "closed by the server while idle");
+    return 0;
+}
+
 static void dispatch(struct pgpool *p)
 {
     if (!p->healthy) {
@@ -749,12 +765,16 @@ static void dispatch(struct pgpool *p)
     struct pgq *q;
     while ((q = next_waiting(p)) != NULL) {
         struct pgslot *s = q->cls == PGQ_SHORT ? pipe_with_room(p) : NULL;
-        if (s)
-            run_pipelined(s, q);
-        else if (p->nidle > 0)
-            run_on(&p->slots[p->idle[p->nidle - 1]], q);
-        else
+        if (s) {
+            if (slot_still_there(s))
+                run_pipelined(s, q);
+        } else if (p->nidle > 0) {
+            s = &p->slots[p->idle[p->nidle - 1]];
+            if (slot_still_there(s))
+                run_on(s, q);
+        } else {
             break;
+        }
     }
 }
 
@@ -901,6 +921,7 @@ void pgpool_stats(const struct pgpool *p, struct pgpool_stats *out)
     for (int i = 0; i < p->opt.size; i++)
         busy += p->slots[i].state == SLOT_BUSY || p->slots[i].pipe_n > 0;
     out->size = p->opt.size;
+    out->long_max = p->opt.size - p->opt.reserve;
     out->connected = p->nconnected;
     out->busy = busy;
     out->waiting = p->nwaiting;

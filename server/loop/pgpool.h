@@ -135,6 +135,7 @@ struct pgpool_options {
 
 struct pgpool_stats {
     int size;      /* connections configured */
+    int long_max;  /* of them, how many long queries may hold at once (size - reserve) */
     int connected; /* open and usable */
     int busy;      /* running a query */
     int waiting;   /* queries waiting for a connection */

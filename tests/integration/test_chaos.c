@@ -1,6 +1,6 @@
 /* Integration: chaos under load (issue 13, section 6). While an open-loop
  * load runs at about 80% of capacity in both modes at once (async: the
- * database pool over the brew time; blocking: the workers over the
+ * connections brews may hold over the brew time; blocking: the workers over the
  * sequential time), each fault is injected in turn: the database
  * restarted, the server's backends terminated, the database frozen
  * (SIGSTOP of the whole cluster) then continued, the kitchen killed and
@@ -27,7 +27,7 @@
  * after it), CHAOS_DOWN_S 1 (how long a restarted thing stays down),
  * CHAOS_FREEZE_S 5, CHAOS_HANG_S 30 (an order unanswered this long hangs),
  * CHAOS_DRAIN_MS 1000 (the SIGTERM runs' --drain-timeout-ms),
- * CHAOS_SWEEP_WAIT_S 60, CHAOS_GRACE_MS 0 (orders started this soon after
+ * CHAOS_SWEEP_WAIT_S 90, CHAOS_GRACE_MS 0 (orders started this soon after
  * the dependency is back may fail), CHAOS_FAULTS (comma-separated, default
  * all: restart,terminate,freeze,kitchen,server), CHAOS_SERVER_ARGS (extra
  * server flags, split on spaces; default "--sweep-interval-ms 1000" when
@@ -99,6 +99,11 @@ static double env_num(const char *name, double def)
     return v && *v && *end == '\0' ? d : def;
 }
 
+/* The failed checks, said again at the very end (a CI log may keep only
+ * its tail). */
+static char failures[8][440];
+static int nfailures;
+
 /* A check that says what went wrong, in words, in CUnit's report. */
 static void check(int ok, unsigned line, const char *fmt, ...)
 {
@@ -107,8 +112,12 @@ static void check(int ok, unsigned line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (!ok)
+    if (!ok) {
         printf("\n  FAILED: %s", msg);
+        if (nfailures < (int)(sizeof failures / sizeof failures[0]))
+            snprintf(failures[nfailures], sizeof failures[0], "line %u: %s", line, msg);
+        nfailures++;
+    }
     CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, msg, __FILE__, "", CU_FALSE);
 }
 #define CHECK(ok, ...) check((ok), __LINE__, __VA_ARGS__)
@@ -294,7 +303,7 @@ static int setup(void)
     cfg.freeze_s = env_num("CHAOS_FREEZE_S", 5);
     cfg.hang_s = env_num("CHAOS_HANG_S", 30);
     cfg.drain_ms = (int)env_num("CHAOS_DRAIN_MS", 1000);
-    cfg.sweep_wait_s = env_num("CHAOS_SWEEP_WAIT_S", 60);
+    cfg.sweep_wait_s = env_num("CHAOS_SWEEP_WAIT_S", 90);
     cfg.grace_ms = env_num("CHAOS_GRACE_MS", 0);
     cfg.faults = getenv("CHAOS_FAULTS");
     cfg.table = getenv("CHAOS_TABLE");
@@ -302,28 +311,46 @@ static int setup(void)
         fprintf(stderr, "test_chaos: CHAOS_SCALE must be > 0, CHAOS_DB_POOL and CHAOS_WORKERS >= 1\n");
         return -1;
     }
-    /* Capacity: async orders are bound by the pool (each brew holds a
-     * connection for 1000 ms x scale), blocking ones by the workers (each
-     * holds one for the whole 6900 ms x scale). */
-    double cap[M_N] = {cfg.pool / (1.0 * cfg.scale), cfg.workers / (6.9 * cfg.scale)};
+    server_args_init();
+    if (stack_setup(&st, cfg.server_args, &db) != 0)
+        return -1;
+    /* Capacity: async orders are bound by the connections brews may hold
+     * (the server's /readyz says how many: one of the pool is kept for
+     * rows and probes), each for 1000 ms x scale; blocking ones by the
+     * workers, each held for the whole 6900 ms x scale. */
+    char url[160];
+    long status;
+    snprintf(url, sizeof url, "%s/readyz", st.server.base_url);
+    json_t *ready = http_get_json(url, &status);
+    int brews = (int)json_integer_value(json_object_get(json_object_get(ready, "db_pool"), "brews"));
+    json_decref(ready);
+    if (brews < 1) {
+        fprintf(stderr, "test_chaos: /readyz did not say how many brews the pool holds (status %ld)\n", status);
+        return -1;
+    }
+    double cap[M_N] = {brews / (1.0 * cfg.scale), cfg.workers / (6.9 * cfg.scale)};
     cfg.rate[M_ASYNC] = env_num("CHAOS_RATE_ASYNC", cfg.load * cap[M_ASYNC]);
     cfg.rate[M_BLOCKING] = env_num("CHAOS_RATE_BLOCKING", cfg.load * cap[M_BLOCKING]);
-    server_args_init();
-    printf("\n  scale %g; capacity async %.1f orders/s (%d pool connections), blocking %.2f orders/s (%d workers);"
-           " load async %.1f/s, blocking %.2f/s; server flags:",
-           cfg.scale, cap[M_ASYNC], cfg.pool, cap[M_BLOCKING], cfg.workers, cfg.rate[M_ASYNC], cfg.rate[M_BLOCKING]);
+    printf("\n  scale %g; capacity async %.1f orders/s (%d of %d pool connections for brews), blocking %.2f orders/s"
+           " (%d workers); load async %.1f/s, blocking %.2f/s; server flags:",
+           cfg.scale, cap[M_ASYNC], brews, cfg.pool, cap[M_BLOCKING], cfg.workers, cfg.rate[M_ASYNC],
+           cfg.rate[M_BLOCKING]);
     for (int i = 0; cfg.server_args[i]; i++)
         printf(" %s", cfg.server_args[i]);
     printf("\n");
-    if (stack_setup(&st, cfg.server_args, &db) != 0)
-        return -1;
     first_id = max_id();
     return first_id < 0 ? -1 : 0;
 }
 
 static int teardown(void)
 {
-    return stack_teardown(&st, db);
+    int rc = stack_teardown(&st, db);
+    if (nfailures)
+        printf("\n  test_chaos: %d check(s) failed:", nfailures);
+    for (int i = 0; i < nfailures && i < (int)(sizeof failures / sizeof failures[0]); i++)
+        printf("\n    %s", failures[i]);
+    printf("\n");
+    return rc;
 }
 
 /* ---- faults --------------------------------------------------------------- */
@@ -349,13 +376,36 @@ static const char *fault_unavailable(enum fault f)
     return NULL;
 }
 
-/* pg_terminate_backend of every connection of the servers. Returns how
- * many, or -1. */
+/* pg_terminate_backend of every connection of the servers, all at once,
+ * then polls (up to 5 s) until each backend is gone: the fault ends when
+ * they have. Returns how many, or -1. */
 static long long terminate_backends(void)
 {
-    return query_ll("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = 'coffee-server'",
-                    0, NULL);
+    /* MATERIALIZED: pg_terminate_backend runs on these rows only (in a
+     * WHERE beside the filter the planner could run it on every backend,
+     * this one too). */
+    PGresult *r =
+        query("WITH s AS MATERIALIZED (SELECT pid FROM pg_stat_activity"
+              " WHERE application_name = 'coffee-server')"
+              " SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)), coalesce(array_agg(pid)::text, '{}')"
+              " FROM s",
+              0, NULL);
+    if (!r || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    char pids[2048];
+    snprintf(pids, sizeof pids, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    const char *params[] = {pids};
+    int64_t t0 = clock_mono_ns();
+    long long left;
+    while ((left = query_ll("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", 1, params)) > 0 &&
+           ns_to_ms(clock_mono_ns() - t0) < 5000)
+        nap_ms(5);
+    CHECK(left == 0, "terminate: %lld of %lld backends still there 5 s after pg_terminate_backend", left, n);
+    return n;
 }
 
 /* Takes the dependency away (restart, freeze, kitchen, server: and holds
@@ -760,6 +810,12 @@ static void test_sweep(void)
     char lo[32];
     snprintf(lo, sizeof lo, "%lld", first_id);
     const char *p1[] = {lo};
+    PGresult *left = query("SELECT coalesce(string_agg(id || ' ' || mode || ' since ' || started_at::time(0), ', '"
+                           " ORDER BY id), 'none') FROM orders WHERE id > $1 AND status = 'running'",
+                           1, p1);
+    printf("\n  rows of this run 'running' before the sweep: %s",
+           left && PQntuples(left) ? PQgetvalue(left, 0, 0) : "?");
+    PQclear(left);
     int64_t t0 = clock_mono_ns();
     long long running;
     while ((running = query_ll("SELECT count(*) FROM orders WHERE id > $1 AND status = 'running'", 1, p1)) != 0 &&

@@ -274,6 +274,52 @@ static void test_connection_lost(void)
     pool_free(p);
 }
 
+/* Both backends of the pool are terminated while it has nothing in flight
+ * (pg_terminate_backend waits until they are gone), and the loop has not
+ * run since: their FATAL notices and closes wait in the sockets. A short
+ * and a long query submitted now both succeed, on new connections: a
+ * connection whose backend is gone is noticed before anything is sent on
+ * it, not by losing the query sent there. */
+static void test_idle_backend_gone(void)
+{
+    struct pgpool *p = pool_new();
+    char pids[2][64];
+    static struct tq brew;
+    snprintf(pids[0], sizeof pids[0], "%s", one(p, "SELECT pg_backend_pid()"));
+    tq_init(&brew, "SELECT pg_backend_pid()", NULL);
+    brew.q.cls = PGQ_LONG;
+    int before = g.calls;
+    pgpool_submit(p, &brew.q);
+    run_until(before + 1);
+    CU_ASSERT_EQUAL_FATAL(brew.status, PGQ_OK);
+    snprintf(pids[1], sizeof pids[1], "%s", brew.value);
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s, %s)"
+             " AND pg_terminate_backend(pid, 5000)",
+             pids[0], pids[1]);
+    PGresult *r = PQexec(db, sql);
+    CU_ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "2"));
+    PQclear(r);
+    static struct tq ping, brew2;
+    tq_init(&ping, "SELECT pg_backend_pid()", NULL);
+    tq_init(&brew2, "SELECT pg_backend_pid()", NULL);
+    brew2.q.cls = PGQ_LONG;
+    before = g.calls;
+    pgpool_submit(p, &ping.q);
+    pgpool_submit(p, &brew2.q);
+    run_until(before + 2);
+    printf("\n  backends %s and %s terminated while idle; then: %d (%s) on %s, %d (%s) on %s", pids[0], pids[1],
+           ping.status, ping.err, ping.value, brew2.status, brew2.err, brew2.value);
+    CU_ASSERT_EQUAL(ping.status, PGQ_OK);
+    CU_ASSERT_EQUAL(brew2.status, PGQ_OK);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT(strcmp(ping.value, pids[i]) != 0);
+        CU_ASSERT(strcmp(brew2.value, pids[i]) != 0);
+    }
+    pool_free(p);
+}
+
 /* One pipelined query overruns its run bound: it ends with PGQ_TIMEOUT,
  * the one behind it with PGQ_UNAVAILABLE at the same time (not sent
  * again: the row it writes must not be written twice), and the
@@ -372,6 +418,7 @@ int main(void)
         {"pipeline: many short queries at once on one backend, each its own result", test_many_on_one_connection},
         {"pipeline: a failing statement fails alone; its neighbours commit", test_failure_alone},
         {"pipeline: connection lost with queries in flight: all PGQ_UNAVAILABLE", test_connection_lost},
+        {"pool: backends gone while idle: the next queries go to new connections", test_idle_backend_gone},
         {"pipeline: a run-bound timeout replaces the connection; the others end, not resent", test_timeout_replaces},
         {"pipeline: abandon in flight drops the result and keeps the connection", test_abandon_keeps_connection},
         {"pipeline: long queries stay off the pipelined connection", test_long_stays_off},

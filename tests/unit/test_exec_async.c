@@ -44,6 +44,7 @@ struct kitchen_outcome {
 static struct {
     struct db_outcome db[Q_KINDS];
     struct kitchen_outcome kitchen[WF_MAX_STEPS];
+    int finish_lost; /* the first this many finishes end PGQ_UNAVAILABLE (their connection lost) */
 } script;
 
 /* A request a fake holds until it answers or is abandoned. */
@@ -120,8 +121,11 @@ static void db_answer(struct evloop *loop, struct ev_timer *t)
     (void)loop;
     struct pending *p = container_of(t, struct pending, timer);
     struct pgq *q = p->q;
+    const struct db_outcome lost = {.status = PGQ_UNAVAILABLE};
     const struct db_outcome *out = &script.db[p->kind];
     p->active = 0; /* before the callback: it may submit q again */
+    if (p->kind == Q_FINISH && g.db_answers[Q_FINISH] < script.finish_lost)
+        out = &lost;
     g.db_answers[p->kind]++;
     PGresult *res = out->status == PGQ_OK ? make_result(out) : NULL;
     q->waited_ns = 0;
@@ -471,20 +475,48 @@ static void test_brew_timeout(void)
 }
 static void test_brew_busy(void) { brew_fails(PGQ_BUSY, 0, OERR_DB, "brew_coffee: the fake database says no"); }
 
-/* Every step done, but the outcome cannot be written: never a success. */
-static void test_finish_fails(void)
+/* Every step done, but the outcome cannot be written: never a success.
+ * Lost with its connection, the UPDATE goes out once more (it sets the
+ * same values whenever it runs), not again and again; any other failure
+ * (a timeout, an error) is not resent. */
+static void finish_fails(int status, int want_submits)
 {
     struct exec_async *ex = setup();
-    script.db[Q_FINISH].status = PGQ_UNAVAILABLE;
+    script.db[Q_FINISH].status = status;
     struct order *o = new_order("async");
     submit(ex, o);
     run_until_done(1);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], want_submits);
     CU_ASSERT_EQUAL(o->status, ORDER_FAILED);
     CU_ASSERT_EQUAL(o->error, OERR_DB);
     CU_ASSERT_EQUAL(o->failed_step, -1);
     CU_ASSERT_TRUE(starts_with(o->errmsg, "could not record the order: "));
     for (int i = 0; i < wf_nsteps; i++)
         CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
+    teardown(ex, o);
+}
+static void test_finish_fails(void)
+{
+    finish_fails(PGQ_UNAVAILABLE, 2);
+}
+static void test_finish_times_out(void)
+{
+    finish_fails(PGQ_TIMEOUT, 1);
+}
+
+/* The finish's connection is lost once (a terminated backend): sent
+ * again, it writes the row, and the order is done. */
+static void test_finish_lost_once(void)
+{
+    struct exec_async *ex = setup();
+    script.finish_lost = 1;
+    struct order *o = new_order("async");
+    submit(ex, o);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 2);
+    CU_ASSERT_EQUAL(g.db_answers[Q_FINISH], 2);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    CU_ASSERT_EQUAL(g.done_calls, 1);
     teardown(ex, o);
 }
 
@@ -642,7 +674,9 @@ int main(void)
         {"brew returns no row", test_brew_no_row},
         {"brew times out", test_brew_timeout},
         {"brew waits too long for a connection", test_brew_busy},
-        {"finish fails: never a success", test_finish_fails},
+        {"finish lost with its connection twice: never a success, sent twice", test_finish_fails},
+        {"finish times out: never a success, not sent again", test_finish_times_out},
+        {"finish lost with its connection once: sent again, the order done", test_finish_lost_once},
         {"naive starts every kitchen step at once", test_naive_starts_everything},
         {"cancel while the row is inserted", test_cancel_while_starting},
         {"cancel while the brew runs", test_cancel_during_steps},
