@@ -89,7 +89,7 @@ def yes: if . then "met" else "**missed**" end;
 (.scenarios.S5 // empty |
  "## S5: latency against arrival rate, open loop, scale \(.scale)",
  "",
- "Orders sent at fixed intended times for \(.duration_s) s per rate (`\(.command)`), latency from each intended send time (coordinated omission corrected), percentiles from a log-linear histogram; workers = db pool = \(.db_pool). Capacity from the recipe: blocking \(.capacity.blocking | r1) orders/s (workers / sequential), async \(.capacity.async | r1) orders/s (min(connections / critical path, pool / brew)).",
+ "Orders sent at fixed intended times for \(.duration_s) s per rate (`\(.command)`), latency from each intended send time (coordinated omission corrected), percentiles from a log-linear histogram; workers = db pool = \(.db_pool). Capacity from the recipe: blocking \(.capacity.blocking | r1) orders/s (workers / sequential), async \(.capacity.async | r1) orders/s (min(connections / critical path, brews / brew), brews = the connections brews may hold (/readyz db_pool.brews)).",
  "",
  "| mode | rate/s | sent | ok | p50 ms | p99 ms | p99.9 ms | max ms | server p50 ms |",
  "|---|---|---|---|---|---|---|---|---|",

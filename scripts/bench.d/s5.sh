@@ -8,7 +8,9 @@
 # the server's GET /workflow; the figures below are today's):
 #   blocking: workers / sequential time         (8 / 0.345 s = 23 orders/s)
 #   async:    min(connections / critical path,  (1000 in flight / 0.2 s)
-#               pool / brew time)               (8 / 0.05 s = 160 orders/s)
+#               brews / brew time)              (7 / 0.05 s = 140 orders/s)
+# (brews: the connections brews may hold, /readyz's db_pool.brews: the
+# pool less the one kept for rows and probes.)
 # Below capacity p50 stays at the order's own elapsed time; above it the
 # queue grows for as long as the load lasts and p99 explodes: the knee.
 
@@ -37,18 +39,20 @@ run_s5() {
     t1=$(now)
     cpu_snapshot "$RAW/s5.cpu1"
     # The client is a child of this shell: counted with the stack.
+    local brews
+    brews=$(curl -sS --max-time 5 "$SERVER_URL/readyz" | jq -e '.db_pool.brews') || brews=$S5_POOL
     cpu=$(cpu_split "$RAW/s5.cpu0" "$RAW/s5.cpu1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
           "$SERVER_PID" "$KITCHEN_PID" "$$")
     load1=$(cut -d' ' -f1-3 /proc/loadavg)
     stop_proc "$SERVER_PID" 120 >/dev/null
-    jq -s --arg load0 "$load0" --arg load1 "$load1" --argjson cpu "$cpu" --argjson scale "$S5_SCALE" --argjson pool "$S5_POOL" --argjson d "$S5_DURATION" --argjson args "$sargs" \
+    jq -s --arg load0 "$load0" --arg load1 "$load1" --argjson cpu "$cpu" --argjson scale "$S5_SCALE" --argjson pool "$S5_POOL" --argjson brews "$brews" --argjson d "$S5_DURATION" --argjson args "$sargs" \
         --argjson seq1 "$WF_SEQ_MS" --argjson crit1 "$WF_CRIT_MS" --argjson brew1 "$WF_BREW_MS" \
         '($seq1 * $scale) as $seq | ($crit1 * $scale) as $crit | ($brew1 * $scale) as $brew |
-         {scenario: "S5", scale: $scale, db_pool: $pool, workers: $pool, duration_s: $d, server_args: $args,
+         {scenario: "S5", scale: $scale, db_pool: $pool, brews: $brews, workers: $pool, duration_s: $d, server_args: $args,
           loadavg: {before: $load0, after: $load1}, cpu: $cpu,
           command: "coffee-client --rate RATES --duration \($d) --scale \($scale) --json",
           capacity: {blocking: ($pool / ($seq / 1000)),
-                     async: ([1000 / ($crit / 1000), $pool / ($brew / 1000)] | min)},
+                     async: ([1000 / ($crit / 1000), $brews / ($brew / 1000)] | min)},
           runs: (map(.runs) | add)}
          | .goals = [.capacity as $c |
              (.runs | map(select(.mode == "blocking" and .rate <= 0.8 * $c.blocking)) | max_by(.rate)) as $b |
