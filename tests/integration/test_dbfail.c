@@ -218,6 +218,8 @@ static void test_idle_backends_terminated(void)
                          NULL, 0);
         left = PQresultStatus(r) == PGRES_TUPLES_OK ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
         PQclear(r);
+        struct timespec ts = {0, 2 * 1000 * 1000}; /* polling period */
+        nanosleep(&ts, NULL);
     }
     CU_ASSERT_EQUAL(left, 0);
     int ok;
