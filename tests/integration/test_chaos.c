@@ -326,6 +326,7 @@ static int setup(void)
     json_decref(ready);
     if (brews < 1) {
         fprintf(stderr, "test_chaos: /readyz did not say how many brews the pool holds (status %ld)\n", status);
+        stack_teardown(&st, db);
         return -1;
     }
     double cap[M_N] = {brews / (1.0 * cfg.scale), cfg.workers / (6.9 * cfg.scale)};
@@ -395,7 +396,7 @@ static long long terminate_backends(void)
         return -1;
     }
     long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    char pids[2048];
+    char pids[8192];
     snprintf(pids, sizeof pids, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
     const char *params[] = {pids};
