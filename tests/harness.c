@@ -494,6 +494,44 @@ long db_count(PGconn *db, const char *sql)
     return n;
 }
 
+long db_terminate(PGconn *db, const char *where, long timeout_ms, long *left)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH s AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE %s)"
+             " SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)), coalesce(array_agg(pid)::text, '{}')"
+             " FROM s",
+             where);
+    PGresult *r = PQexec(db, sql);
+    if (left)
+        *left = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        PQclear(r);
+        return -1;
+    }
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    char *pids = strdup(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    if (!pids)
+        return -1;
+    const char *params[] = {pids};
+    long still = -1;
+    for (int64_t t0 = clock_mono_ns();;) {
+        r = PQexecParams(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", 1, NULL, params,
+                         NULL, NULL, 0);
+        still = PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+        PQclear(r);
+        if (still <= 0 || ns_to_ms(clock_mono_ns() - t0) >= timeout_ms)
+            break;
+        struct timespec ts = {0, 2 * 1000 * 1000}; /* polling period */
+        nanosleep(&ts, NULL);
+    }
+    free(pids);
+    if (left)
+        *left = still;
+    return n;
+}
+
 int db_postmaster_pid(PGconn *db)
 {
     PGresult *r = PQexec(db, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");

@@ -114,6 +114,14 @@ PGconn *db_open(void);
 void db_row_status(PGconn *db, long long id, char *out, size_t len);
 /* The one number a query answers (SELECT count(*) ...), or -1. */
 long db_count(PGconn *db, const char *sql);
+/* pg_terminate_backend of the backends that `where` (an SQL condition on
+ * pg_stat_activity, e.g. "application_name = 'coffee-server'") selects,
+ * all at once, then polls until they are gone, up to timeout_ms. Returns
+ * how many were terminated, or -1; *left (if not NULL) how many were still
+ * there at the end (0: all gone). The selection is MATERIALIZED first: in
+ * a WHERE beside the condition the planner may run pg_terminate_backend
+ * on every backend, db's own too. */
+long db_terminate(PGconn *db, const char *where, long timeout_ms, long *left);
 /* The pid of the postmaster of db's cluster (from its data directory's
  * postmaster.pid; the tests run as its owner or root), or -1. */
 int db_postmaster_pid(PGconn *db);

@@ -378,34 +378,13 @@ static const char *fault_unavailable(enum fault f)
 }
 
 /* pg_terminate_backend of every connection of the servers, all at once,
- * then polls (up to 5 s) until each backend is gone: the fault ends when
+ * then polled (up to 5 s) until each backend is gone: the fault ends when
  * they have. Returns how many, or -1. */
 static long long terminate_backends(void)
 {
-    /* MATERIALIZED: pg_terminate_backend runs on these rows only (in a
-     * WHERE beside the filter the planner could run it on every backend,
-     * this one too). */
-    PGresult *r =
-        query("WITH s AS MATERIALIZED (SELECT pid FROM pg_stat_activity"
-              " WHERE application_name = 'coffee-server')"
-              " SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)), coalesce(array_agg(pid)::text, '{}')"
-              " FROM s",
-              0, NULL);
-    if (!r || PQntuples(r) != 1) {
-        PQclear(r);
-        return -1;
-    }
-    long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    char pids[8192];
-    snprintf(pids, sizeof pids, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    const char *params[] = {pids};
-    int64_t t0 = clock_mono_ns();
-    long long left;
-    while ((left = query_ll("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", 1, params)) > 0 &&
-           ns_to_ms(clock_mono_ns() - t0) < 5000)
-        nap_ms(5);
-    CHECK(left == 0, "terminate: %lld of %lld backends still there 5 s after pg_terminate_backend", left, n);
+    long left = -1;
+    long n = db ? db_terminate(db, "application_name = 'coffee-server'", 5000, &left) : -1;
+    CHECK(n < 0 || left == 0, "terminate: %ld of %ld backends still there 5 s after pg_terminate_backend", left, n);
     return n;
 }
 

@@ -199,32 +199,14 @@ static void test_idle_backends_terminated(void)
         nanosleep(&ts, NULL);
     }
     CU_ASSERT_EQUAL(rows, 2);
-    /* MATERIALIZED: pg_terminate_backend runs on the server's idle
-     * backends only, all at once; then polled (bounded) until they are
-     * gone, well before the brews at 1.5 s. */
-    r = PQexec(db, "WITH s AS MATERIALIZED (SELECT pid FROM pg_stat_activity"
-                   " WHERE application_name = 'coffee-server' AND state = 'idle')"
-                   " SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)), coalesce(array_agg(pid)::text, '{}')"
-                   " FROM s");
-    CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
-    int killed = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    char pids[4096];
-    snprintf(pids, sizeof pids, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    const char *pp[] = {pids};
-    int left = -1;
-    for (int64_t t0 = clock_mono_ns(); left != 0 && ns_to_ms(clock_mono_ns() - t0) < 1000;) {
-        r = PQexecParams(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", 1, NULL, pp, NULL,
-                         NULL, 0);
-        left = PQresultStatus(r) == PGRES_TUPLES_OK ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-        PQclear(r);
-        struct timespec ts = {0, 2 * 1000 * 1000}; /* polling period */
-        nanosleep(&ts, NULL);
-    }
+    /* All at once, and gone (polled, bounded) well before the brews at
+     * 1.5 s. */
+    long left;
+    long killed = db_terminate(db, "application_name = 'coffee-server' AND state = 'idle'", 1000, &left);
     CU_ASSERT_EQUAL(left, 0);
     int ok;
     finish_batch(&b, &ok);
-    printf("\n  %d idle backends terminated during the kitchen steps; %d of 2 orders done\n", killed, ok);
+    printf("\n  %ld idle backends terminated during the kitchen steps; %d of 2 orders done\n", killed, ok);
     CU_ASSERT(killed >= 2); /* the worker's and at least the pipelined one */
     CU_ASSERT_EQUAL(ok, 2);
 }

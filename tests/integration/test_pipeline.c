@@ -275,7 +275,7 @@ static void test_connection_lost(void)
 }
 
 /* Both backends of the pool are terminated while it has nothing in flight
- * (pg_terminate_backend waits until they are gone), and the loop has not
+ * (db_terminate waits until they are gone), and the loop has not
  * run since: their FATAL notices and closes wait in the sockets. A short
  * and a long query submitted now both succeed, on new connections: a
  * connection whose backend is gone is noticed before anything is sent on
@@ -293,14 +293,11 @@ static void test_idle_backend_gone(void)
     run_until(before + 1);
     CU_ASSERT_EQUAL_FATAL(brew.status, PGQ_OK);
     snprintf(pids[1], sizeof pids[1], "%s", brew.value);
-    char sql[320];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM pg_stat_activity WHERE pid IN (%s, %s)"
-             " AND pg_terminate_backend(pid, 5000)",
-             pids[0], pids[1]);
-    PGresult *r = PQexec(db, sql);
-    CU_ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "2"));
-    PQclear(r);
+    char where[160];
+    snprintf(where, sizeof where, "pid IN (%s, %s)", pids[0], pids[1]);
+    long left;
+    CU_ASSERT_EQUAL(db_terminate(db, where, 5000, &left), 2);
+    CU_ASSERT_EQUAL(left, 0);
     static struct tq ping, brew2;
     tq_init(&ping, "SELECT pg_backend_pid()", NULL);
     tq_init(&brew2, "SELECT pg_backend_pid()", NULL);
