@@ -116,7 +116,9 @@ void db_row_status(PGconn *db, long long id, char *out, size_t len);
 long db_count(PGconn *db, const char *sql);
 /* pg_terminate_backend of the backends that `where` (an SQL condition on
  * pg_stat_activity, e.g. "application_name = 'coffee-server'") selects,
- * all at once, then polls until they are gone, up to timeout_ms. Returns
+ * all at once, then polls until their processes have exited (their
+ * sockets closed; the tests run on the cluster's machine), up to
+ * timeout_ms. Returns
  * how many were terminated, or -1; *left (if not NULL) how many were still
  * there at the end (0: all gone). The selection is MATERIALIZED first: in
  * a WHERE beside the condition the planner may run pg_terminate_backend

@@ -5,6 +5,7 @@
 #include "db.h"
 
 #include "clock.h"
+#include "log.h"
 #include "order.h"
 #include "report.h"
 #include "watchdog.h"
@@ -438,9 +439,25 @@ void db_sync_close(struct db_sync *d)
     d->conn = NULL;
 }
 
-int db_conn_alive(PGconn *conn)
+static void on_notice(void *arg, const PGresult *res)
 {
-    for (int round = 0; round < 2 && conn && PQstatus(conn) == CONNECTION_OK; round++) {
+    int *ending = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (!strcmp(severity, "FATAL") || !strcmp(severity, "PANIC")))
+        *ending = 1;
+    else
+        log_debug("database notice: %s", PQresultErrorMessage(res));
+}
+
+void db_conn_watch(PGconn *conn, int *ending)
+{
+    *ending = 0;
+    PQsetNoticeReceiver(conn, on_notice, ending);
+}
+
+int db_conn_alive(PGconn *conn, const int *ending)
+{
+    for (int round = 0; round < 2 && conn && PQstatus(conn) == CONNECTION_OK && !*ending; round++) {
         struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN | POLLRDHUP};
         if (poll(&pfd, 1, 0) < 0)
             return 0;
@@ -456,7 +473,7 @@ int db_conn_alive(PGconn *conn)
         while (!PQisBusy(conn) && (r = PQgetResult(conn)) != NULL)
             PQclear(r);
     }
-    return conn && PQstatus(conn) == CONNECTION_OK;
+    return conn && PQstatus(conn) == CONNECTION_OK && !*ending;
 }
 
 /* Runs st, or (st NULL) prepares sql as name or runs sql when name is
@@ -479,7 +496,7 @@ static PGresult *sync_exec(struct db_sync *d, const struct db_stmt *st, const ch
 
 int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
 {
-    if (d->conn && db_conn_alive(d->conn))
+    if (d->conn && db_conn_alive(d->conn, &d->ending))
         return 0;
     db_sync_close(d);
     /* Bounded by connect_timeout (db_config_new adds it). */
@@ -494,6 +511,7 @@ int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
         db_sync_close(d);
         return -1;
     }
+    db_conn_watch(d->conn, &d->ending);
     /* The setup, each step under what remains of the connect bound. */
     int64_t deadline = clock_mono_ns() + (int64_t)d->connect_timeout_ms * NS_PER_MS;
     const char *name, *sql;

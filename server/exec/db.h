@@ -104,6 +104,7 @@ struct db_sync {
     struct watchdog *wd;            /* borrowed */
     long connect_timeout_ms;        /* also bounds the setup */
     PGconn *conn;
+    int ending; /* conn's backend said FATAL while idle (db_conn_watch) */
 };
 /* Connects and sets the session up unless connected to a server that is
  * still there (a connection the server closed meanwhile, after a restart
@@ -119,13 +120,17 @@ PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_
 int db_sync_ok(const struct db_sync *d);
 /* Closes the connection; d may be ensured again. */
 void db_sync_close(struct db_sync *d);
-/* Whether the server is still at the other end of conn, which must have
- * nothing in flight. A backend that was terminated (a restart,
- * pg_terminate_backend) sends a FATAL message and closes its side; libpq
- * takes the message as a notice and still says CONNECTION_OK until a later
- * read sees the close, so this looks at the socket itself, and reads what
- * arrived. Never waits (poll with a zero timeout): safe on the loop. */
-int db_conn_alive(PGconn *conn);
+/* Watches conn's notices: *ending is set when its backend says FATAL (or
+ * PANIC) while nothing is in flight, which is how a backend that is ending
+ * (a restart, pg_terminate_backend) says so before it closes. libpq takes
+ * that message as a notice and says CONNECTION_OK until a later read sees
+ * the close. Other notices are logged at debug. ending must outlive conn. */
+void db_conn_watch(PGconn *conn, int *ending);
+/* Whether the server is still at the other end of conn, watched with
+ * ending and with nothing in flight: reads what arrived, then says no if
+ * the backend said FATAL or the socket shows the close. Never waits (poll
+ * with a zero timeout): safe on the loop. */
+int db_conn_alive(PGconn *conn, const int *ending);
 /* Whether r is a successful result. */
 int db_result_ok(const PGresult *r);
 /* The first column of the first row as an id (insert). 0 or -1. */

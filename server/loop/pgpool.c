@@ -42,6 +42,7 @@ struct pgslot {
     int index;
     enum slot_state state;
     PGconn *conn;
+    int ending; /* its backend said FATAL while idle (db_conn_watch) */
     int fd;
     int flushing;       /* PQflush said more to send: also watch WRITABLE */
     int setup_step;     /* SETUP: the step running */
@@ -340,6 +341,7 @@ static void slot_connect(struct pgslot *s)
         slot_connect_failed(s, s->conn ? PQerrorMessage(s->conn) : "out of memory");
         return;
     }
+    db_conn_watch(s->conn, &s->ending);
     s->fd = PQsocket(s->conn);
     slot_set_state(s, SLOT_CONNECTING);
     /* Before the first PQconnectPoll, act as if it had said WRITING. */
@@ -678,8 +680,8 @@ static void on_io(struct evloop *loop, int fd, int events, void *arg)
         break;
     case SLOT_IDLE:
         /* Nothing was asked: readable means a notice or a close (a FATAL
-         * notice, then the close: db_conn_alive reads both). */
-        if (!db_conn_alive(s->conn))
+         * notice, then the close: either ends the connection). */
+        if (!db_conn_alive(s->conn, &s->ending))
             slot_lost(s, "closed by the server while idle");
         break;
     case SLOT_SETUP:
@@ -734,7 +736,7 @@ static void run_on(struct pgslot *s, struct pgq *q)
  * ends them all (slot_replace) and this one with them. */
 static int slot_still_there(struct pgslot *s)
 {
-    if (s->pipe_n > 0 || db_conn_alive(s->conn))
+    if (s->pipe_n > 0 || db_conn_alive(s->conn, &s->ending))
         return 1;
     slot_lost(s, "closed by the server while idle");
     return 0;

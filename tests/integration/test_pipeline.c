@@ -275,8 +275,8 @@ static void test_connection_lost(void)
 }
 
 /* Both backends of the pool are terminated while it has nothing in flight
- * (db_terminate waits until they are gone), and the loop has not
- * run since: their FATAL notices and closes wait in the sockets. A short
+ * (db_terminate waits until their processes have exited), and the loop
+ * has not run since: their FATAL notices and closes wait in the sockets. A short
  * and a long query submitted now both succeed, on new connections: a
  * connection whose backend is gone is noticed before anything is sent on
  * it, not by losing the query sent there. */
