@@ -12,7 +12,7 @@
 struct db_config {
     const char *keys[40];
     const char *values[40];
-    char *storage; /* owned copies of every value */
+    char *storage;      /* owned copies of every value */
     char describe[160]; /* "host=... port=... dbname=..." for messages */
 };
 

@@ -219,8 +219,7 @@ static void setup_next(struct pgslot *s)
 {
     struct pgpool *p = s->pool;
     const char *name, *sql;
-    for (; p->opt.setup.step && p->opt.setup.step(p->opt.setup.arg, s->setup_step, &name, &sql) == 0;
-         s->setup_step++) {
+    for (; p->opt.setup.step && p->opt.setup.step(p->opt.setup.arg, s->setup_step, &name, &sql) == 0; s->setup_step++) {
         if (!sql)
             continue;
         if (slot_send(s, NULL, name, sql) != 0)

@@ -54,12 +54,12 @@ struct pgslot {
     PGconn *conn;
     int ending; /* its backend said FATAL while idle (db_conn_watch) */
     int fd;
-    int flushing;          /* PQflush said more to send: also watch WRITABLE */
-    int setup_step;        /* SETUP: the step running */
-    PGresult *res;         /* the result kept for the callback (PIPELINE: the oldest query's) */
-    struct ev_timer timer; /* connect and setup deadline, or retry delay */
-    int pipelined;         /* opened to serve in pipeline mode */
-    struct pgq *q;         /* plain, BUSY: the query in flight */
+    int flushing;            /* PQflush said more to send: also watch WRITABLE */
+    int setup_step;          /* SETUP: the step running */
+    PGresult *res;           /* the result kept for the callback (PIPELINE: the oldest query's) */
+    struct ev_timer timer;   /* connect and setup deadline, or retry delay */
+    int pipelined;           /* opened to serve in pipeline mode */
+    struct pgq *q;           /* plain, BUSY: the query in flight */
     struct pgslot_pipe pipe; /* pipelined, PIPELINE: the queries in flight */
 };
 
