@@ -2,7 +2,7 @@
  * Owns nothing: string values are borrowed from argv and environ. */
 #include "config.h"
 
-#include "params.h"
+#include "num.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,19 +7,13 @@
 #ifndef COFFEE_DB_H
 #define COFFEE_DB_H
 
+#include "db_conn.h" /* struct db_config, struct db_stmt, db_conn_alive, db_result_ok */
+
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct order;
-
-/* Connection parameters, immutable once made. */
-struct db_config {
-    const char *keys[40];
-    const char *values[40];
-    char *storage; /* owned copies of every value */
-    char describe[160]; /* "host=... port=... dbname=..." for messages */
-};
 
 /* Returns a new config from database_url (URI or key=value; NULL or "" =
  * libpq's PG* variables), or NULL with err. Host names (one or a list) are
@@ -47,18 +41,6 @@ int db_setup_step(void *config, int i, const char **name, const char **sql);
 void db_setup_done(void *config, int ok, const char *err);
 /* The schema alone (sql/schema.sql). */
 const char *db_schema_sql(void);
-
-/* One statement with its parameters, built in place. */
-struct db_stmt {
-    const char *what; /* for messages: "insert order", "brew", ... */
-    const char *name; /* the prepared statement's name (db_setup_sql), or NULL */
-    const char *sql;
-    int nparams;
-    const char *values[8];
-    char num[4][40];
-    char array[256];
-    char *json; /* owned */
-};
 
 /* Writes the ingredients of step (the results of the steps it comes after,
  * in table order) as a PostgreSQL text[] literal. results[i] is step i's
@@ -120,19 +102,6 @@ PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_
 int db_sync_ok(const struct db_sync *d);
 /* Closes the connection; d may be ensured again. */
 void db_sync_close(struct db_sync *d);
-/* Watches conn's notices: *ending is set when its backend says FATAL (or
- * PANIC) while nothing is in flight, which is how a backend that is ending
- * (a restart, pg_terminate_backend) says so before it closes. libpq takes
- * that message as a notice and says CONNECTION_OK until a later read sees
- * the close. Other notices are logged at debug. ending must outlive conn. */
-void db_conn_watch(PGconn *conn, int *ending);
-/* Whether the server is still at the other end of conn, watched with
- * ending and with nothing in flight: reads what arrived, then says no if
- * the backend said FATAL or the socket shows the close. Never waits (poll
- * with a zero timeout): safe on the loop. */
-int db_conn_alive(PGconn *conn, const int *ending);
-/* Whether r is a successful result. */
-int db_result_ok(const PGresult *r);
 /* The first column of the first row as an id (insert). 0 or -1. */
 int db_result_id(const PGresult *r, int64_t *id);
 /* Reads a brew's result into out: 0, or OERR_DB with *err set ("brew

@@ -1,55 +1,13 @@
-/* params: strict number parsing and request-parameter validation.
+/* params: request-parameter validation (numbers: num.c).
  * Owns nothing, allocates nothing, does no I/O: safe to fuzz. */
 #include "params.h"
 
 #include "workflow.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int parse_double(const char *s, double *out)
-{
-    if (!s || !*s)
-        return -1;
-    /* Only plain decimal notation: digits, one dot, optional exponent.
-     * This rejects "inf", "nan", hex floats and leading spaces that
-     * strtod would accept. */
-    for (const char *p = s; *p; p++)
-        if (!isdigit((unsigned char)*p) && !strchr("+-.eE", *p))
-            return -1;
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    if (!s || !*s)
-        return -1;
-    const char *p = s;
-    if (*p == '-' || *p == '+')
-        p++;
-    if (!*p)
-        return -1;
-    for (; *p; p++)
-        if (!isdigit((unsigned char)*p))
-            return -1;
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno == ERANGE || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Finds key among args. Returns 0 if absent, 1 if once (value in *value),
  * -1 with a message if repeated. */

@@ -3,16 +3,12 @@
 #ifndef COFFEE_PARAMS_H
 #define COFFEE_PARAMS_H
 
+#include "num.h" /* parse_double, parse_int64 */
 #include "workflow.h"
+#include "workflow_json.h" /* WF_SCALE_MAX, WF_COMPARE_DEFAULT */
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* Parses all of s as a finite decimal double. No leading/trailing space,
- * no hex, no inf/nan. Returns 0 or -1. */
-int parse_double(const char *s, double *out);
-/* Parses all of s as a decimal integer in [min, max]. Returns 0 or -1. */
-int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* A query string's key/value pairs as seen by the HTTP front; values are
  * already percent-decoded; a key without '=' has value NULL. */
@@ -41,7 +37,7 @@ struct compare_params {
 };
 
 /* The modes plain /compare runs, in its order (also served at /workflow). */
-#define PARAMS_COMPARE_DEFAULT "blocking,async"
+#define PARAMS_COMPARE_DEFAULT WF_COMPARE_DEFAULT
 
 /* Validates /compare's arguments: modes (optional, once, a comma-separated
  * list of 2 or more distinct known modes; default PARAMS_COMPARE_DEFAULT) and
@@ -75,6 +71,6 @@ int params_workflow(const struct query_arg *args, size_t nargs, double *scale, c
 /* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
 
-#define SCALE_MAX 10.0
+#define SCALE_MAX WF_SCALE_MAX
 
 #endif

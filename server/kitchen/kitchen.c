@@ -11,7 +11,7 @@
 #include "httpd.h"
 #include "list.h"
 #include "log.h"
-#include "params.h"
+#include "num.h"
 #include "procstat.h"
 #include "promtext.h"
 

@@ -21,38 +21,22 @@
  * query triggers a connection attempt at once and fails as soon as that
  * attempt does, so no query fails once the database answers again.
  *
- * Pipeline mode (options.pipelined connections, none by default). Without
- * it, a connection carries one query at a time: every short statement
- * costs a write, a wake-up of a backend that was asleep, and a read. A
- * pipelined connection (libpq's pipeline mode) carries up to 64 short
- * queries of many callers at once; a backend that finds several waiting
- * runs them one after another without sleeping in between, and their
- * answers come back together. Long queries (brews) never go there: a
- * backend runs one statement at a time, and everything behind a sleeping
- * brew would wait. Short queries take a pipelined connection with room
- * first (the one with the fewest in flight), then an idle plain one.
- *  - Each query is followed by its own Sync, so it is its own transaction:
- *    it commits alone, and it fails alone (an error aborts the pipeline
- *    only up to the next Sync, so PGRES_PIPELINE_ABORTED never reaches a
- *    neighbour). Its callback sees exactly what a plain connection gives.
- *  - The run bound counts from the send, so it includes the wait behind
- *    the queries ahead on the connection. When one query overruns it, the
- *    connection is replaced as for a plain one; every other query on it
- *    ends with PGQ_UNAVAILABLE and is NOT sent again: it may have run and
- *    committed already (an INSERT twice is worse than a 503).
- *  - A lost connection ends every query it carried with PGQ_UNAVAILABLE,
- *    through the completion queue as always.
- *  - pgpool_abandon of a query in flight on a pipelined connection keeps
- *    the connection: the query's place in the line stays, and its result
- *    is dropped when it arrives.
- *  - libpq 15's PQpipelineSync flushes, so each query is still one write
- *    (libpq 17's PQsendPipelineSync does not); the saving is in the
- *    backend's wake-ups and in the reads.
- *  - Pipelined connections count as kept from long queries. The server
- *    pipelines the one connection it keeps from brews anyway, so brews
- *    keep size - 1 connections; while that connection is being replaced,
- *    short queries take idle plain ones, and may wait for one (within
- *    their wait bound) if brews hold them all. */
+ * Pipeline mode (options.pipelined connections, none by default): a
+ * pipelined connection carries up to 64 short queries of many callers at
+ * once, each followed by its own Sync; long queries (brews) never go
+ * there. Short queries take a pipelined connection with room first (the
+ * one with the fewest in flight), then an idle plain one. What a caller
+ * sees is the same either way, with two differences:
+ *  - a query's run bound counts from its send, so it includes the wait
+ *    behind the queries ahead of it on the connection;
+ *  - when one query overruns its bound, or the connection is lost, every
+ *    other query on that connection ends with PGQ_UNAVAILABLE and is NOT
+ *    sent again (it may have committed already).
+ * Pipelined connections count as kept from long queries. The why, and
+ * libpq's part, are in docs/internals/PIPELINE.md.
+ *
+ * The inside: pgpool.c (queues, dispatch, life), pgpool_conn.c (one
+ * connection), pgpool_pipe.c (pipeline mode), joined by pgpool_int.h. */
 #ifndef COFFEE_PGPOOL_H
 #define COFFEE_PGPOOL_H
 
@@ -80,6 +64,15 @@ enum pgq_class {
     PGQ_LONG   /* holds a connection for long (brew) */
 };
 
+/* Where a query is: private to the pool, which changes it through one
+ * setter (pgpool_int.h). */
+enum pgq_place {
+    PGQ_NOWHERE, /* not submitted, called back, or abandoned */
+    PGQ_WAITING, /* in a wait queue; its wait bound runs */
+    PGQ_RUNNING, /* sent on a connection; its run bound runs */
+    PGQ_DONE     /* in the completion queue; its callback is due */
+};
+
 struct pgq;
 /* Called on the loop thread, on a later pass than the call that caused it,
  * once per submit unless abandoned. res is borrowed (valid during the call
@@ -102,7 +95,7 @@ struct pgq {
     /* private to the pool */
     struct pgpool *pool;
     struct list_node link; /* a wait queue, or the completion queue */
-    int where;
+    enum pgq_place where;
     struct pgslot *slot;
     int64_t submitted_ns;
     struct ev_timer timer; /* the wait bound, then the run bound */
@@ -153,8 +146,9 @@ void pgpool_free(struct pgpool *p);
  * call, also when it fails at once. */
 void pgpool_submit(struct pgpool *p, struct pgq *q);
 /* Withdraws q: no callback will run, none runs inside this call. A query
- * already running costs its connection, which is closed (the server ends
- * the statement: see db.h, client_connection_check_interval) and reopened. */
+ * already running on a plain connection costs it: it is closed (the server
+ * ends the statement: see db.h, client_connection_check_interval) and
+ * reopened; on a pipelined one, its answer is dropped when it comes. */
 void pgpool_abandon(struct pgpool *p, struct pgq *q);
 void pgpool_stats(const struct pgpool *p, struct pgpool_stats *out);
 

@@ -3,8 +3,6 @@
  * Owns only the jansson values it returns; pure otherwise: no I/O. */
 #include "workflow_json.h"
 
-#include "params.h"
-
 #include <string.h>
 
 json_t *wfjson_step(const struct step_def *step, double scale)
@@ -28,11 +26,11 @@ static json_t *mode_json(int i, double scale, const struct wfjson_server *server
                      wf_expected_ms(m, scale), "offered", (int)((server->modes >> i) & 1u), "lesson", m->lesson);
 }
 
-/* PARAMS_COMPARE_DEFAULT as a JSON array of names. */
+/* WF_COMPARE_DEFAULT as a JSON array of names. */
 static json_t *compare_default(void)
 {
     json_t *a = json_array();
-    const char *p = PARAMS_COMPARE_DEFAULT;
+    const char *p = WF_COMPARE_DEFAULT;
     while (a && *p) {
         size_t n = strcspn(p, ",");
         if (json_array_append_new(a, json_stringn(p, n)) != 0) {
@@ -56,7 +54,7 @@ json_t *wfjson_document(double scale, const struct wfjson_server *server)
     if (!steps || !modes)
         goto fail;
     return json_pack("{s:f, s:f, s:f, s:o, s:f, s:f, s:o, s:o}", "scale", scale, "default_scale", server->default_scale,
-                     "scale_max", SCALE_MAX, "steps", steps, "critical_path_ms", wf_critical_path_ms(scale),
+                     "scale_max", WF_SCALE_MAX, "steps", steps, "critical_path_ms", wf_critical_path_ms(scale),
                      "sequential_ms", wf_sequential_ms(scale), "modes", modes, "compare_default", compare_default());
 fail:
     json_decref(steps);

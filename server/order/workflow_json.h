@@ -11,6 +11,12 @@
 
 #include <jansson.h>
 
+/* The largest scale of a step's duration (params.h: SCALE_MAX). */
+#define WF_SCALE_MAX 10.0
+/* The modes plain /compare runs, in its order (params.h:
+ * PARAMS_COMPARE_DEFAULT); the document's compare_default. */
+#define WF_COMPARE_DEFAULT "blocking,async"
+
 /* What a server says of itself beside the tables. */
 struct wfjson_server {
     double default_scale; /* the scale of an order that names none */
