@@ -7,6 +7,7 @@
 #include "evloop.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
+#include "executor.h"
 #include "http_front.h"
 #include "kitchen_client.h"
 #include "httpd.h"
@@ -228,14 +229,11 @@ int main(int argc, char **argv)
         if (wf_steps[i].io == IO_SQL && wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms > longest_ms)
             longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
     /* How long an order's row may stay running beyond the steps' planned
-     * time, whatever the database does: every step's slack, then for an
-     * async order the brew's wait for a connection and the UPDATE's wait
-     * and run, twice (it goes out again if its connection was lost); for a
-     * blocking one a reconnect (connect, then setup) before the brew and
-     * two before their UPDATEs; and a second of margin. */
-    double async_ms = 3.0 * st.db_wait_ms + 2.0 * st.db_timeout_ms;
-    double blocking_ms = 6.0 * DB_CONNECT_TIMEOUT_MS + 2.0 * st.db_timeout_ms;
-    double row_budget_ms = (double)wf_nsteps * st.step_slack_ms + (async_ms > blocking_ms ? async_ms : blocking_ms) + 1000;
+     * time: each executor says so of its own (executor.h); every row gets
+     * the largest. */
+    struct executor_limits limits = {.step_slack_ms = st.step_slack_ms, .db_wait_ms = st.db_wait_ms,
+                                     .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
+    double row_budget_ms = executor_row_budget_ms(&limits);
     struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {
         log_error("%s", err);
@@ -304,7 +302,9 @@ int main(int argc, char **argv)
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
                                  .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
                                  .instance = st.instance};
-    srv.front = front_new(srv.loop, pool, http, async, blocking, &fopt);
+    struct executor execs[EXEC_KINDS] = {[EXEC_BLOCKING] = {exec_executors[EXEC_BLOCKING], blocking},
+                                         [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async}};
+    srv.front = front_new(srv.loop, pool, http, execs, &fopt);
     if (!srv.front) {
         log_error("out of memory");
         goto out;

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
+#include "executor.h"
 #include "kitchen_client.h"
 #include "list.h"
 #include "log.h"
@@ -405,14 +406,47 @@ void exec_async_free(struct exec_async *ex)
     free(ex);
 }
 
+void exec_async_stats(struct exec_async *ex, struct executor_stats *out)
+{
+    *out = (struct executor_stats){
+        .db_connections = ex->db.connections_busy ? ex->db.connections_busy(ex->db.ctx) : 0};
+}
+
+double exec_async_row_budget_ms(const struct executor_limits *lim)
+{
+    return (double)wf_nsteps * lim->step_slack_ms + 3.0 * lim->db_wait_ms + 2.0 * lim->db_timeout_ms + 1000;
+}
+
+static void ops_submit(void *ex, struct order *o) { exec_async_submit(ex, o); }
+static void ops_cancel_all(void *ex) { exec_async_cancel_all(ex); }
+static void ops_abort_all(void *ex) { exec_async_abort_all(ex); }
+static void ops_stats(void *ex, struct executor_stats *out) { exec_async_stats(ex, out); }
+
+const struct executor_ops exec_async_ops = {
+    .name = "async",
+    .db_connections_kind = "async pool",
+    .submit = ops_submit,
+    .cancel_all = ops_cancel_all,
+    .abort_all = ops_abort_all,
+    .stats = ops_stats,
+    .row_budget_ms = exec_async_row_budget_ms,
+};
+
 /* ---- The real services: thin adapters over pgpool and kitchen calls -------- */
 
 static void pool_submit(void *pool, struct pgq *q) { pgpool_submit(pool, q); }
 static void pool_abandon(void *pool, struct pgq *q) { pgpool_abandon(pool, q); }
+static int pool_busy(void *pool)
+{
+    struct pgpool_stats ps;
+    pgpool_stats(pool, &ps);
+    return ps.busy;
+}
 
 struct exec_async_db exec_async_pgpool(struct pgpool *pool)
 {
-    return (struct exec_async_db){.submit = pool_submit, .abandon = pool_abandon, .ctx = pool};
+    return (struct exec_async_db){.submit = pool_submit, .abandon = pool_abandon, .connections_busy = pool_busy,
+                                  .ctx = pool};
 }
 
 static void kitchen_start(void *http, struct kc_call *c, const struct kc_call_args *a) { kc_call_start(http, c, a); }

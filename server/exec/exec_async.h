@@ -43,6 +43,7 @@ struct watchdog;
 struct exec_async_db {
     void (*submit)(void *ctx, struct pgq *q);  /* pgpool_submit */
     void (*abandon)(void *ctx, struct pgq *q); /* pgpool_abandon */
+    int (*connections_busy)(void *ctx);        /* connections running a query now (NULL: 0) */
     void *ctx;
 };
 struct exec_async_kitchen {
@@ -85,5 +86,14 @@ void exec_async_cancel_all(struct exec_async *ex);
  * by the sweep later). on_done runs on a later pass. For a shutdown that
  * cannot wait any more. Loop thread only. */
 void exec_async_abort_all(struct exec_async *ex);
+/* No workers of its own; db_connections: its database service's
+ * connections_busy. */
+struct executor_stats;
+void exec_async_stats(struct exec_async *ex, struct executor_stats *out);
+/* Its row budget (executor.h): every step's slack, the brew's wait for a
+ * connection and the finish's wait and run, twice (it goes out again if
+ * its connection was lost), and a second of margin. */
+struct executor_limits;
+double exec_async_row_budget_ms(const struct executor_limits *lim);
 
 #endif

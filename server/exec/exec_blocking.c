@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
+#include "executor.h"
 #include "kitchen_client.h"
 #include "log.h"
 #include "order.h"
@@ -208,7 +209,7 @@ void exec_blocking_submit(struct exec_blocking *ex, struct order *o)
     pthread_mutex_unlock(&ex->lock);
 }
 
-void exec_blocking_cancel(struct exec_blocking *ex)
+void exec_blocking_cancel_all(struct exec_blocking *ex)
 {
     pthread_mutex_lock(&ex->lock);
     int zero = 0;
@@ -227,21 +228,44 @@ void exec_blocking_cancel(struct exec_blocking *ex)
     }
 }
 
-void exec_blocking_abort(struct exec_blocking *ex)
+void exec_blocking_abort_all(struct exec_blocking *ex)
 {
     atomic_store(&ex->cancelling, 2);
     watchdog_fire_all(ex->opt.wd);
-    exec_blocking_cancel(ex);
+    exec_blocking_cancel_all(ex);
 }
 
-void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out)
+void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out)
 {
     pthread_mutex_lock(&ex->lock);
     out->workers = ex->opt.workers;
-    out->busy = ex->busy;
+    out->workers_busy = ex->busy;
     out->queued = ex->queued;
+    out->db_connections = ex->busy;
     pthread_mutex_unlock(&ex->lock);
 }
+
+double exec_blocking_row_budget_ms(const struct executor_limits *lim)
+{
+    return (double)wf_nsteps * lim->step_slack_ms + 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
+}
+
+static void ops_submit(void *ex, struct order *o) { exec_blocking_submit(ex, o); }
+static void ops_cancel_all(void *ex) { exec_blocking_cancel_all(ex); }
+static void ops_abort_all(void *ex) { exec_blocking_abort_all(ex); }
+static void ops_stats(void *ex, struct executor_stats *out) { exec_blocking_stats(ex, out); }
+
+const struct executor_ops exec_blocking_ops = {
+    .name = "blocking",
+    .db_connections_kind = "worker's own",
+    .submit = ops_submit,
+    .cancel_all = ops_cancel_all,
+    .abort_all = ops_abort_all,
+    .stats = ops_stats,
+    .row_budget_ms = exec_blocking_row_budget_ms,
+};
+
+
 
 struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_config *db,
                                         const struct exec_blocking_options *opt, char *err, size_t errlen)

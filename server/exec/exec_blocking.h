@@ -39,18 +39,22 @@ void exec_blocking_submit(struct exec_blocking *ex, struct order *o);
  * running ones stop at their next step (a kitchen transfer is aborted at
  * once; a query runs to its end, within its bound) and record themselves
  * as failed. Their on_done runs on the loop thread as usual. Thread-safe. */
-void exec_blocking_cancel(struct exec_blocking *ex);
-/* Stops at once: exec_blocking_cancel, and every blocking call in flight
- * or yet to come is cut short (the watchdog fires them all), rows are not
- * written any more (the sweep fails them later). For a shutdown that must
- * end now. Thread-safe. */
-void exec_blocking_abort(struct exec_blocking *ex);
+void exec_blocking_cancel_all(struct exec_blocking *ex);
+/* Stops at once: exec_blocking_cancel_all, and every blocking call in
+ * flight or yet to come is cut short (the watchdog fires them all), rows
+ * are not written any more (the sweep fails them later). For a shutdown
+ * that must end now. Thread-safe. */
+void exec_blocking_abort_all(struct exec_blocking *ex);
 
-struct exec_blocking_stats {
-    int workers;
-    int busy;   /* workers running an order */
-    int queued; /* orders waiting for a worker */
-};
-void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out);
+/* Its workers, busy and queued; each busy worker holds its own database
+ * connection (db_connections). */
+struct executor_stats;
+void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out);
+
+/* Its row budget (executor.h): every step's slack, a reconnect (connect,
+ * then setup) before the brew and two before the finish's UPDATEs, two
+ * UPDATEs, and a second of margin. */
+struct executor_limits;
+double exec_blocking_row_budget_ms(const struct executor_limits *lim);
 
 #endif

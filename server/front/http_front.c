@@ -10,8 +10,7 @@
 
 #include "clock.h"
 #include "evloop.h"
-#include "exec_async.h"
-#include "exec_blocking.h"
+#include "executor.h"
 #include "httpd.h"
 #include "list.h"
 #include "log.h"
@@ -60,8 +59,7 @@ struct front {
     struct httpd *httpd;
     struct pgpool *pool;
     struct curl_loop *http;
-    struct exec_async *async;
-    struct exec_blocking *blocking;
+    struct executor execs[EXEC_KINDS];
     struct metrics *metrics;
     struct front_options opt;
     int inflight; /* orders */
@@ -204,11 +202,11 @@ void front_submit(struct front *f, struct order *o)
     f->inflight++;
     f->mixed += wf_modes[o->mode].sql_blocks_loop;
     metrics_order_started(f->metrics, o->mode);
-    if (wf_modes[o->mode].exec == EXEC_BLOCKING)
-        exec_blocking_submit(f->blocking, o);
-    else
-        exec_async_submit(f->async, o);
+    const struct executor *x = front_executor(f, o->mode);
+    x->ops->submit(x->ex, o);
 }
+
+const struct executor *front_executor(const struct front *f, int mode) { return &f->execs[wf_modes[mode].exec]; }
 
 /* ---- /orders/{id} and /readyz ------------------------------------------- */
 
@@ -237,12 +235,16 @@ static void on_lookup(struct probe *p)
 void front_gauges(struct front *f, struct metrics_gauges *g)
 {
     struct pgpool_stats ps;
-    struct exec_blocking_stats bs;
     pgpool_stats(f->pool, &ps);
-    exec_blocking_stats(f->blocking, &bs);
     *g = (struct metrics_gauges){.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
-                                 .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
-                                 .workers_queued = bs.queued, .threads = procstat_threads()};
+                                 .pool_waiting = ps.waiting, .threads = procstat_threads()};
+    for (int k = 0; k < EXEC_KINDS; k++) {
+        struct executor_stats es;
+        f->execs[k].ops->stats(f->execs[k].ex, &es);
+        g->workers += es.workers;
+        g->workers_busy += es.workers_busy;
+        g->workers_queued += es.queued;
+    }
 }
 
 static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
@@ -567,8 +569,8 @@ static void front_cancel_orders(struct front *f)
     if (f->inflight == 0)
         return;
     log_warn("cancelling %d orders in flight", f->inflight);
-    exec_async_cancel_all(f->async);
-    exec_blocking_cancel(f->blocking);
+    for (int k = 0; k < EXEC_KINDS; k++)
+        f->execs[k].ops->cancel_all(f->execs[k].ex);
 }
 
 void front_abort(struct front *f)
@@ -578,8 +580,8 @@ void front_abort(struct front *f)
     if (f->inflight == 0)
         return;
     log_warn("abandoning %d orders in flight: not waiting for the database or the kitchen any more", f->inflight);
-    exec_async_abort_all(f->async);
-    exec_blocking_abort(f->blocking);
+    for (int k = 0; k < EXEC_KINDS; k++)
+        f->execs[k].ops->abort_all(f->execs[k].ex);
 }
 
 /* The drain's deadlines: first cancel, then, if orders still wait (their
@@ -622,8 +624,8 @@ struct evloop *front_loop(const struct front *f) { return f->loop; }
 struct httpd *front_httpd(const struct front *f) { return f->httpd; }
 double front_default_scale(const struct front *f) { return f->opt.default_scale; }
 
-struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
-                        struct exec_blocking *blocking, const struct front_options *opt)
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
+                        const struct executor *execs, const struct front_options *opt)
 {
     struct front *f = calloc(1, sizeof *f);
     if (!f)
@@ -631,8 +633,8 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
     f->loop = loop;
     f->pool = pool;
     f->http = http;
-    f->async = async;
-    f->blocking = blocking;
+    for (int k = 0; k < EXEC_KINDS; k++)
+        f->execs[k] = execs[k];
     f->opt = *opt;
     f->metrics = metrics_new();
     if (!f->metrics || metrics_watch_loop(f->metrics, loop) != 0) {

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "evloop.h"
+#include "executor.h"
 #include "http_front.h"
 #include "httpd.h"
 #include "list.h"
@@ -47,6 +48,7 @@ struct rush_mode {
     double *elapsed_ms; /* [ended], server-measured */
     double queued_sum_ms, queued_max_ms;
     int64_t last_end_ns;
+    int db_connections_max; /* its executor's, sampled */
 };
 
 struct rush {
@@ -62,7 +64,6 @@ struct rush {
     int finished;    /* summaries and end are in the buffer */
     int64_t start_ns;
     int threads_before, threads_max;
-    int pool_busy_max, workers_busy_max;
     int ticks_quiet;
     struct ev_timer tick;
     struct rush_slot *slots;          /* [total] */
@@ -112,12 +113,13 @@ static void wake(struct rush *r)
 
 static void sample(struct rush *r)
 {
-    struct metrics_gauges g;
-    front_gauges(r->f, &g);
-    if (g.pool_busy > r->pool_busy_max)
-        r->pool_busy_max = g.pool_busy;
-    if (g.workers_busy > r->workers_busy_max)
-        r->workers_busy_max = g.workers_busy;
+    for (int k = 0; k < r->p.nmodes; k++) {
+        const struct executor *x = front_executor(r->f, r->p.modes[k]);
+        struct executor_stats es;
+        x->ops->stats(x->ex, &es);
+        if (es.db_connections > r->modes[k].db_connections_max)
+            r->modes[k].db_connections_max = es.db_connections;
+    }
     int t = procstat_threads();
     if (t > r->threads_max)
         r->threads_max = t;
@@ -145,7 +147,7 @@ static json_t *summary_json(struct rush *r, int k)
 {
     struct rush_mode *m = &r->modes[k];
     int mode = r->p.modes[k];
-    int blocking = wf_modes[mode].exec == EXEC_BLOCKING;
+    const struct executor_ops *x = front_executor(r->f, mode)->ops;
     qsort(m->elapsed_ms, (size_t)m->ended, sizeof *m->elapsed_ms, cmp_double);
     double wall_ms = report_ms(m->last_end_ns - r->start_ns);
     json_t *j = json_object();
@@ -169,8 +171,8 @@ static json_t *summary_json(struct rush *r, int k)
     bad |= json_object_set_new(j, "threads_before", json_integer(r->threads_before));
     bad |= json_object_set_new(j, "threads_during", json_integer(r->threads_max));
     /* A blocking worker holds its own PGconn; async orders share the pool. */
-    bad |= json_object_set_new(j, "db_connections_used", json_integer(blocking ? r->workers_busy_max : r->pool_busy_max));
-    bad |= json_object_set_new(j, "db_connections_kind", json_string(blocking ? "worker's own" : "async pool"));
+    bad |= json_object_set_new(j, "db_connections_used", json_integer(m->db_connections_max));
+    bad |= json_object_set_new(j, "db_connections_kind", json_string(x->db_connections_kind));
     if (bad) {
         json_decref(j);
         return NULL;

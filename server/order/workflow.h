@@ -33,7 +33,8 @@ extern const int wf_nsteps;
 /* How a mode runs the workflow. */
 enum exec_kind {
     EXEC_BLOCKING, /* one worker thread runs the steps in table order */
-    EXEC_ASYNC     /* the event loop runs them as their dependencies end */
+    EXEC_ASYNC,    /* the event loop runs them as their dependencies end */
+    EXEC_KINDS
 };
 
 struct mode_def {
