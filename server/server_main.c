@@ -1,6 +1,7 @@
 /* coffee-server: wires configuration, the loop, the database pool, the
  * kitchen client, both executors and the HTTP front together; then runs
  * the loop until SIGINT/SIGTERM and the drain of in-flight requests. */
+#include "brew_on_loop.h"
 #include "config.h"
 #include "curl_loop.h"
 #include "db.h"
@@ -15,6 +16,7 @@
 #include "params.h"
 #include "pgpool.h"
 #include "proc.h"
+#include "store_pgpool.h"
 #include "sweep.h"
 #include "watchdog.h"
 
@@ -243,6 +245,9 @@ int main(int argc, char **argv)
     struct watchdog *wd = NULL;
     struct pgpool *pool = NULL;
     struct curl_loop *http = NULL;
+    struct store_pgpool *store = NULL;
+    struct brew_on_loop *loop_brew = NULL;
+    struct kc_service *kitchen_calls = NULL;
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
@@ -275,13 +280,19 @@ int main(int argc, char **argv)
     };
     pool = pgpool_new(srv.loop, db, &popt);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections, kc_setup);
-    struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .wd = wd, .step_slack_ms = st.step_slack_ms,
-                                      .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
+    struct exec_async_options aopt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
                                       .row_budget_ms = row_budget_ms};
-    /* The async executor's two services, the real ones. */
-    struct exec_async_db adb = exec_async_pgpool(pool);
-    struct exec_async_kitchen akitchen = exec_async_curl(http);
-    async = pool && http ? exec_async_new(srv.loop, &adb, &akitchen, &aopt) : NULL;
+    /* The async executor's services, the real ones: a brew service per
+     * brew kind that an async mode names (wf_modes[].brew). */
+    store = pool ? store_pgpool_new(srv.loop, pool) : NULL;
+    loop_brew = brew_on_loop_new(srv.loop, db, wd, DB_CONNECT_TIMEOUT_MS);
+    kitchen_calls = http ? kc_service_new(srv.loop, http, kitchen) : NULL;
+    if (store && loop_brew && kitchen_calls) {
+        struct exec_async_services svc = {.store = store_pgpool_store(store), .kitchen = kc_service(kitchen_calls)};
+        svc.brew[BREW_POOL] = store_pgpool_brew(store);
+        svc.brew[BREW_ON_LOOP] = brew_on_loop_service(loop_brew);
+        async = exec_async_new(srv.loop, &svc, &aopt);
+    }
     if (!async) {
         log_error("out of memory");
         goto out;
@@ -337,6 +348,9 @@ out:
     sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
+    kc_service_free(kitchen_calls);
+    brew_on_loop_free(loop_brew);
+    store_pgpool_free(store);
     curl_loop_free(http);
     pgpool_free(pool);
     watchdog_free(wd);

@@ -181,7 +181,7 @@ static void answer_orders(struct req *r)
 void front_order_ended(struct front *f, const struct order *o)
 {
     f->inflight--;
-    f->mixed -= wf_modes[o->mode].sql_blocks_loop;
+    f->mixed -= wf_mode_blocks_loop(&wf_modes[o->mode]);
     metrics_order_ended(f->metrics, o);
     order_log_ended(o);
 }
@@ -200,7 +200,7 @@ void front_submit(struct front *f, struct order *o)
     if (!o->traceparent[0]) /* a root of its own when the caller set none */
         trace_child(NULL, o->traceparent, sizeof o->traceparent);
     f->inflight++;
-    f->mixed += wf_modes[o->mode].sql_blocks_loop;
+    f->mixed += wf_mode_blocks_loop(&wf_modes[o->mode]);
     metrics_order_started(f->metrics, o->mode);
     const struct executor *x = front_executor(f, o->mode);
     x->ops->submit(x->ex, o);
@@ -358,7 +358,7 @@ int front_admit(struct front *f, const int *modes, int nmodes, int each, char *w
             snprintf(why, whylen, "mode '%s' is not offered by this server (--modes)", wf_modes[modes[i]].name);
             return FRONT_MODE_OFF;
         }
-        nmixed += wf_modes[modes[i]].sql_blocks_loop * each;
+        nmixed += wf_mode_blocks_loop(&wf_modes[modes[i]]) * each;
     }
     if (each > (f->opt.max_inflight - f->inflight) / nmodes) {
         metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
