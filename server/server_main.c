@@ -19,6 +19,7 @@
 #include "store_pgpool.h"
 #include "sweep.h"
 #include "watchdog.h"
+#include "worker_io.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -297,11 +298,14 @@ int main(int argc, char **argv)
         log_error("out of memory");
         goto out;
     }
-    struct exec_blocking_options bopt = {.kitchen_url = kitchen, .step_slack_ms = st.step_slack_ms,
-                                         .db_timeout_ms = st.db_timeout_ms,
-                                         .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
-                                         .row_budget_ms = row_budget_ms, .workers = st.workers, .wd = wd};
-    blocking = exec_blocking_new(srv.loop, db, &bopt, err, sizeof err);
+    struct exec_blocking_options bopt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
+                                         .row_budget_ms = row_budget_ms, .workers = st.workers};
+    /* The blocking executor's services, the real ones: per worker an easy
+     * handle and a PGconn. */
+    struct worker_io_config wcfg = {.kitchen_url = kitchen, .db = db, .wd = wd,
+                                    .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
+    struct blocking_io wio = worker_io(&wcfg);
+    blocking = exec_blocking_new(srv.loop, &wio, &bopt, err, sizeof err);
     if (!blocking) {
         log_error("%s", err);
         goto out;
