@@ -9,6 +9,7 @@
 #include "http_front.h"
 
 #include "clock.h"
+#include "drain.h"
 #include "evloop.h"
 #include "executor.h"
 #include "httpd.h"
@@ -27,7 +28,6 @@
 #include "web.h"
 #include "workflow_json.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +65,7 @@ struct front {
     int inflight; /* orders */
     int mixed;    /* of which mixed (each freezes the loop once) */
     int nreqs;    /* struct req alive */
-    int draining;
-    int closed;   /* drained: nothing may suspend any more */
-    int drain_phase; /* 0 draining, 1 cancelled, 2 aborted */
-    struct ev_timer drain_timer;
-    void (*drained)(void *);
-    void *drained_arg;
+    struct drain drain; /* serving, draining, ..., closed */
 };
 
 /* The HTTP status for an order_error: the one place errors become statuses. */
@@ -105,13 +100,8 @@ static char *error_body(const char *msg) { return httpd_error_json(msg); }
 
 static void check_drained(struct front *f)
 {
-    if (f->draining && f->nreqs == 0 && f->drained) {
-        f->closed = 1;
-        evloop_timer_stop(f->loop, &f->drain_timer);
-        void (*done)(void *) = f->drained;
-        f->drained = NULL;
-        done(f->drained_arg);
-    }
+    if (f->nreqs == 0)
+        drain_idle(&f->drain);
 }
 
 /* ---- orders -------------------------------------------------------------- */
@@ -119,43 +109,6 @@ static void check_drained(struct front *f)
 static unsigned order_status_code(const struct order *o)
 {
     return o->status == ORDER_DONE ? MHD_HTTP_OK : front_status_for(o->error);
-}
-
-/* /compare's answer: each order under its mode's name, and the speedup of
- * the last mode over the first (blocking over async by default). Its status
- * is the first failed order's, with that order's error. */
-static json_t *compare_json(struct req *r, unsigned *status)
-{
-    json_t *j = json_object();
-    const struct order *bad = NULL;
-    for (int i = 0; j && i < r->norders; i++) {
-        const struct order *o = r->orders[i];
-        if (json_object_set_new(j, wf_modes[o->mode].name, report_order(o)) != 0) {
-            json_decref(j);
-            return NULL;
-        }
-        if (!bad && o->status != ORDER_DONE)
-            bad = o;
-    }
-    if (!j)
-        return NULL;
-    const struct order *first = r->orders[0], *last = r->orders[r->norders - 1];
-    double fe = report_ms(first->steps_end_ns - first->arrived_ns), le = report_ms(last->steps_end_ns - last->arrived_ns);
-    json_t *speedup = !bad && le > 0 ? json_real(round(fe / le * 1000) / 1000) : json_null();
-    *status = bad ? order_status_code(bad) : MHD_HTTP_OK;
-    if (json_object_set_new(j, "speedup", speedup) != 0) {
-        json_decref(j);
-        return NULL;
-    }
-    if (bad) {
-        char msg[260];
-        snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
-        if (json_object_set_new(j, "error", json_string(msg)) != 0) {
-            json_decref(j);
-            return NULL;
-        }
-    }
-    return j;
 }
 
 static void answer_orders(struct req *r)
@@ -167,7 +120,10 @@ static void answer_orders(struct req *r)
         const char *text = report_order_text(r->orders[0]);
         body = text ? strdup(text) : NULL;
     } else {
-        json_t *j = compare_json(r, &status);
+        /* Its status is the first failed order's, with that order's error. */
+        const struct order *bad = NULL;
+        json_t *j = report_compare((const struct order *const *)r->orders, r->norders, &bad);
+        status = bad ? order_status_code(bad) : MHD_HTTP_OK;
         body = report_dumps(j);
         json_decref(j);
     }
@@ -347,7 +303,7 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
 
 int front_admit(struct front *f, const int *modes, int nmodes, int each, char *why, size_t whylen)
 {
-    if (f->draining) {
+    if (!drain_taking_orders(&f->drain)) {
         metrics_order_rejected(f->metrics, REJECT_DRAINING);
         snprintf(why, whylen, "server is shutting down");
         return FRONT_DRAINING;
@@ -520,7 +476,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
 
     /* Drained: the daemon is about to stop, and MHD must not find a
      * connection suspended then. */
-    if (f->closed)
+    if (drain_closed(&f->drain))
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
 
     struct args args = {0};
@@ -563,9 +519,11 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     check_drained(f);
 }
 
-/* Cancels every running order now (the drain's timeout). */
-static void front_cancel_orders(struct front *f)
+/* The drain's hooks: cancel every running order (its deadline passed),
+ * or abandon them (the grace ran out, or a second signal). */
+static void cancel_orders(void *arg)
 {
+    struct front *f = arg;
     if (f->inflight == 0)
         return;
     log_warn("cancelling %d orders in flight", f->inflight);
@@ -573,10 +531,9 @@ static void front_cancel_orders(struct front *f)
         f->execs[k].ops->cancel_all(f->execs[k].ex);
 }
 
-void front_abort(struct front *f)
+static void abort_orders(void *arg)
 {
-    f->drain_phase = 2;
-    evloop_timer_stop(f->loop, &f->drain_timer);
+    struct front *f = arg;
     if (f->inflight == 0)
         return;
     log_warn("abandoning %d orders in flight: not waiting for the database or the kitchen any more", f->inflight);
@@ -584,29 +541,11 @@ void front_abort(struct front *f)
         f->execs[k].ops->abort_all(f->execs[k].ex);
 }
 
-/* The drain's deadlines: first cancel, then, if orders still wait (their
- * rows cannot be written: a frozen database), abandon them. */
-static void on_drain_timeout(struct evloop *loop, struct ev_timer *t)
-{
-    struct front *f = container_of(t, struct front, drain_timer);
-    if (f->drain_phase == 0) {
-        log_warn("drain timeout");
-        f->drain_phase = 1;
-        front_cancel_orders(f);
-        if (evloop_timer_start(loop, t, FRONT_CANCEL_GRACE_MS * NS_PER_MS) == 0)
-            return;
-    }
-    front_abort(f);
-}
+void front_abort(struct front *f) { drain_abort(&f->drain); }
 
 void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg)
 {
-    f->draining = 1;
-    f->drained = done;
-    f->drained_arg = arg;
-    f->drain_timer.cb = on_drain_timeout;
-    if (evloop_timer_start(f->loop, &f->drain_timer, (int64_t)timeout_ms * NS_PER_MS) != 0)
-        front_abort(f); /* no memory for a timer: do not wait unbounded */
+    drain_start(&f->drain, timeout_ms, done, arg);
     check_drained(f);
 }
 
@@ -636,6 +575,8 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
     for (int k = 0; k < EXEC_KINDS; k++)
         f->execs[k] = execs[k];
     f->opt = *opt;
+    struct drain_hooks hooks = {.cancel = cancel_orders, .abort = abort_orders, .arg = f};
+    drain_init(&f->drain, loop, FRONT_CANCEL_GRACE_MS, &hooks);
     f->metrics = metrics_new();
     if (!f->metrics || metrics_watch_loop(f->metrics, loop) != 0) {
         front_free(f);
@@ -648,7 +589,7 @@ void front_free(struct front *f)
 {
     if (!f)
         return;
-    evloop_timer_stop(f->loop, &f->drain_timer);
+    drain_release(&f->drain);
     metrics_free(f->metrics);
     free(f);
 }
