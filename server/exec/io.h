@@ -3,7 +3,7 @@
  * step's call) and the brew (the SQL step). A completion carries an
  * order_error, an id or a result text, and a message; which database,
  * pool, protocol or thread serves it is the implementation's business
- * (store_pgpool.c: the pool; brew_on_loop.c: blocking libpq on the loop;
+ * (store_pgpool.c: the pool; brew_on_loop.c: a blocking brew on the loop;
  * kitchen_client.c: curl on the loop; tests/unit/test_exec_async.c:
  * fakes). Another store is another implementation of these tables.
  *

@@ -7,11 +7,13 @@
  * only count; the tests assert the counts after the loop ran, then free
  * everything so that ASan sees leaks and late callbacks. */
 #include "harness.h"
+#include "brew_on_loop.h"
 #include "clock.h"
 #include "evloop.h"
 #include "exec_async.h"
 #include "io.h"
 #include "order.h"
+#include "store_pgpool.h"
 #include "workflow.h"
 
 #include <CUnit/Basic.h>
@@ -604,6 +606,27 @@ static void test_missing_brew_service(void)
     evloop_free(loop);
 }
 
+/* The real brew services say what the mode table says of their kind:
+ * only BREW_ON_LOOP's holds the loop (wf_mode_blocks_loop, which GET
+ * /workflow serves and wf_expected_ms plays out). Neither connects here. */
+static void test_real_brews_agree(void)
+{
+    struct evloop *loop = evloop_new(16);
+    struct store_pgpool *sp = store_pgpool_new(loop, NULL);
+    struct brew_on_loop *bl = brew_on_loop_new(loop, NULL, NULL, 1000);
+    CU_ASSERT_FATAL(loop && sp && bl);
+    CU_ASSERT_FALSE(store_pgpool_brew(sp).holds_loop);
+    CU_ASSERT_TRUE(brew_on_loop_service(bl).holds_loop);
+    for (int m = 0; m < wf_nmodes; m++)
+        if (wf_modes[m].exec == EXEC_ASYNC)
+            CU_ASSERT_EQUAL(wf_mode_blocks_loop(&wf_modes[m]), wf_modes[m].brew == BREW_ON_LOOP);
+    CU_ASSERT_TRUE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("mixed")]));
+    CU_ASSERT_FALSE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("async")]));
+    brew_on_loop_free(bl);
+    store_pgpool_free(sp);
+    evloop_free(loop);
+}
+
 static void cancel_all(struct exec_async *ex)
 {
     g.in_call++;
@@ -750,6 +773,7 @@ int main(void)
         {"mixed: a brew that holds the loop, toast after it", test_mixed_toast_after_brew},
         {"async: the pool's brew, toast overlapping it", test_async_toast_during_brew},
         {"a mode's brew kind without a service: no executor", test_missing_brew_service},
+        {"the real brews hold the loop as the mode table says", test_real_brews_agree},
         {"cancel while the row is inserted", test_cancel_while_starting},
         {"cancel while the brew runs", test_cancel_during_steps},
         {"cancel while the outcome is written", test_cancel_while_finishing},
