@@ -4,6 +4,8 @@
  * of a call. Does no I/O. */
 #include "tally.h"
 
+#include "stats.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -262,29 +264,13 @@ int tally_add(struct tally *t, const struct fetch_result *r)
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 void tally_finish(struct tally *t, double wall_ms)
 {
     t->wall_ms = wall_ms;
-    qsort(t->lat, t->ok, sizeof *t->lat, cmp_double);
+    stats_sort(t->lat, t->ok);
 }
 
-double tally_percentile(const struct tally *t, double p)
-{
-    if (t->ok == 0)
-        return -1;
-    size_t rank = (size_t)ceil(p / 100.0 * (double)t->ok);
-    if (rank < 1)
-        rank = 1;
-    if (rank > t->ok)
-        rank = t->ok;
-    return t->lat[rank - 1];
-}
+double tally_percentile(const struct tally *t, double p) { return stats_percentile(t->lat, t->ok, p, -1); }
 
 const struct order_view *tally_median_order(const struct tally *t)
 {

@@ -1,12 +1,14 @@
 /* coffee-server: wires configuration, the loop, the database pool, the
  * kitchen client, both executors and the HTTP front together; then runs
  * the loop until SIGINT/SIGTERM and the drain of in-flight requests. */
+#include "brew_on_loop.h"
 #include "config.h"
 #include "curl_loop.h"
 #include "db.h"
 #include "evloop.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
+#include "executor.h"
 #include "http_front.h"
 #include "kitchen_client.h"
 #include "httpd.h"
@@ -14,8 +16,10 @@
 #include "params.h"
 #include "pgpool.h"
 #include "proc.h"
+#include "store_pgpool.h"
 #include "sweep.h"
 #include "watchdog.h"
+#include "worker_io.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -228,14 +232,11 @@ int main(int argc, char **argv)
         if (wf_steps[i].io == IO_SQL && wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms > longest_ms)
             longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
     /* How long an order's row may stay running beyond the steps' planned
-     * time, whatever the database does: every step's slack, then for an
-     * async order the brew's wait for a connection and the UPDATE's wait
-     * and run, twice (it goes out again if its connection was lost); for a
-     * blocking one a reconnect (connect, then setup) before the brew and
-     * two before their UPDATEs; and a second of margin. */
-    double async_ms = 3.0 * st.db_wait_ms + 2.0 * st.db_timeout_ms;
-    double blocking_ms = 6.0 * DB_CONNECT_TIMEOUT_MS + 2.0 * st.db_timeout_ms;
-    double row_budget_ms = (double)wf_nsteps * st.step_slack_ms + (async_ms > blocking_ms ? async_ms : blocking_ms) + 1000;
+     * time: each executor says so of its own (executor.h); every row gets
+     * the largest. */
+    struct executor_limits limits = {.step_slack_ms = st.step_slack_ms, .db_wait_ms = st.db_wait_ms,
+                                     .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
+    double row_budget_ms = executor_row_budget_ms(&limits);
     struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {
         log_error("%s", err);
@@ -245,6 +246,9 @@ int main(int argc, char **argv)
     struct watchdog *wd = NULL;
     struct pgpool *pool = NULL;
     struct curl_loop *http = NULL;
+    struct store_pgpool *store = NULL;
+    struct brew_on_loop *loop_brew = NULL;
+    struct kc_service *kitchen_calls = NULL;
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
@@ -277,22 +281,31 @@ int main(int argc, char **argv)
     };
     pool = pgpool_new(srv.loop, db, &popt);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections, kc_setup);
-    struct exec_async_options aopt = {.kitchen_url = kitchen, .db = db, .wd = wd, .step_slack_ms = st.step_slack_ms,
-                                      .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
+    struct exec_async_options aopt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
                                       .row_budget_ms = row_budget_ms};
-    /* The async executor's two services, the real ones. */
-    struct exec_async_db adb = exec_async_pgpool(pool);
-    struct exec_async_kitchen akitchen = exec_async_curl(http);
-    async = pool && http ? exec_async_new(srv.loop, &adb, &akitchen, &aopt) : NULL;
+    /* The async executor's services, the real ones: a brew service per
+     * brew kind that an async mode names (wf_modes[].brew). */
+    store = pool ? store_pgpool_new(srv.loop, pool) : NULL;
+    loop_brew = brew_on_loop_new(srv.loop, db, wd, DB_CONNECT_TIMEOUT_MS);
+    kitchen_calls = http ? kc_service_new(srv.loop, http, kitchen) : NULL;
+    if (store && loop_brew && kitchen_calls) {
+        struct exec_async_services svc = {.store = store_pgpool_store(store), .kitchen = kc_service(kitchen_calls)};
+        svc.brew[BREW_POOL] = store_pgpool_brew(store);
+        svc.brew[BREW_ON_LOOP] = brew_on_loop_service(loop_brew);
+        async = exec_async_new(srv.loop, &svc, &aopt);
+    }
     if (!async) {
         log_error("out of memory");
         goto out;
     }
-    struct exec_blocking_options bopt = {.kitchen_url = kitchen, .step_slack_ms = st.step_slack_ms,
-                                         .db_timeout_ms = st.db_timeout_ms,
-                                         .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,
-                                         .row_budget_ms = row_budget_ms, .workers = st.workers, .wd = wd};
-    blocking = exec_blocking_new(srv.loop, db, &bopt, err, sizeof err);
+    struct exec_blocking_options bopt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
+                                         .row_budget_ms = row_budget_ms, .workers = st.workers};
+    /* The blocking executor's services, the real ones: per worker an easy
+     * handle and a PGconn. */
+    struct worker_io_config wcfg = {.kitchen_url = kitchen, .db = db, .wd = wd,
+                                    .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
+    struct blocking_io wio = worker_io(&wcfg);
+    blocking = exec_blocking_new(srv.loop, &wio, &bopt, err, sizeof err);
     if (!blocking) {
         log_error("%s", err);
         goto out;
@@ -304,7 +317,9 @@ int main(int argc, char **argv)
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
                                  .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
                                  .instance = st.instance};
-    srv.front = front_new(srv.loop, pool, http, async, blocking, &fopt);
+    struct executor execs[EXEC_KINDS] = {[EXEC_BLOCKING] = {exec_executors[EXEC_BLOCKING], blocking},
+                                         [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async}};
+    srv.front = front_new(srv.loop, pool, http, execs, &fopt);
     if (!srv.front) {
         log_error("out of memory");
         goto out;
@@ -337,6 +352,9 @@ out:
     sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
+    kc_service_free(kitchen_calls);
+    brew_on_loop_free(loop_brew);
+    store_pgpool_free(store);
     curl_loop_free(http);
     pgpool_free(pool);
     watchdog_free(wd);

@@ -2,18 +2,13 @@
  * (kitchen calls, database queries, the pool's connects) is driven by the
  * loop thread; a step starts as soon as the steps it depends on end.
  *
- * Two modes of the mode table run here to show mistakes from the seed:
- * ignore_deps starts every step at once (the brew then gets no
- * ingredients), and sql_blocks_loop runs the brew with blocking libpq ON
- * the loop thread, stalling every other order on the loop while it runs.
- *
- * Its seams: the two I/O services it uses are handed to it at creation,
- * each a table of functions and its context (exec_async_db,
- * exec_async_kitchen). server_main.c wires the real ones (a pgpool and
- * kitchen calls on a curl_loop: exec_async_pgpool, exec_async_curl);
+ * Its seams: the I/O services it uses (io.h: the order store, the
+ * kitchen, one brew service per brew kind) are handed to it at creation;
+ * an order's brew is the service of its mode's brew kind (wf_modes[].brew),
+ * so a mode is a row, not a branch here. server_main.c wires the real ones
+ * (store_pgpool.h, kitchen_client.h's kc_service, brew_on_loop.h);
  * tests/unit/test_exec_async.c hands it fakes and drives an order through
- * every state and failure without a database or a kitchen. (The mixed mode's blocking brew is the one I/O that does not go
- * through them: it is the deliberate mistake.)
+ * every state and failure without a database or a kitchen.
  *
  * Errors: nothing here returns one. Whatever goes wrong with an order is
  * recorded in it (o->error, an order_error, and o->errmsg) and reported
@@ -23,53 +18,34 @@
 #ifndef COFFEE_EXEC_ASYNC_H
 #define COFFEE_EXEC_ASYNC_H
 
+#include "io.h"
+#include "workflow.h"
+
 struct evloop;
-struct db_config;
 struct order;
 struct exec_async;
-struct pgpool;
-struct curl_loop;
-struct pgq;
-struct kc_call;
-struct kc_call_args;
-struct watchdog;
+struct executor_stats;
+struct executor_limits;
 
-/* An implementation of either service keeps the real one's contract
- * (pgpool.h, kitchen_client.h): the caller owns the request and keeps it
- * alive; its callback runs exactly once, on the loop thread, on a later
- * pass than the call that started it (never inside submit/start or
- * abandon), unless abandon came first; after its callback or abandon the
- * service touches it no more. */
-struct exec_async_db {
-    void (*submit)(void *ctx, struct pgq *q);  /* pgpool_submit */
-    void (*abandon)(void *ctx, struct pgq *q); /* pgpool_abandon */
-    void *ctx;
+struct exec_async_services {
+    struct order_store store;
+    struct kitchen_service kitchen;
+    /* By enum brew_kind: every kind an EXEC_ASYNC mode names must have a
+     * start (exec_async_new checks); the others may be zero. */
+    struct brew_service brew[BREW_KINDS];
 };
-struct exec_async_kitchen {
-    /* kc_call_start; a is borrowed during the call only */
-    void (*start)(void *ctx, struct kc_call *c, const struct kc_call_args *a);
-    void (*abandon)(void *ctx, struct kc_call *c); /* kc_call_abandon */
-    void *ctx;
-};
-/* The real services: pool (borrowed) and kitchen calls on http (borrowed). */
-struct exec_async_db exec_async_pgpool(struct pgpool *pool);
-struct exec_async_kitchen exec_async_curl(struct curl_loop *http);
 
 struct exec_async_options {
-    const char *kitchen_url;
-    const struct db_config *db; /* for the mixed mode's blocking connection */
-    struct watchdog *wd;        /* bounds that connection's blocking calls */
     long step_slack_ms; /* a step fails with a timeout this long after its planned duration */
     long db_timeout_ms; /* bound on the row's INSERT and UPDATE once sent */
-    long connect_timeout_ms; /* the mixed mode's blocking connect and setup */
     double row_budget_ms; /* the row's deadline, beyond the steps' planned time */
 };
 
-/* Returns new, or NULL. db, kitchen and opt are copied; what they point
- * at (the services' contexts, opt's config and watchdog) is borrowed and
- * must outlive it. */
-struct exec_async *exec_async_new(struct evloop *loop, const struct exec_async_db *db,
-                                  const struct exec_async_kitchen *kitchen, const struct exec_async_options *opt);
+/* Returns new, or NULL (no memory, or a mode whose brew has no service).
+ * svc and opt are copied; what they point at (the services' contexts) is
+ * borrowed and must outlive it. */
+struct exec_async *exec_async_new(struct evloop *loop, const struct exec_async_services *svc,
+                                  const struct exec_async_options *opt);
 /* Frees ex; accepts NULL. No order may be running. */
 void exec_async_free(struct exec_async *ex);
 /* Starts o. o->on_done runs on a later loop pass, once, after the order's
@@ -85,5 +61,11 @@ void exec_async_cancel_all(struct exec_async *ex);
  * by the sweep later). on_done runs on a later pass. For a shutdown that
  * cannot wait any more. Loop thread only. */
 void exec_async_abort_all(struct exec_async *ex);
+/* No workers of its own; db_connections: its store's connections_busy. */
+void exec_async_stats(struct exec_async *ex, struct executor_stats *out);
+/* Its row budget (executor.h): every step's slack, the brew's wait for a
+ * connection and the finish's wait and run, twice (it goes out again if
+ * its connection was lost), and a second of margin. */
+double exec_async_row_budget_ms(const struct executor_limits *lim);
 
 #endif

@@ -1,21 +1,21 @@
 /* exec_blocking: the blocking executor (see exec_blocking.h).
  *
- * Owns: the worker threads, each with its own easy handle and PGconn, and
- * the FIFO of orders waiting for a worker (not the orders: they go back to
- * the loop thread through evloop_post when done).
- * Must never: run on the loop thread, or share a handle between workers. */
+ * Owns: the worker threads, each with its services' context, and the FIFO
+ * of orders waiting for a worker (not the orders: they go back to the loop
+ * thread through evloop_post when done).
+ * Must never: run an order on the loop thread, or share a worker's
+ * context between workers. Its blocking calls are its services'. */
 #include "exec_blocking.h"
 
 #include "clock.h"
-#include "db.h"
 #include "evloop.h"
-#include "kitchen_client.h"
+#include "executor.h"
+#include "finish_retry.h"
+#include "io.h"
 #include "log.h"
 #include "order.h"
-#include "watchdog.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +25,12 @@ struct worker {
     int index;
     pthread_t thread;
     int started;
-    CURL *easy;
-    struct db_sync db;
-    struct kc_response resp;
+    void *io; /* its services' context */
 };
 
 struct exec_blocking {
     struct evloop *loop;
+    struct blocking_io io;
     struct exec_blocking_options opt;
     pthread_mutex_t lock; /* guards the queue, busy and stopping */
     pthread_cond_t cond;
@@ -39,118 +38,74 @@ struct exec_blocking {
     int queued;
     int busy;
     int stopping;
-    atomic_int cancelling; /* 1 cancel, 2 abort: read by workers between steps and by curl */
+    atomic_int cancelling; /* 1 cancel, 2 abort: read by workers between steps and by their services */
     struct worker *workers;
 };
 
 static const char cancel_msg[] = "cancelled: the server is shutting down";
 
-/* curl's progress callback: a non-zero return aborts the transfer. */
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return atomic_load((atomic_int *)arg);
-}
-
 /* Performs step i of o and records its outcome. */
 static void run_step(struct worker *w, struct order *o, int i)
 {
     const struct step_def *d = &wf_steps[i];
+    const struct blocking_io *io = &w->ex->io;
     long limit_ms = order_step_limit_ms(o, i, w->ex->opt.step_slack_ms);
-    char result[WF_RESULT_MAX] = "", msg[200] = "";
-    const char *why = msg;
-    int err = 0;
+    char result[WF_RESULT_MAX] = "", msg[260] = "";
+    int err;
     order_step_start(o, i, clock_mono_ns());
     if (d->io == IO_HTTP) {
-        char url[512];
-        kc_set_trace(&w->resp, o->traceparent);
-        if (kc_url(d, w->ex->opt.kitchen_url, o->scale, url, sizeof url) != 0 ||
-            kc_prepare(w->easy, url, limit_ms, &w->resp) != 0) {
-            err = OERR_KITCHEN;
-            snprintf(msg, sizeof msg, "cannot prepare the kitchen request");
-        } else {
-            CURLcode code = curl_easy_perform(w->easy);
-            err = kc_result(w->easy, code, &w->resp, result, sizeof result, msg, sizeof msg);
-            if (code == CURLE_ABORTED_BY_CALLBACK) {
-                err = OERR_SHUTDOWN;
-                why = cancel_msg;
-            }
-        }
+        struct kitchen_args a = {.step = d, .scale = o->scale, .timeout_ms = limit_ms,
+                                 .traceparent = o->traceparent};
+        err = io->kitchen(w->io, &a, result, sizeof result, msg, sizeof msg);
     } else {
-        struct db_stmt st;
-        PGresult *r = NULL;
-        /* A connection the server closed since the order's INSERT (a
-         * restart, a terminated backend) is replaced before the brew goes
-         * out: nothing was sent on it, so nothing is lost. */
-        if (db_stmt_brew(&st, o, i) != 0) {
-            err = OERR_INTERNAL;
-            why = "ingredients too long";
-        } else if (db_sync_ensure(&w->db, msg, sizeof msg) != 0) {
-            err = OERR_DB;
-        } else if ((r = db_sync_run(&w->db, &st, limit_ms, &err, msg, sizeof msg)) != NULL) {
-            err = db_brew_result(r, result, sizeof result, &why);
-        }
-        PQclear(r);
-        db_stmt_release(&st);
+        err = io->brew(w->io, o, i, limit_ms, result, sizeof result, msg, sizeof msg);
     }
-    order_step_end(o, i, err, result, why, clock_mono_ns());
+    order_step_end(o, i, err, result, msg, clock_mono_ns());
 }
 
-/* Writes the order's outcome to its row. A connection lost meanwhile
- * (the database restarted, the backend was terminated) is replaced once:
- * the UPDATE sets the same values whenever it runs, so running it again is
- * safe, and no row is left running because its first connection died. */
+/* Writes the order's outcome to its row, sent once more when the
+ * connection it went out on was lost (finish_retry.h). */
 static void record_outcome(struct worker *w, struct order *o)
 {
-    char err[260] = "";
-    int kind = OERR_DB;
-    struct db_stmt st;
-    if (db_stmt_finish(&st, o) != 0) {
-        order_fail(o, OERR_INTERNAL, "out of memory");
-        return;
-    }
-    PGresult *r = NULL;
-    for (int attempt = 0; attempt < 2 && !r; attempt++) {
-        if (atomic_load(&w->ex->cancelling) == 2) {
-            snprintf(err, sizeof err, "the server is stopping");
+    struct exec_blocking *ex = w->ex;
+    char msg[260] = "";
+    int err = 0, lost = 0, sent = 0;
+    do {
+        if (atomic_load(&ex->cancelling) == 2) {
+            err = OERR_DB;
+            snprintf(msg, sizeof msg, "the server is stopping");
             break;
         }
-        if (db_sync_ensure(&w->db, err, sizeof err) != 0)
-            break;
-        r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err);
-        if (!r && db_sync_ok(&w->db))
-            break; /* the statement failed, not the connection */
-    }
-    if (!r)
-        order_not_recorded(o, err);
-    PQclear(r);
-    db_stmt_release(&st);
+        err = ex->io.finish(w->io, o, ex->opt.db_timeout_ms, &lost, msg, sizeof msg);
+        sent++;
+    } while (err && finish_send_again(lost, sent, atomic_load(&ex->cancelling) == 2));
+    if (err == OERR_INTERNAL)
+        order_fail(o, OERR_INTERNAL, msg);
+    else if (err)
+        order_not_recorded(o, msg);
 }
 
 /* Runs a whole order, blocking: row, steps in table order, outcome. */
 static void run_order(struct worker *w, struct order *o)
 {
-    char err[260];
-    int kind = OERR_DB;
+    struct exec_blocking *ex = w->ex;
+    char msg[260] = "";
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
 
-    struct db_stmt st;
-    PGresult *r = NULL;
-    db_stmt_insert_order(&st, o, wf_sequential_ms(o->scale) + w->ex->opt.row_budget_ms);
-    if (db_sync_ensure(&w->db, err, sizeof err) != 0 ||
-        (r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err)) == NULL ||
-        db_result_id(r, &o->id) != 0) {
-        PQclear(r);
-        order_not_recorded(o, r ? "no id returned" : err);
+    int64_t id = 0;
+    int err = ex->io.insert(w->io, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms, ex->opt.db_timeout_ms, &id,
+                            msg, sizeof msg);
+    if (err || id <= 0) {
+        order_not_recorded(o, err ? msg : "no id returned");
         order_end_steps(o, clock_mono_ns());
         return;
     }
-    PQclear(r);
+    o->id = id;
 
     /* One ready step at a time, lowest index first: the table's order. */
     unsigned ready;
     while ((ready = order_ready(o)) != 0) {
-        if (atomic_load(&w->ex->cancelling)) {
+        if (atomic_load(&ex->cancelling)) {
             order_fail(o, OERR_SHUTDOWN, cancel_msg);
             break;
         }
@@ -166,7 +121,7 @@ static void *worker_main(void *arg)
     struct exec_blocking *ex = w->ex;
     char err[260];
     /* Connect now, so the first order does not pay for it. */
-    if (!atomic_load(&ex->cancelling) && db_sync_ensure(&w->db, err, sizeof err) != 0)
+    if (!atomic_load(&ex->cancelling) && ex->io.connect && ex->io.connect(w->io, err, sizeof err) != 0)
         log_warn("worker %d: %s (will retry with the next order)", w->index, err);
     for (;;) {
         pthread_mutex_lock(&ex->lock);
@@ -208,7 +163,7 @@ void exec_blocking_submit(struct exec_blocking *ex, struct order *o)
     pthread_mutex_unlock(&ex->lock);
 }
 
-void exec_blocking_cancel(struct exec_blocking *ex)
+void exec_blocking_cancel_all(struct exec_blocking *ex)
 {
     pthread_mutex_lock(&ex->lock);
     int zero = 0;
@@ -227,23 +182,30 @@ void exec_blocking_cancel(struct exec_blocking *ex)
     }
 }
 
-void exec_blocking_abort(struct exec_blocking *ex)
+void exec_blocking_abort_all(struct exec_blocking *ex)
 {
     atomic_store(&ex->cancelling, 2);
-    watchdog_fire_all(ex->opt.wd);
-    exec_blocking_cancel(ex);
+    if (ex->io.abort)
+        ex->io.abort(ex->io.ctx);
+    exec_blocking_cancel_all(ex);
 }
 
-void exec_blocking_stats(struct exec_blocking *ex, struct exec_blocking_stats *out)
+void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out)
 {
     pthread_mutex_lock(&ex->lock);
     out->workers = ex->opt.workers;
-    out->busy = ex->busy;
+    out->workers_busy = ex->busy;
     out->queued = ex->queued;
+    out->db_connections = ex->busy;
     pthread_mutex_unlock(&ex->lock);
 }
 
-struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_config *db,
+double exec_blocking_row_budget_ms(const struct executor_limits *lim)
+{
+    return (double)wf_nsteps * lim->step_slack_ms + 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
+}
+
+struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct blocking_io *io,
                                         const struct exec_blocking_options *opt, char *err, size_t errlen)
 {
     struct exec_blocking *ex = calloc(1, sizeof *ex);
@@ -252,6 +214,7 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
         return NULL;
     }
     ex->loop = loop;
+    ex->io = *io;
     ex->opt = *opt;
     atomic_init(&ex->cancelling, 0);
     pthread_mutex_init(&ex->lock, NULL);
@@ -266,14 +229,7 @@ struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct db_con
         struct worker *w = &ex->workers[i];
         w->ex = ex;
         w->index = i;
-        w->db.config = db;
-        w->db.wd = opt->wd;
-        w->db.connect_timeout_ms = opt->connect_timeout_ms;
-        w->easy = curl_easy_init();
-        if (!w->easy || kc_setup(w->easy) != 0 || curl_easy_setopt(w->easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-            curl_easy_setopt(w->easy, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
-            curl_easy_setopt(w->easy, CURLOPT_XFERINFODATA, &ex->cancelling) != CURLE_OK) {
-            snprintf(err, errlen, "cannot create a curl handle");
+        if (!(w->io = io->worker_new(io->ctx, i, &ex->cancelling, err, errlen))) {
             exec_blocking_free(ex);
             return NULL;
         }
@@ -300,11 +256,25 @@ void exec_blocking_free(struct exec_blocking *ex)
         struct worker *w = &ex->workers[i];
         if (w->started)
             pthread_join(w->thread, NULL);
-        curl_easy_cleanup(w->easy);
-        db_sync_close(&w->db);
+        ex->io.worker_free(w->io);
     }
     free(ex->workers);
     pthread_cond_destroy(&ex->cond);
     pthread_mutex_destroy(&ex->lock);
     free(ex);
 }
+
+static void ops_submit(void *ex, struct order *o) { exec_blocking_submit(ex, o); }
+static void ops_cancel_all(void *ex) { exec_blocking_cancel_all(ex); }
+static void ops_abort_all(void *ex) { exec_blocking_abort_all(ex); }
+static void ops_stats(void *ex, struct executor_stats *out) { exec_blocking_stats(ex, out); }
+
+const struct executor_ops exec_blocking_ops = {
+    .name = "blocking",
+    .db_connections_kind = "worker's own",
+    .submit = ops_submit,
+    .cancel_all = ops_cancel_all,
+    .abort_all = ops_abort_all,
+    .stats = ops_stats,
+    .row_budget_ms = exec_blocking_row_budget_ms,
+};

@@ -1,8 +1,10 @@
 /* kitchen_client: the kitchen's protocol, the URL of a step, transfer
  * options and the reading of an answer (see kitchen_client.h). Owns
- * nothing; does no I/O itself: a call on the loop is curl_loop's transfer. */
+ * nothing but the kitchen service's calls in flight; does no I/O itself: a
+ * call on the loop is curl_loop's transfer. */
 #include "kitchen_client.h"
 
+#include "io.h"
 #include "list.h"
 #include "order.h"
 #include "trace.h"
@@ -10,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* curl's receive buffer per easy handle (its minimum; the default is 16 KB). */
@@ -164,3 +167,75 @@ void kc_call_start(struct curl_loop *cl, struct kc_call *c, const struct kc_call
 }
 
 void kc_call_abandon(struct curl_loop *cl, struct kc_call *c) { curl_loop_abandon(cl, &c->http); }
+
+/* ---- the kitchen service ---------------------------------------------------- */
+
+struct kc_service {
+    struct curl_loop *cl;
+    const char *kitchen_url;
+    struct io_later later;
+};
+
+/* One call of the service: owned by it from start until done or abandon. */
+struct kc_loop_call {
+    struct kc_call call;
+    struct io_req *req;
+};
+
+static void on_service_call_done(struct kc_call *c, int err, const char *result, const char *msg)
+{
+    struct kc_loop_call *k = container_of(c, struct kc_loop_call, call);
+    struct io_req *r = k->req;
+    /* result and msg are on_call_done's, not the call's: alive after free. */
+    struct io_result out = {.error = err, .text = err ? NULL : result, .msg = err ? msg : NULL};
+    free(k);
+    r->impl = NULL;
+    r->done(r, &out);
+}
+
+static void service_start(void *ctx, struct io_req *r, const struct kitchen_args *a)
+{
+    struct kc_service *ks = ctx;
+    struct kc_loop_call *k = calloc(1, sizeof *k);
+    if (!k) {
+        io_later_fail(&ks->later, r, OERR_INTERNAL, "out of memory");
+        return;
+    }
+    k->req = r;
+    k->call.cb = on_service_call_done;
+    r->impl = k;
+    struct kc_call_args ca = {.kitchen_url = ks->kitchen_url, .step = a->step, .scale = a->scale,
+                              .timeout_ms = a->timeout_ms, .traceparent = a->traceparent};
+    kc_call_start(ks->cl, &k->call, &ca);
+}
+
+static void service_abandon(void *ctx, struct io_req *r)
+{
+    struct kc_service *ks = ctx;
+    struct kc_loop_call *k = r->impl;
+    if (!k) {
+        io_later_cancel(r);
+        return;
+    }
+    kc_call_abandon(ks->cl, &k->call);
+    free(k);
+    r->impl = NULL;
+}
+
+struct kc_service *kc_service_new(struct evloop *loop, struct curl_loop *cl, const char *kitchen_url)
+{
+    struct kc_service *ks = calloc(1, sizeof *ks);
+    if (!ks)
+        return NULL;
+    ks->cl = cl;
+    ks->kitchen_url = kitchen_url;
+    io_later_init(&ks->later, loop);
+    return ks;
+}
+
+void kc_service_free(struct kc_service *ks) { free(ks); }
+
+struct kitchen_service kc_service(struct kc_service *ks)
+{
+    return (struct kitchen_service){.start = service_start, .abandon = service_abandon, .ctx = ks};
+}

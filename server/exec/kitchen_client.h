@@ -84,4 +84,16 @@ void kc_call_start(struct curl_loop *cl, struct kc_call *c, const struct kc_call
 /* Stops c: no callback will run, none runs inside this call. */
 void kc_call_abandon(struct curl_loop *cl, struct kc_call *c);
 
+/* ---- The kitchen service (io.h) of the async executor: kc_calls on a
+ * curl_loop, one allocated per call. */
+
+struct kitchen_service;
+struct kc_service;
+/* Returns new, or NULL. cl and kitchen_url are borrowed and must outlive it. */
+struct kc_service *kc_service_new(struct evloop *loop, struct curl_loop *cl, const char *kitchen_url);
+/* Frees ks; accepts NULL. No call may be pending. */
+void kc_service_free(struct kc_service *ks);
+/* Its kitchen service; ks is borrowed. */
+struct kitchen_service kc_service(struct kc_service *ks);
+
 #endif

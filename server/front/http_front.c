@@ -9,9 +9,9 @@
 #include "http_front.h"
 
 #include "clock.h"
+#include "drain.h"
 #include "evloop.h"
-#include "exec_async.h"
-#include "exec_blocking.h"
+#include "executor.h"
 #include "httpd.h"
 #include "list.h"
 #include "log.h"
@@ -28,7 +28,6 @@
 #include "web.h"
 #include "workflow_json.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,19 +59,13 @@ struct front {
     struct httpd *httpd;
     struct pgpool *pool;
     struct curl_loop *http;
-    struct exec_async *async;
-    struct exec_blocking *blocking;
+    struct executor execs[EXEC_KINDS];
     struct metrics *metrics;
     struct front_options opt;
     int inflight; /* orders */
     int mixed;    /* of which mixed (each freezes the loop once) */
     int nreqs;    /* struct req alive */
-    int draining;
-    int closed;   /* drained: nothing may suspend any more */
-    int drain_phase; /* 0 draining, 1 cancelled, 2 aborted */
-    struct ev_timer drain_timer;
-    void (*drained)(void *);
-    void *drained_arg;
+    struct drain drain; /* serving, draining, ..., closed */
 };
 
 /* The HTTP status for an order_error: the one place errors become statuses. */
@@ -107,13 +100,8 @@ static char *error_body(const char *msg) { return httpd_error_json(msg); }
 
 static void check_drained(struct front *f)
 {
-    if (f->draining && f->nreqs == 0 && f->drained) {
-        f->closed = 1;
-        evloop_timer_stop(f->loop, &f->drain_timer);
-        void (*done)(void *) = f->drained;
-        f->drained = NULL;
-        done(f->drained_arg);
-    }
+    if (f->nreqs == 0)
+        drain_idle(&f->drain);
 }
 
 /* ---- orders -------------------------------------------------------------- */
@@ -121,43 +109,6 @@ static void check_drained(struct front *f)
 static unsigned order_status_code(const struct order *o)
 {
     return o->status == ORDER_DONE ? MHD_HTTP_OK : front_status_for(o->error);
-}
-
-/* /compare's answer: each order under its mode's name, and the speedup of
- * the last mode over the first (blocking over async by default). Its status
- * is the first failed order's, with that order's error. */
-static json_t *compare_json(struct req *r, unsigned *status)
-{
-    json_t *j = json_object();
-    const struct order *bad = NULL;
-    for (int i = 0; j && i < r->norders; i++) {
-        const struct order *o = r->orders[i];
-        if (json_object_set_new(j, wf_modes[o->mode].name, report_order(o)) != 0) {
-            json_decref(j);
-            return NULL;
-        }
-        if (!bad && o->status != ORDER_DONE)
-            bad = o;
-    }
-    if (!j)
-        return NULL;
-    const struct order *first = r->orders[0], *last = r->orders[r->norders - 1];
-    double fe = report_ms(first->steps_end_ns - first->arrived_ns), le = report_ms(last->steps_end_ns - last->arrived_ns);
-    json_t *speedup = !bad && le > 0 ? json_real(round(fe / le * 1000) / 1000) : json_null();
-    *status = bad ? order_status_code(bad) : MHD_HTTP_OK;
-    if (json_object_set_new(j, "speedup", speedup) != 0) {
-        json_decref(j);
-        return NULL;
-    }
-    if (bad) {
-        char msg[260];
-        snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[bad->mode].name, bad->errmsg);
-        if (json_object_set_new(j, "error", json_string(msg)) != 0) {
-            json_decref(j);
-            return NULL;
-        }
-    }
-    return j;
 }
 
 static void answer_orders(struct req *r)
@@ -169,7 +120,10 @@ static void answer_orders(struct req *r)
         const char *text = report_order_text(r->orders[0]);
         body = text ? strdup(text) : NULL;
     } else {
-        json_t *j = compare_json(r, &status);
+        /* Its status is the first failed order's, with that order's error. */
+        const struct order *bad = NULL;
+        json_t *j = report_compare((const struct order *const *)r->orders, r->norders, &bad);
+        status = bad ? order_status_code(bad) : MHD_HTTP_OK;
         body = report_dumps(j);
         json_decref(j);
     }
@@ -183,7 +137,7 @@ static void answer_orders(struct req *r)
 void front_order_ended(struct front *f, const struct order *o)
 {
     f->inflight--;
-    f->mixed -= wf_modes[o->mode].sql_blocks_loop;
+    f->mixed -= wf_mode_blocks_loop(&wf_modes[o->mode]);
     metrics_order_ended(f->metrics, o);
     order_log_ended(o);
 }
@@ -202,13 +156,13 @@ void front_submit(struct front *f, struct order *o)
     if (!o->traceparent[0]) /* a root of its own when the caller set none */
         trace_child(NULL, o->traceparent, sizeof o->traceparent);
     f->inflight++;
-    f->mixed += wf_modes[o->mode].sql_blocks_loop;
+    f->mixed += wf_mode_blocks_loop(&wf_modes[o->mode]);
     metrics_order_started(f->metrics, o->mode);
-    if (wf_modes[o->mode].exec == EXEC_BLOCKING)
-        exec_blocking_submit(f->blocking, o);
-    else
-        exec_async_submit(f->async, o);
+    const struct executor *x = front_executor(f, o->mode);
+    x->ops->submit(x->ex, o);
 }
+
+const struct executor *front_executor(const struct front *f, int mode) { return &f->execs[wf_modes[mode].exec]; }
 
 /* ---- /orders/{id} and /readyz ------------------------------------------- */
 
@@ -237,12 +191,16 @@ static void on_lookup(struct probe *p)
 void front_gauges(struct front *f, struct metrics_gauges *g)
 {
     struct pgpool_stats ps;
-    struct exec_blocking_stats bs;
     pgpool_stats(f->pool, &ps);
-    exec_blocking_stats(f->blocking, &bs);
     *g = (struct metrics_gauges){.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
-                                 .pool_waiting = ps.waiting, .workers = bs.workers, .workers_busy = bs.busy,
-                                 .workers_queued = bs.queued, .threads = procstat_threads()};
+                                 .pool_waiting = ps.waiting, .threads = procstat_threads()};
+    for (int k = 0; k < EXEC_KINDS; k++) {
+        struct executor_stats es;
+        f->execs[k].ops->stats(f->execs[k].ex, &es);
+        g->workers += es.workers;
+        g->workers_busy += es.workers_busy;
+        g->workers_queued += es.queued;
+    }
 }
 
 static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
@@ -345,7 +303,7 @@ static enum MHD_Result req_suspend(struct req *r, void **con_cls)
 
 int front_admit(struct front *f, const int *modes, int nmodes, int each, char *why, size_t whylen)
 {
-    if (f->draining) {
+    if (!drain_taking_orders(&f->drain)) {
         metrics_order_rejected(f->metrics, REJECT_DRAINING);
         snprintf(why, whylen, "server is shutting down");
         return FRONT_DRAINING;
@@ -356,7 +314,7 @@ int front_admit(struct front *f, const int *modes, int nmodes, int each, char *w
             snprintf(why, whylen, "mode '%s' is not offered by this server (--modes)", wf_modes[modes[i]].name);
             return FRONT_MODE_OFF;
         }
-        nmixed += wf_modes[modes[i]].sql_blocks_loop * each;
+        nmixed += wf_mode_blocks_loop(&wf_modes[modes[i]]) * each;
     }
     if (each > (f->opt.max_inflight - f->inflight) / nmodes) {
         metrics_order_rejected(f->metrics, REJECT_OVERLOAD);
@@ -518,7 +476,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
 
     /* Drained: the daemon is about to stop, and MHD must not find a
      * connection suspended then. */
-    if (f->closed)
+    if (drain_closed(&f->drain))
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "server is shutting down");
 
     struct args args = {0};
@@ -561,50 +519,33 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     check_drained(f);
 }
 
-/* Cancels every running order now (the drain's timeout). */
-static void front_cancel_orders(struct front *f)
+/* The drain's hooks: cancel every running order (its deadline passed),
+ * or abandon them (the grace ran out, or a second signal). */
+static void cancel_orders(void *arg)
 {
+    struct front *f = arg;
     if (f->inflight == 0)
         return;
     log_warn("cancelling %d orders in flight", f->inflight);
-    exec_async_cancel_all(f->async);
-    exec_blocking_cancel(f->blocking);
+    for (int k = 0; k < EXEC_KINDS; k++)
+        f->execs[k].ops->cancel_all(f->execs[k].ex);
 }
 
-void front_abort(struct front *f)
+static void abort_orders(void *arg)
 {
-    f->drain_phase = 2;
-    evloop_timer_stop(f->loop, &f->drain_timer);
+    struct front *f = arg;
     if (f->inflight == 0)
         return;
     log_warn("abandoning %d orders in flight: not waiting for the database or the kitchen any more", f->inflight);
-    exec_async_abort_all(f->async);
-    exec_blocking_abort(f->blocking);
+    for (int k = 0; k < EXEC_KINDS; k++)
+        f->execs[k].ops->abort_all(f->execs[k].ex);
 }
 
-/* The drain's deadlines: first cancel, then, if orders still wait (their
- * rows cannot be written: a frozen database), abandon them. */
-static void on_drain_timeout(struct evloop *loop, struct ev_timer *t)
-{
-    struct front *f = container_of(t, struct front, drain_timer);
-    if (f->drain_phase == 0) {
-        log_warn("drain timeout");
-        f->drain_phase = 1;
-        front_cancel_orders(f);
-        if (evloop_timer_start(loop, t, FRONT_CANCEL_GRACE_MS * NS_PER_MS) == 0)
-            return;
-    }
-    front_abort(f);
-}
+void front_abort(struct front *f) { drain_abort(&f->drain); }
 
 void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg)
 {
-    f->draining = 1;
-    f->drained = done;
-    f->drained_arg = arg;
-    f->drain_timer.cb = on_drain_timeout;
-    if (evloop_timer_start(f->loop, &f->drain_timer, (int64_t)timeout_ms * NS_PER_MS) != 0)
-        front_abort(f); /* no memory for a timer: do not wait unbounded */
+    drain_start(&f->drain, timeout_ms, done, arg);
     check_drained(f);
 }
 
@@ -622,8 +563,8 @@ struct evloop *front_loop(const struct front *f) { return f->loop; }
 struct httpd *front_httpd(const struct front *f) { return f->httpd; }
 double front_default_scale(const struct front *f) { return f->opt.default_scale; }
 
-struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
-                        struct exec_blocking *blocking, const struct front_options *opt)
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
+                        const struct executor *execs, const struct front_options *opt)
 {
     struct front *f = calloc(1, sizeof *f);
     if (!f)
@@ -631,9 +572,11 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
     f->loop = loop;
     f->pool = pool;
     f->http = http;
-    f->async = async;
-    f->blocking = blocking;
+    for (int k = 0; k < EXEC_KINDS; k++)
+        f->execs[k] = execs[k];
     f->opt = *opt;
+    struct drain_hooks hooks = {.cancel = cancel_orders, .abort = abort_orders, .arg = f};
+    drain_init(&f->drain, loop, FRONT_CANCEL_GRACE_MS, &hooks);
     f->metrics = metrics_new();
     if (!f->metrics || metrics_watch_loop(f->metrics, loop) != 0) {
         front_free(f);
@@ -646,7 +589,7 @@ void front_free(struct front *f)
 {
     if (!f)
         return;
-    evloop_timer_stop(f->loop, &f->drain_timer);
+    drain_release(&f->drain);
     metrics_free(f->metrics);
     free(f);
 }

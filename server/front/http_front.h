@@ -14,8 +14,7 @@ struct evloop;
 struct httpd;
 struct pgpool;
 struct curl_loop;
-struct exec_async;
-struct exec_blocking;
+struct executor;
 struct front;
 
 struct front_options {
@@ -31,9 +30,10 @@ struct front_options {
  * whatever still waits is abandoned and the server stops. */
 #define FRONT_CANCEL_GRACE_MS 2000
 
-/* Returns new, or NULL. Everything passed is borrowed. */
-struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, struct exec_async *async,
-                        struct exec_blocking *blocking, const struct front_options *opt);
+/* Returns new, or NULL. Everything passed is borrowed; execs[k] is the
+ * executor of enum exec_kind k (executor.h), copied. */
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
+                        const struct executor *execs, const struct front_options *opt);
 void front_free(struct front *f);
 void front_attach(struct front *f, struct httpd *h);
 /* MHD callbacks; arg is the front. */
@@ -84,8 +84,10 @@ void front_order_ended(struct front *f, const struct order *o);
  * waits until every hold is released. */
 void front_hold(struct front *f);
 void front_release(struct front *f);
-/* The gauges /metrics samples from the pool and the workers. */
+/* The gauges /metrics samples from the pool and the executors. */
 void front_gauges(struct front *f, struct metrics_gauges *g);
+/* The executor that runs orders of mode (borrowed). */
+const struct executor *front_executor(const struct front *f, int mode);
 /* What such a module needs of the front (borrowed). */
 struct evloop *front_loop(const struct front *f);
 struct httpd *front_httpd(const struct front *f);

@@ -9,8 +9,10 @@
  * the stream after MHD let go of it, or stop an order it placed. */
 #include "rush.h"
 
+#include "check.h"
 #include "clock.h"
 #include "evloop.h"
+#include "executor.h"
 #include "http_front.h"
 #include "httpd.h"
 #include "list.h"
@@ -19,6 +21,7 @@
 #include "order.h"
 #include "procstat.h"
 #include "report.h"
+#include "stats.h"
 #include "text.h"
 
 #include <jansson.h>
@@ -32,6 +35,22 @@
 #define BLOCK_SIZE 4096
 
 struct rush;
+
+/* The stream's life. Made, then streaming while MHD holds the response
+ * (suspended by us whenever nothing is left to send), finished once the
+ * summaries and the end are in the buffer; closed when MHD let go of it,
+ * its orders running on to their ends, or dropped if it let go before
+ * any order was submitted. */
+enum rush_state {
+    RUSH_MADE,      /* orders made, not submitted; the response being queued */
+    RUSH_STREAMING, /* orders submitted; MHD reads the buffer */
+    RUSH_SUSPENDED, /* nothing to send: the connection suspended by us until wake() */
+    RUSH_FINISHED,  /* every order ended: summaries and end in the buffer */
+    RUSH_CLOSED,    /* MHD let go of the stream; freed once every order ended */
+    RUSH_DROPPED    /* MHD let go before the orders were submitted; freed now */
+};
+
+static const char *const rush_state_names[] = {"made", "streaming", "suspended", "finished", "closed", "dropped"};
 
 /* One placed order. */
 struct rush_slot {
@@ -47,6 +66,7 @@ struct rush_mode {
     double *elapsed_ms; /* [ended], server-measured */
     double queued_sum_ms, queued_max_ms;
     int64_t last_end_ns;
+    int db_connections_max; /* its executor's, sampled */
 };
 
 struct rush {
@@ -56,13 +76,9 @@ struct rush {
     struct evloop *loop;
     struct rush_params p;
     int total, ended;
-    int submitted;   /* the orders were handed to the front */
-    int stream_open; /* MHD holds the response */
-    int suspended;   /* the connection is suspended by us */
-    int finished;    /* summaries and end are in the buffer */
+    enum rush_state state;
     int64_t start_ns;
     int threads_before, threads_max;
-    int pool_busy_max, workers_busy_max;
     int ticks_quiet;
     struct ev_timer tick;
     struct rush_slot *slots;          /* [total] */
@@ -71,12 +87,39 @@ struct rush {
     size_t off;
 };
 
+static int rush_change_ok(enum rush_state from, enum rush_state to)
+{
+    switch (to) {
+    case RUSH_STREAMING:
+        return from == RUSH_MADE || from == RUSH_SUSPENDED;
+    case RUSH_SUSPENDED:
+    case RUSH_FINISHED:
+        return from == RUSH_STREAMING;
+    case RUSH_CLOSED:
+        return from == RUSH_STREAMING || from == RUSH_SUSPENDED || from == RUSH_FINISHED;
+    case RUSH_DROPPED:
+        return from == RUSH_MADE;
+    default:
+        return 0;
+    }
+}
+
+static void rush_set_state(struct rush *r, enum rush_state next)
+{
+    CHECK(rush_change_ok(r->state, next));
+    log_debug("rush: %s -> %s", rush_state_names[r->state], rush_state_names[next]);
+    r->state = next;
+}
+
+/* Whether MHD holds the stream (a client may read it). */
+static int stream_open(const struct rush *r) { return r->state < RUSH_CLOSED; }
+
 /* ---- output --------------------------------------------------------------- */
 
 /* Appends s to the stream while a client reads it. */
 static void out_text(struct rush *r, const char *s)
 {
-    if (r->stream_open)
+    if (stream_open(r))
         text_buf_put(&r->out, "%s", s);
 }
 
@@ -89,7 +132,7 @@ static void out_event(struct rush *r, const char *name, int seq, json_t *j)
         r->out.oom = 1;
         return;
     }
-    if (!r->stream_open) { /* the client is gone: nothing to write */
+    if (!stream_open(r)) { /* the client is gone: nothing to write */
         free(text);
         return;
     }
@@ -102,8 +145,8 @@ static void out_event(struct rush *r, const char *name, int seq, json_t *j)
 /* Lets MHD send what the buffer holds (or see the end). */
 static void wake(struct rush *r)
 {
-    if (r->suspended) {
-        r->suspended = 0;
+    if (r->state == RUSH_SUSPENDED) {
+        rush_set_state(r, RUSH_STREAMING);
         httpd_resume(r->httpd, r->conn);
     }
 }
@@ -112,30 +155,16 @@ static void wake(struct rush *r)
 
 static void sample(struct rush *r)
 {
-    struct metrics_gauges g;
-    front_gauges(r->f, &g);
-    if (g.pool_busy > r->pool_busy_max)
-        r->pool_busy_max = g.pool_busy;
-    if (g.workers_busy > r->workers_busy_max)
-        r->workers_busy_max = g.workers_busy;
+    for (int k = 0; k < r->p.nmodes; k++) {
+        const struct executor *x = front_executor(r->f, r->p.modes[k]);
+        struct executor_stats es;
+        x->ops->stats(x->ex, &es);
+        if (es.db_connections > r->modes[k].db_connections_max)
+            r->modes[k].db_connections_max = es.db_connections;
+    }
     int t = procstat_threads();
     if (t > r->threads_max)
         r->threads_max = t;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest rank of sorted v[0..n). */
-static double percentile(const double *v, int n, double p)
-{
-    if (n == 0)
-        return 0;
-    int rank = (int)ceil(p / 100.0 * n);
-    return v[rank < 1 ? 0 : rank > n ? n - 1 : rank - 1];
 }
 
 static double round3(double v) { return round(v * 1000) / 1000; }
@@ -145,8 +174,8 @@ static json_t *summary_json(struct rush *r, int k)
 {
     struct rush_mode *m = &r->modes[k];
     int mode = r->p.modes[k];
-    int blocking = wf_modes[mode].exec == EXEC_BLOCKING;
-    qsort(m->elapsed_ms, (size_t)m->ended, sizeof *m->elapsed_ms, cmp_double);
+    const struct executor_ops *x = front_executor(r->f, mode)->ops;
+    stats_sort(m->elapsed_ms, (size_t)m->ended);
     double wall_ms = report_ms(m->last_end_ns - r->start_ns);
     json_t *j = json_object();
     if (!j)
@@ -159,8 +188,8 @@ static json_t *summary_json(struct rush *r, int k)
     bad |= json_object_set_new(j, "scale", json_real(r->p.scale));
     bad |= json_object_set_new(j, "wall_ms", json_real(wall_ms));
     bad |= json_object_set_new(j, "orders_per_s", json_real(wall_ms > 0 ? round3(m->ok / (wall_ms / 1000)) : 0));
-    bad |= json_object_set_new(j, "p50_ms", json_real(round3(percentile(m->elapsed_ms, m->ended, 50))));
-    bad |= json_object_set_new(j, "p99_ms", json_real(round3(percentile(m->elapsed_ms, m->ended, 99))));
+    bad |= json_object_set_new(j, "p50_ms", json_real(round3(stats_percentile(m->elapsed_ms, (size_t)m->ended, 50, 0))));
+    bad |= json_object_set_new(j, "p99_ms", json_real(round3(stats_percentile(m->elapsed_ms, (size_t)m->ended, 99, 0))));
     bad |= json_object_set_new(j, "max_ms", json_real(round3(m->ended ? m->elapsed_ms[m->ended - 1] : 0)));
     bad |= json_object_set_new(j, "queued_mean_ms", json_real(round3(m->ended ? m->queued_sum_ms / m->ended : 0)));
     bad |= json_object_set_new(j, "queued_max_ms", json_real(round3(m->queued_max_ms)));
@@ -169,8 +198,8 @@ static json_t *summary_json(struct rush *r, int k)
     bad |= json_object_set_new(j, "threads_before", json_integer(r->threads_before));
     bad |= json_object_set_new(j, "threads_during", json_integer(r->threads_max));
     /* A blocking worker holds its own PGconn; async orders share the pool. */
-    bad |= json_object_set_new(j, "db_connections_used", json_integer(blocking ? r->workers_busy_max : r->pool_busy_max));
-    bad |= json_object_set_new(j, "db_connections_kind", json_string(blocking ? "worker's own" : "async pool"));
+    bad |= json_object_set_new(j, "db_connections_used", json_integer(m->db_connections_max));
+    bad |= json_object_set_new(j, "db_connections_kind", json_string(x->db_connections_kind));
     if (bad) {
         json_decref(j);
         return NULL;
@@ -184,7 +213,7 @@ static void finish(struct rush *r)
     for (int k = 0; k < r->p.nmodes; k++)
         out_event(r, "summary", -1, summary_json(r, k));
     out_text(r, "event: end\ndata: {}\n\n");
-    r->finished = 1;
+    rush_set_state(r, RUSH_FINISHED);
 }
 
 /* ---- lifetime ------------------------------------------------------------- */
@@ -205,7 +234,7 @@ static void rush_free(struct rush *r)
 
 static void rush_maybe_free(struct rush *r)
 {
-    if (!r->stream_open && (!r->submitted || r->ended == r->total))
+    if (r->state == RUSH_DROPPED || (r->state == RUSH_CLOSED && r->ended == r->total))
         rush_free(r);
 }
 
@@ -213,12 +242,11 @@ static void rush_maybe_free(struct rush *r)
 static void on_stream_freed(void *cls)
 {
     struct rush *r = cls;
-    r->stream_open = 0;
-    r->suspended = 0;
+    rush_set_state(r, r->state == RUSH_MADE ? RUSH_DROPPED : RUSH_CLOSED);
     free(text_buf_finish(&r->out));
     r->off = 0;
     evloop_timer_stop(r->loop, &r->tick);
-    if (r->ended < r->total && r->submitted)
+    if (r->ended < r->total && r->state == RUSH_CLOSED)
         log_info("rush stream closed with %d of %d orders running; they finish and keep their rows",
                  r->total - r->ended, r->total);
     rush_maybe_free(r);
@@ -240,11 +268,11 @@ static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
         r->ticks_quiet = 0;
         return (ssize_t)n;
     }
-    if (r->finished)
+    if (r->state == RUSH_FINISHED)
         return MHD_CONTENT_READER_END_OF_STREAM;
     /* Allowed from the content reader; resumed by wake(). */
     MHD_suspend_connection(r->conn);
-    r->suspended = 1;
+    rush_set_state(r, RUSH_SUSPENDED);
     return 0;
 }
 
@@ -277,14 +305,17 @@ static void on_order_done(struct order *o, void *arg)
     if (now > m->last_end_ns)
         m->last_end_ns = now;
     sample(r);
-    if (r->stream_open)
+    if (stream_open(r))
         out_event(r, "order", s->seq, report_order(o));
     order_free(o);
     s->o = NULL;
-    if (++r->ended == r->total && r->stream_open)
-        finish(r);
-    if (r->stream_open)
+    if (stream_open(r)) {
         wake(r);
+        if (++r->ended == r->total)
+            finish(r);
+    } else {
+        r->ended++;
+    }
     rush_maybe_free(r);
 }
 
@@ -304,7 +335,7 @@ static struct rush *rush_new(struct front *f, struct MHD_Connection *c, const st
     r->start_ns = clock_mono_ns(); /* before the first order arrives */
     r->total = p->customers * p->nmodes;
     r->tick.cb = on_tick;
-    r->stream_open = 1;
+    r->state = RUSH_MADE;
     front_hold(f);
     r->slots = calloc((size_t)r->total, sizeof *r->slots);
     if (!r->slots)
@@ -321,7 +352,6 @@ static struct rush *rush_new(struct front *f, struct MHD_Connection *c, const st
     }
     return r;
 fail:
-    r->stream_open = 0;
     rush_free(r);
     return NULL;
 }
@@ -360,7 +390,6 @@ enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const stru
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE, on_read, r,
                                                                   on_stream_freed);
     if (!resp) {
-        r->stream_open = 0;
         rush_free(r);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     }
@@ -370,7 +399,7 @@ enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const stru
     if (ok == MHD_YES)
         ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
     if (ok == MHD_YES) {
-        r->submitted = 1;
+        rush_set_state(r, RUSH_STREAMING);
         for (int i = 0; i < r->total; i++)
             front_submit(f, r->slots[i].o);
         if (evloop_timer_start(r->loop, &r->tick, TICK_NS) != 0)

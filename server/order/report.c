@@ -6,6 +6,7 @@
 #include "workflow_json.h"
 
 #include <math.h>
+#include <stdio.h>
 
 double report_ms(long long ns) { return round((double)ns / 1e3) / 1e3; }
 
@@ -86,4 +87,37 @@ const char *report_order_text(struct order *o)
 char *report_dumps(const json_t *j)
 {
     return j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+}
+
+json_t *report_compare(const struct order *const orders[], int n, const struct order **bad)
+{
+    json_t *j = json_object();
+    *bad = NULL;
+    for (int i = 0; j && i < n; i++) {
+        const struct order *o = orders[i];
+        if (json_object_set_new(j, wf_modes[o->mode].name, report_order(o)) != 0) {
+            json_decref(j);
+            return NULL;
+        }
+        if (!*bad && o->status != ORDER_DONE)
+            *bad = o;
+    }
+    if (!j)
+        return NULL;
+    const struct order *first = orders[0], *last = orders[n - 1];
+    double fe = report_ms(first->steps_end_ns - first->arrived_ns), le = report_ms(last->steps_end_ns - last->arrived_ns);
+    json_t *speedup = !*bad && le > 0 ? json_real(round(fe / le * 1000) / 1000) : json_null();
+    if (json_object_set_new(j, "speedup", speedup) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    if (*bad) {
+        char msg[260];
+        snprintf(msg, sizeof msg, "%s order failed: %s", wf_modes[(*bad)->mode].name, (*bad)->errmsg);
+        if (json_object_set_new(j, "error", json_string(msg)) != 0) {
+            json_decref(j);
+            return NULL;
+        }
+    }
+    return j;
 }

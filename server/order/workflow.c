@@ -22,16 +22,16 @@ const struct step_def wf_steps[] = {
 const int wf_nsteps = (int)(sizeof wf_steps / sizeof wf_steps[0]);
 
 const struct mode_def wf_modes[] = {
-    {"blocking", EXEC_BLOCKING, 0, 0,
+    {"blocking", EXEC_BLOCKING, BREW_WORKER, 0,
      "One step after another on a worker thread: every wait adds up. Orders beyond the worker pool queue for a "
      "turn."},
-    {"async", EXEC_ASYNC, 0, 0,
+    {"async", EXEC_ASYNC, BREW_POOL, 0,
      "The waits overlap on one event loop; brew and toast still wait for water and beans. Elapsed is close to the "
      "critical path."},
-    {"naive", EXEC_ASYNC, 1, 0,
+    {"naive", EXEC_ASYNC, BREW_POOL, 1,
      "Everything at once, dependencies ignored: fastest, but brew starts without water and beans, so the coffee "
      "is not ready."},
-    {"mixed", EXEC_ASYNC, 0, 1,
+    {"mixed", EXEC_ASYNC, BREW_ON_LOOP, 0,
      "Async, but brew uses blocking libpq on the loop thread: the loop freezes, toast and every other async "
      "order stall."},
 };
@@ -116,10 +116,15 @@ const char *wf_exec_name(enum exec_kind exec)
     return exec == EXEC_BLOCKING ? "blocking" : "async";
 }
 
+int wf_mode_blocks_loop(const struct mode_def *mode)
+{
+    return mode->brew == BREW_ON_LOOP;
+}
+
 /* Whether step blocks the thread that runs it in mode (see wf_expected_ms). */
 static int step_blocks(const struct mode_def *mode, const struct step_def *step)
 {
-    return mode->exec == EXEC_BLOCKING || (mode->sql_blocks_loop && step->io == IO_SQL);
+    return mode->exec == EXEC_BLOCKING || (wf_mode_blocks_loop(mode) && step->io == IO_SQL);
 }
 
 double wf_expected_ms(const struct mode_def *mode, double scale)

@@ -33,17 +33,30 @@ extern const int wf_nsteps;
 /* How a mode runs the workflow. */
 enum exec_kind {
     EXEC_BLOCKING, /* one worker thread runs the steps in table order */
-    EXEC_ASYNC     /* the event loop runs them as their dependencies end */
+    EXEC_ASYNC,    /* the event loop runs them as their dependencies end */
+    EXEC_KINDS
 };
 
+/* How a mode brews (its IO_SQL step): each kind is one brew service of
+ * the executors (server/exec/io.h), the async executor's chosen by this
+ * column alone. */
+enum brew_kind {
+    BREW_WORKER,  /* blocking libpq on the blocking worker's own connection */
+    BREW_POOL,    /* the async pool's connections, never blocking the loop */
+    BREW_ON_LOOP, /* blocking libpq ON the loop thread (the seed's blocked
+                     pourover): the loop stalls, a mistake on purpose */
+    BREW_KINDS
+};
+
+/* A mode is a row: its executor, its brew, whether it respects the steps'
+ * dependencies, and what it teaches. */
 struct mode_def {
     const char *name;
     enum exec_kind exec;
+    enum brew_kind brew;
     int ignore_deps;    /* start every step at once (the seed's make_coffee_wrong) */
-    int sql_blocks_loop; /* run SQL steps with blocking libpq ON the loop thread
-                            (the seed's blocked pourover): a mistake, on purpose */
-    const char *lesson;  /* what the mode teaches, a sentence or two: served
-                            at GET /workflow, shown by the page */
+    const char *lesson; /* what the mode teaches, a sentence or two: served
+                           at GET /workflow, shown by the page */
 };
 
 extern const struct mode_def wf_modes[];
@@ -60,6 +73,9 @@ const char *wf_mode_names(void);
 const char *wf_io_name(enum step_io io);
 /* "blocking" or "async" (static storage). */
 const char *wf_exec_name(enum exec_kind exec);
+/* Whether mode's brew holds the event loop while it runs (BREW_ON_LOOP):
+ * GET /workflow's blocks_loop, and what --max-mixed bounds. */
+int wf_mode_blocks_loop(const struct mode_def *mode);
 
 /* Steps not yet started whose dependencies are all done (or all steps not
  * yet started, when ignore_deps). */
@@ -73,8 +89,8 @@ double wf_critical_path_ms(double scale);
 double wf_sequential_ms(double scale);
 /* The elapsed time to expect of an order of mode at scale, in ms: the
  * workflow played out on paper as the mode's executor runs it. A step
- * that blocks (every step of EXEC_BLOCKING, the SQL steps of
- * sql_blocks_loop) holds its thread until it ends, so nothing else starts
+ * that blocks (every step of EXEC_BLOCKING, the SQL steps of a mode
+ * that wf_mode_blocks_loop) holds its thread until it ends, so nothing else starts
  * or is seen to end meanwhile; the others overlap. Ready steps start in
  * table order. blocking: the sequential sum; async: the critical path;
  * naive: the longest step; mixed: the critical path plus what waited

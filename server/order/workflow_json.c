@@ -22,7 +22,7 @@ static json_t *mode_json(int i, double scale, const struct wfjson_server *server
 {
     const struct mode_def *m = &wf_modes[i];
     return json_pack("{s:s, s:s, s:b, s:b, s:f, s:b, s:s}", "name", m->name, "executor", wf_exec_name(m->exec),
-                     "respects_dependencies", !m->ignore_deps, "blocks_loop", m->sql_blocks_loop, "expected_ms",
+                     "respects_dependencies", !m->ignore_deps, "blocks_loop", wf_mode_blocks_loop(m), "expected_ms",
                      wf_expected_ms(m, scale), "offered", (int)((server->modes >> i) & 1u), "lesson", m->lesson);
 }
 

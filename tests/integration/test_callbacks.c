@@ -9,6 +9,7 @@
  * PostgreSQL and the real kitchen; run under AddressSanitizer, a callback
  * that frees its request also proves the caller never touches it after. */
 #include "harness.h"
+#include "brew_on_loop.h"
 
 #include "clock.h"
 #include "curl_loop.h"
@@ -18,6 +19,7 @@
 #include "kitchen_client.h"
 #include "order.h"
 #include "pgpool.h"
+#include "store_pgpool.h"
 #include "watchdog.h"
 
 #include <CUnit/Basic.h>
@@ -309,11 +311,15 @@ static void test_exec_async_entry_points(void)
     struct curl_loop *cl = curl_loop_new(the_loop, 4, 0, kc_setup);
     struct watchdog *wd = watchdog_new();
     CU_ASSERT_FATAL(p && cl && wd);
-    struct exec_async_options opt = {.kitchen_url = kitchen.base_url, .db = c, .wd = wd, .step_slack_ms = 5000,
-                                     .db_timeout_ms = 5000, .connect_timeout_ms = 5000, .row_budget_ms = 60000};
-    struct exec_async_db adb = exec_async_pgpool(p);
-    struct exec_async_kitchen ak = exec_async_curl(cl);
-    struct exec_async *ex = exec_async_new(the_loop, &adb, &ak, &opt);
+    struct exec_async_options opt = {.step_slack_ms = 5000, .db_timeout_ms = 5000, .row_budget_ms = 60000};
+    struct store_pgpool *store = store_pgpool_new(the_loop, p);
+    struct brew_on_loop *loop_brew = brew_on_loop_new(the_loop, c, wd, 5000);
+    struct kc_service *ks = kc_service_new(the_loop, cl, kitchen.base_url);
+    CU_ASSERT_FATAL(store && loop_brew && ks);
+    struct exec_async_services svc = {.store = store_pgpool_store(store), .kitchen = kc_service(ks)};
+    svc.brew[BREW_POOL] = store_pgpool_brew(store);
+    svc.brew[BREW_ON_LOOP] = brew_on_loop_service(loop_brew);
+    struct exec_async *ex = exec_async_new(the_loop, &svc, &opt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
     int mode = wf_mode_lookup("async");
     struct order *o[3];
@@ -343,6 +349,9 @@ static void test_exec_async_entry_points(void)
     for (int i = 0; i < 3; i++)
         order_free(o[i]);
     exec_async_free(ex);
+    kc_service_free(ks);
+    brew_on_loop_free(loop_brew);
+    store_pgpool_free(store);
     curl_loop_free(cl);
     pgpool_free(p);
     watchdog_free(wd);

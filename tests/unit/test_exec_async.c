@@ -1,22 +1,24 @@
-/* Unit tests for exec_async alone: its two I/O services (exec_async.h) are
- * fakes here, so an order is driven through every state and every failure
- * without a database or a kitchen. The fakes keep the real contracts: a
- * request's callback runs once, from a timer (a later loop pass), never
- * inside submit/start/abandon, and never after abandon. As in libuv's
- * tests, callbacks only count; the tests assert the counts after the loop
- * ran, then free everything so that ASan sees leaks and late callbacks. */
+/* Unit tests for exec_async alone: its I/O services (io.h: the order
+ * store, the kitchen, the brews) are fakes here, so an order is driven
+ * through every state and every failure without a database or a kitchen;
+ * the fakes speak only io.h (no libpq). They keep the real contracts: a
+ * request's done runs once, from a timer (a later loop pass), never inside
+ * start/abandon, and never after abandon. As in libuv's tests, callbacks
+ * only count; the tests assert the counts after the loop ran, then free
+ * everything so that ASan sees leaks and late callbacks. */
 #include "harness.h"
+#include "brew_on_loop.h"
 #include "clock.h"
-#include "db.h"
 #include "evloop.h"
 #include "exec_async.h"
-#include "kitchen_client.h"
+#include "io.h"
 #include "order.h"
-#include "pgpool.h"
+#include "store_pgpool.h"
 #include "workflow.h"
 
 #include <CUnit/Basic.h>
-#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GUARD_NS (5 * NS_PER_SEC) /* a test whose loop still runs by then has failed */
@@ -28,9 +30,10 @@
 enum q_kind { Q_INSERT, Q_BREW, Q_FINISH, Q_KINDS };
 
 struct db_outcome {
-    int delay_ms;   /* HANG = never */
-    int status;     /* a pgq_status */
-    int rows;       /* PGQ_OK: 1 = one row with value, 0 = no row */
+    int delay_ms; /* HANG = never */
+    int error;    /* 0 or an order_error */
+    int lost;     /* the error is a lost connection */
+    int rows;     /* no error: 1 = the id or the coffee (value), 0 = none came back */
     const char *value;
 };
 
@@ -44,28 +47,29 @@ struct kitchen_outcome {
 static struct {
     struct db_outcome db[Q_KINDS];
     struct kitchen_outcome kitchen[WF_MAX_STEPS];
-    int finish_lost; /* the first this many finishes end PGQ_UNAVAILABLE (their connection lost) */
+    int finish_lost; /* the first this many finishes end lost with their connection */
 } script;
 
 /* A request a fake holds until it answers or is abandoned. */
 struct pending {
     int active;
-    struct pgq *q;      /* a database request, or */
-    struct kc_call *c;  /* a kitchen call */
-    int kind;           /* q: enum q_kind; c: the step's index */
+    struct io_req *r;
+    int db;   /* a database request (else a kitchen call) */
+    int kind; /* db: enum q_kind; else the step's index */
     struct ev_timer timer;
 };
 
 /* What the fakes and the order's callback saw; reset by setup(). */
 static struct {
     struct evloop *loop;
-    int in_call;     /* inside an exec_async_* call, or a fake's submit/start/abandon */
+    int in_call;     /* inside an exec_async_* call, or a fake's start/abandon */
     struct pending pending[MAX_PENDING];
     int submits[Q_KINDS], db_answers[Q_KINDS], db_abandons[Q_KINDS];
     int starts[WF_MAX_STEPS], kitchen_answers[WF_MAX_STEPS], kitchen_abandons[WF_MAX_STEPS];
     long kitchen_timeout_ms[WF_MAX_STEPS];
     char kitchen_trace[WF_MAX_STEPS][TRACEPARENT_SIZE];
     int brew_after_insert;  /* the brew was submitted once the row existed */
+    int toast_during_brew;  /* toast started while a brew was pending */
     int misuse;             /* a request submitted twice, a call inside a call, ... */
     int done_calls, done_inside_call, done_with_io_pending;
     int want_done;
@@ -89,13 +93,18 @@ static int npending(void)
     return n;
 }
 
-static struct pending *new_pending(void (*cb)(struct evloop *, struct ev_timer *), int delay_ms)
+/* Registers r as pending, answered by cb after delay_ms. */
+static struct pending *new_pending(struct io_req *r, int db, int kind, void (*cb)(struct evloop *, struct ev_timer *),
+                                   int delay_ms)
 {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (g.pending[i].active && g.pending[i].r == r)
+            g.misuse++; /* started while still pending */
     for (int i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &g.pending[i];
         if (p->active)
             continue;
-        *p = (struct pending){.active = 1, .timer = {.cb = cb}};
+        *p = (struct pending){.active = 1, .r = r, .db = db, .kind = kind, .timer = {.cb = cb}};
         if (delay_ms != HANG)
             CU_ASSERT_EQUAL(evloop_timer_start(g.loop, &p->timer, (int64_t)delay_ms * NS_PER_MS), 0);
         return p;
@@ -104,71 +113,70 @@ static struct pending *new_pending(void (*cb)(struct evloop *, struct ev_timer *
     return NULL;
 }
 
-/* ---- the fake database ------------------------------------------------------ */
-
-static PGresult *make_result(const struct db_outcome *out)
-{
-    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-    PGresAttDesc att = {.name = "v", .typid = 25 /* text */, .typlen = -1, .atttypmod = -1};
-    CU_ASSERT_FATAL(r && PQsetResultAttrs(r, 1, &att));
-    if (out->rows)
-        CU_ASSERT_FATAL(PQsetvalue(r, 0, 0, (char *)out->value, (int)strlen(out->value)));
-    return r;
-}
+/* ---- the fake store and brews ------------------------------------------------ */
 
 static void db_answer(struct evloop *loop, struct ev_timer *t)
 {
     (void)loop;
     struct pending *p = container_of(t, struct pending, timer);
-    struct pgq *q = p->q;
-    const struct db_outcome lost = {.status = PGQ_UNAVAILABLE};
+    const struct db_outcome lost = {.error = OERR_DB, .lost = 1};
     const struct db_outcome *out = &script.db[p->kind];
-    p->active = 0; /* before the callback: it may submit q again */
+    p->active = 0; /* before the callback: it may start the request again */
     if (p->kind == Q_FINISH && g.db_answers[Q_FINISH] < script.finish_lost)
         out = &lost;
     g.db_answers[p->kind]++;
-    PGresult *res = out->status == PGQ_OK ? make_result(out) : NULL;
-    q->waited_ns = 0;
-    q->cb(q, out->status, res, out->status == PGQ_OK ? NULL : "the fake database says no");
-    PQclear(res); /* borrowed by the callback only */
+    struct io_result res = {.error = out->error, .lost = out->lost};
+    if (out->error)
+        res.msg = "the fake database says no";
+    else if (out->rows && p->kind == Q_INSERT)
+        res.id = strtoll(out->value, NULL, 10);
+    else if (out->rows && p->kind == Q_BREW)
+        res.text = out->value;
+    p->r->done(p->r, &res);
 }
 
-static enum q_kind kind_of(const struct pgq *q)
-{
-    const char *what = q->stmt->what;
-    if (strcmp(what, "insert order") == 0)
-        return Q_INSERT;
-    if (strcmp(what, "brew") == 0)
-        return Q_BREW;
-    CU_ASSERT_STRING_EQUAL(what, "finish order");
-    return Q_FINISH;
-}
-
-static void fake_submit(void *ctx, struct pgq *q)
+static void db_start(void *ctx, struct io_req *r, enum q_kind k)
 {
     CU_ASSERT_PTR_EQUAL(ctx, &g);
     g.in_call++;
-    for (int i = 0; i < MAX_PENDING; i++)
-        if (g.pending[i].active && g.pending[i].q == q)
-            g.misuse++; /* submitted while still pending */
-    enum q_kind k = kind_of(q);
-    if (k == Q_BREW)
+    if (k == Q_BREW) {
         g.brew_after_insert = g.db_answers[Q_INSERT] > 0 && g.submits[Q_FINISH] == 0;
+    }
     g.submits[k]++;
-    struct pending *p = new_pending(db_answer, script.db[k].delay_ms);
-    p->q = q;
-    p->kind = k;
+    new_pending(r, 1, k, db_answer, script.db[k].delay_ms);
     g.in_call--;
 }
 
-/* Withdraws the pending answer to req (a query or a kitchen call), counting
- * it in abandons[kind]; a no-op for one not pending (already answered). */
-static void drop_pending(const void *req, int abandons[])
+static void fake_insert(void *ctx, struct io_req *r, const struct order *o, double budget_ms, long timeout_ms)
+{
+    (void)o;
+    CU_ASSERT(budget_ms > 0 && timeout_ms > 0);
+    db_start(ctx, r, Q_INSERT);
+}
+
+static void fake_finish(void *ctx, struct io_req *r, struct order *o, long timeout_ms)
+{
+    (void)timeout_ms;
+    CU_ASSERT(o->id > 0);
+    db_start(ctx, r, Q_FINISH);
+}
+
+static void fake_brew(void *ctx, struct io_req *r, const struct order *o, int step, long timeout_ms)
+{
+    CU_ASSERT_EQUAL(wf_steps[step].io, IO_SQL);
+    CU_ASSERT(o->id > 0);
+    CU_ASSERT_EQUAL(timeout_ms, order_step_limit_ms(o, step, 700));
+    db_start(ctx, r, Q_BREW);
+}
+
+/* Withdraws the pending answer to r, counting it in abandons[kind]; a
+ * no-op for one not pending (already answered). */
+static void drop_pending(const struct io_req *r, int abandons[])
 {
     g.in_call++;
     for (int i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &g.pending[i];
-        if (p->active && ((const void *)p->q == req || (const void *)p->c == req)) {
+        if (p->active && p->r == r) {
             evloop_timer_stop(g.loop, &p->timer);
             p->active = 0;
             abandons[p->kind]++;
@@ -177,11 +185,18 @@ static void drop_pending(const void *req, int abandons[])
     g.in_call--;
 }
 
-/* As pgpool_abandon. */
-static void fake_db_abandon(void *ctx, struct pgq *q)
+static void fake_db_abandon(void *ctx, struct io_req *r)
 {
     CU_ASSERT_PTR_EQUAL(ctx, &g);
-    drop_pending(q, g.db_abandons);
+    drop_pending(r, g.db_abandons);
+}
+
+static int brew_pending(void)
+{
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (g.pending[i].active && g.pending[i].db && g.pending[i].kind == Q_BREW)
+            return 1;
+    return 0;
 }
 
 /* ---- the fake kitchen ------------------------------------------------------- */
@@ -193,42 +208,48 @@ static void kitchen_answer(struct evloop *loop, struct ev_timer *t)
     const struct kitchen_outcome *out = &script.kitchen[p->kind];
     p->active = 0;
     g.kitchen_answers[p->kind]++;
-    p->c->cb(p->c, out->err, out->err ? NULL : out->result_or_msg, out->err ? out->result_or_msg : NULL);
+    struct io_result res = {.error = out->err, .text = out->err ? NULL : out->result_or_msg,
+                            .msg = out->err ? out->result_or_msg : NULL};
+    p->r->done(p->r, &res);
 }
 
-static void fake_start(void *ctx, struct kc_call *c, const struct kc_call_args *a)
+static void fake_start(void *ctx, struct io_req *r, const struct kitchen_args *a)
 {
     CU_ASSERT_PTR_EQUAL(ctx, &g);
     g.in_call++;
     int step = (int)(a->step - wf_steps);
     CU_ASSERT_FATAL(step >= 0 && step < wf_nsteps && wf_steps[step].io == IO_HTTP);
-    for (int i = 0; i < MAX_PENDING; i++)
-        if (g.pending[i].active && g.pending[i].c == c)
-            g.misuse++;
+    if (step == step_index("toast_bread") && brew_pending())
+        g.toast_during_brew = 1;
     g.starts[step]++;
     g.kitchen_timeout_ms[step] = a->timeout_ms;
     snprintf(g.kitchen_trace[step], sizeof g.kitchen_trace[step], "%s", a->traceparent ? a->traceparent : "");
-    struct pending *p = new_pending(kitchen_answer, script.kitchen[step].delay_ms);
-    p->c = c;
-    p->kind = step;
+    new_pending(r, 0, step, kitchen_answer, script.kitchen[step].delay_ms);
     g.in_call--;
 }
 
-/* As kc_call_abandon. */
-static void fake_kitchen_abandon(void *ctx, struct kc_call *c)
+static void fake_kitchen_abandon(void *ctx, struct io_req *r)
 {
     CU_ASSERT_PTR_EQUAL(ctx, &g);
-    drop_pending(c, g.kitchen_abandons);
+    drop_pending(r, g.kitchen_abandons);
 }
 
 /* ---- running an order --------------------------------------------------------- */
 
-static const struct exec_async_db fake_db = {.submit = fake_submit, .abandon = fake_db_abandon, .ctx = &g};
-static const struct exec_async_kitchen fake_kitchen = {.start = fake_start, .abandon = fake_kitchen_abandon,
-                                                       .ctx = &g};
-static const struct exec_async_options opt = {.kitchen_url = "http://kitchen.invalid", .step_slack_ms = 700,
-                                              .db_timeout_ms = 1000, .connect_timeout_ms = 1000,
-                                              .row_budget_ms = 1000};
+/* The fakes as exec_async's services: the pool's brew and the one that
+ * holds the loop (mixed's) are the same fake but for holds_loop. */
+static struct exec_async_services fake_services(void)
+{
+    struct exec_async_services svc = {
+        .store = {.insert = fake_insert, .finish = fake_finish, .abandon = fake_db_abandon, .ctx = &g},
+        .kitchen = {.start = fake_start, .abandon = fake_kitchen_abandon, .ctx = &g},
+    };
+    svc.brew[BREW_POOL] = (struct brew_service){.start = fake_brew, .abandon = fake_db_abandon, .ctx = &g};
+    svc.brew[BREW_ON_LOOP] = svc.brew[BREW_POOL];
+    svc.brew[BREW_ON_LOOP].holds_loop = 1;
+    return svc;
+}
+static const struct exec_async_options opt = {.step_slack_ms = 700, .db_timeout_ms = 1000, .row_budget_ms = 1000};
 
 static void on_done(struct order *o, void *arg)
 {
@@ -255,14 +276,15 @@ static struct exec_async *setup(void)
 {
     memset(&g, 0, sizeof g);
     memset(&script, 0, sizeof script);
-    script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .status = PGQ_OK, .rows = 1, .value = "42"};
-    script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .status = PGQ_OK, .rows = 1, .value = "coffee"};
-    script.db[Q_FINISH] = (struct db_outcome){.delay_ms = 2, .status = PGQ_OK, .rows = 0, .value = ""};
+    script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .rows = 1, .value = "42"};
+    script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .rows = 1, .value = "coffee"};
+    script.db[Q_FINISH] = (struct db_outcome){.delay_ms = 2, .rows = 0, .value = ""};
     for (int i = 0; i < wf_nsteps; i++)
         script.kitchen[i] = (struct kitchen_outcome){.delay_ms = 5, .err = 0, .result_or_msg = wf_steps[i].name};
     g.loop = evloop_new(64);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g.loop);
-    struct exec_async *ex = exec_async_new(g.loop, &fake_db, &fake_kitchen, &opt);
+    struct exec_async_services svc = fake_services();
+    struct exec_async *ex = exec_async_new(g.loop, &svc, &opt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
     return ex;
 }
@@ -365,10 +387,10 @@ static void test_all_steps_done(void)
 
 /* The row cannot be inserted: the order fails with OERR_DB, its kitchen
  * calls are abandoned, no brew and no finish is sent. */
-static void insert_fails(int status, int rows, const char *msg_part)
+static void insert_fails(int error, int lost, int rows, const char *msg_part)
 {
     struct exec_async *ex = setup();
-    script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .status = status, .rows = rows, .value = "42"};
+    script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .error = error, .lost = lost, .rows = rows, .value = "42"};
     script.kitchen[step_index("boil_water")].delay_ms = 50;
     script.kitchen[step_index("grind_coffee_bean")].delay_ms = 50;
     struct order *o = new_order("async");
@@ -388,11 +410,15 @@ static void insert_fails(int status, int rows, const char *msg_part)
     teardown(ex, o);
 }
 
-static void test_insert_fails(void) { insert_fails(PGQ_FAILED, 1, "the fake database says no"); }
-static void test_insert_busy(void) { insert_fails(PGQ_BUSY, 1, "the fake database says no"); }
-static void test_insert_timeout(void) { insert_fails(PGQ_TIMEOUT, 1, "the fake database says no"); }
-static void test_insert_unavailable(void) { insert_fails(PGQ_UNAVAILABLE, 1, "the fake database says no"); }
-static void test_insert_no_id(void) { insert_fails(PGQ_OK, 0, "no id returned"); }
+/* The pool's outcomes as store_pgpool hands them on: a failed statement
+ * and a wait for a connection past its bound are OERR_DB, a run past its
+ * bound OERR_TIMEOUT, a lost connection OERR_DB and lost; every one fails
+ * the order with OERR_DB (its row could not be written). */
+static void test_insert_fails(void) { insert_fails(OERR_DB, 0, 1, "the fake database says no"); }
+static void test_insert_busy(void) { insert_fails(OERR_DB, 0, 0, "the fake database says no"); }
+static void test_insert_timeout(void) { insert_fails(OERR_TIMEOUT, 0, 1, "the fake database says no"); }
+static void test_insert_unavailable(void) { insert_fails(OERR_DB, 1, 1, "the fake database says no"); }
+static void test_insert_no_id(void) { insert_fails(0, 0, 0, "no id returned"); }
 
 /* A kitchen step fails (or times out) after the row exists: the order
  * fails with the step's error, the other call in flight is abandoned, the
@@ -448,10 +474,10 @@ static void test_kitchen_fails_before_row(void)
 }
 
 /* The brew fails: no row from brew_coffee, a timeout, no connection. */
-static void brew_fails(int status, int rows, int want_error, const char *want_msg)
+static void brew_fails(int error, int rows, int want_error, const char *want_msg)
 {
     struct exec_async *ex = setup();
-    script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .status = status, .rows = rows, .value = "coffee"};
+    script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .error = error, .rows = rows, .value = "coffee"};
     script.kitchen[step_index("toast_bread")].delay_ms = 100;
     struct order *o = new_order("async");
     submit(ex, o);
@@ -468,21 +494,22 @@ static void brew_fails(int status, int rows, int want_error, const char *want_ms
     teardown(ex, o);
 }
 
-static void test_brew_no_row(void) { brew_fails(PGQ_OK, 0, OERR_DB, "brew_coffee: brew returned no row"); }
+static void test_brew_no_row(void) { brew_fails(0, 0, OERR_DB, "brew_coffee: brew returned no row"); }
 static void test_brew_timeout(void)
 {
-    brew_fails(PGQ_TIMEOUT, 0, OERR_TIMEOUT, "brew_coffee: the fake database says no");
+    brew_fails(OERR_TIMEOUT, 0, OERR_TIMEOUT, "brew_coffee: the fake database says no");
 }
-static void test_brew_busy(void) { brew_fails(PGQ_BUSY, 0, OERR_DB, "brew_coffee: the fake database says no"); }
+static void test_brew_busy(void) { brew_fails(OERR_DB, 0, OERR_DB, "brew_coffee: the fake database says no"); }
 
 /* Every step done, but the outcome cannot be written: never a success.
  * Lost with its connection, the UPDATE goes out once more (it sets the
  * same values whenever it runs), not again and again; any other failure
  * (a timeout, an error) is not resent. */
-static void finish_fails(int status, int want_submits)
+static void finish_fails(int error, int lost, int want_submits)
 {
     struct exec_async *ex = setup();
-    script.db[Q_FINISH].status = status;
+    script.db[Q_FINISH].error = error;
+    script.db[Q_FINISH].lost = lost;
     struct order *o = new_order("async");
     submit(ex, o);
     run_until_done(1);
@@ -497,11 +524,15 @@ static void finish_fails(int status, int want_submits)
 }
 static void test_finish_fails(void)
 {
-    finish_fails(PGQ_UNAVAILABLE, 2);
+    finish_fails(OERR_DB, 1, 2);
 }
 static void test_finish_times_out(void)
 {
-    finish_fails(PGQ_TIMEOUT, 1);
+    finish_fails(OERR_TIMEOUT, 0, 1);
+}
+static void test_finish_statement_fails(void)
+{
+    finish_fails(OERR_DB, 0, 1);
 }
 
 /* The finish's connection is lost once (a terminated backend): sent
@@ -534,6 +565,66 @@ static void test_naive_starts_everything(void)
     CU_ASSERT_EQUAL(g.submits[Q_BREW], 1);
     CU_ASSERT_EQUAL(o->status, ORDER_DONE);
     teardown(ex, o);
+}
+
+/* A brew service that holds the loop (mixed's): the steps after the brew
+ * in the table (toast) start only once it ended, as wf_expected_ms plays
+ * it out; with the pool's brew, toast overlaps the brew. */
+static void brew_holding_loop(const char *mode, int want_toast_during_brew)
+{
+    struct exec_async *ex = setup();
+    struct order *o = new_order(mode);
+    submit(ex, o);
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 1);
+    CU_ASSERT_EQUAL(g.starts[step_index("toast_bread")], 1);
+    CU_ASSERT_EQUAL(g.toast_during_brew, want_toast_during_brew);
+    int brew = step_index("brew_coffee"), toast = step_index("toast_bread");
+    if (want_toast_during_brew) {
+        CU_ASSERT(o->steps[toast].start_ns < o->steps[brew].end_ns);
+    } else {
+        CU_ASSERT(o->steps[toast].start_ns >= o->steps[brew].end_ns);
+    }
+    teardown(ex, o);
+}
+static void test_mixed_toast_after_brew(void) { brew_holding_loop("mixed", 0); }
+static void test_async_toast_during_brew(void) { brew_holding_loop("async", 1); }
+
+/* A mode whose brew kind has no service: the executor is not made. */
+static void test_missing_brew_service(void)
+{
+    struct evloop *loop = evloop_new(16);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(loop);
+    struct exec_async_services svc = fake_services();
+    svc.brew[BREW_ON_LOOP] = (struct brew_service){0};
+    CU_ASSERT_PTR_NULL(exec_async_new(loop, &svc, &opt));
+    svc = fake_services();
+    struct exec_async *ex = exec_async_new(loop, &svc, &opt);
+    CU_ASSERT_PTR_NOT_NULL(ex);
+    exec_async_free(ex);
+    evloop_free(loop);
+}
+
+/* The real brew services say what the mode table says of their kind:
+ * only BREW_ON_LOOP's holds the loop (wf_mode_blocks_loop, which GET
+ * /workflow serves and wf_expected_ms plays out). Neither connects here. */
+static void test_real_brews_agree(void)
+{
+    struct evloop *loop = evloop_new(16);
+    struct store_pgpool *sp = store_pgpool_new(loop, NULL);
+    struct brew_on_loop *bl = brew_on_loop_new(loop, NULL, NULL, 1000);
+    CU_ASSERT_FATAL(loop && sp && bl);
+    CU_ASSERT_FALSE(store_pgpool_brew(sp).holds_loop);
+    CU_ASSERT_TRUE(brew_on_loop_service(bl).holds_loop);
+    for (int m = 0; m < wf_nmodes; m++)
+        if (wf_modes[m].exec == EXEC_ASYNC)
+            CU_ASSERT_EQUAL(wf_mode_blocks_loop(&wf_modes[m]), wf_modes[m].brew == BREW_ON_LOOP);
+    CU_ASSERT_TRUE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("mixed")]));
+    CU_ASSERT_FALSE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("async")]));
+    brew_on_loop_free(bl);
+    store_pgpool_free(sp);
+    evloop_free(loop);
 }
 
 static void cancel_all(struct exec_async *ex)
@@ -676,8 +767,13 @@ int main(void)
         {"brew waits too long for a connection", test_brew_busy},
         {"finish lost with its connection twice: never a success, sent twice", test_finish_fails},
         {"finish times out: never a success, not sent again", test_finish_times_out},
+        {"finish fails (the statement, not the connection): not sent again", test_finish_statement_fails},
         {"finish lost with its connection once: sent again, the order done", test_finish_lost_once},
         {"naive starts every kitchen step at once", test_naive_starts_everything},
+        {"mixed: a brew that holds the loop, toast after it", test_mixed_toast_after_brew},
+        {"async: the pool's brew, toast overlapping it", test_async_toast_during_brew},
+        {"a mode's brew kind without a service: no executor", test_missing_brew_service},
+        {"the real brews hold the loop as the mode table says", test_real_brews_agree},
         {"cancel while the row is inserted", test_cancel_while_starting},
         {"cancel while the brew runs", test_cancel_during_steps},
         {"cancel while the outcome is written", test_cancel_while_finishing},

@@ -2,10 +2,12 @@
  * open-loop schedule (client/openloop.c): percentiles against the exact
  * nearest-rank values of known data, within the stated relative error;
  * intended send times (uniform exact, Poisson with the right mean and no
- * drift) and latency measured from the intended time. */
+ * drift) and latency measured from the intended time; and the exact
+ * nearest-rank percentiles of server/base/stats.c (/rush's, the tally's). */
 #include "harness.h"
 #include "hist.h"
 #include "openloop.h"
+#include "stats.h"
 
 #include <CUnit/Basic.h>
 #include <math.h>
@@ -179,6 +181,25 @@ static void test_rate_specs(void)
     }
 }
 
+/* Exact percentiles: nearest rank of the sorted sample, "empty" for none. */
+static void test_exact_percentiles(void)
+{
+    double v[] = {5, 1, 4, 2, 3, 3.5, 0.5, 2.5, 4.5, 1.5};
+    size_t n = sizeof v / sizeof v[0];
+    stats_sort(v, n);
+    for (size_t i = 1; i < n; i++)
+        CU_ASSERT(v[i - 1] <= v[i]);
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 50, -1), 2.5, 1e-12);  /* rank 5 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 51, -1), 3.0, 1e-12);  /* rank 6 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 99, -1), 5.0, 1e-12);  /* rank 10 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 100, -1), 5.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 10, -1), 0.5, 1e-12);  /* rank 1 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 0.01, -1), 0.5, 1e-12); /* rank 1, not 0 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, 1, 99, -1), 0.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, 0, 50, -1), -1, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(NULL, 0, 50, 0), 0, 1e-12);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -190,6 +211,7 @@ int main(void)
         {"Poisson schedule: exponential gaps of mean 1/R, reproducible", test_poisson_schedule},
         {"latency from the intended send time", test_latency_from_intended},
         {"rate specs: R and a:b:step", test_rate_specs},
+        {"exact nearest-rank percentiles (stats.h)", test_exact_percentiles},
         {NULL, NULL},
     };
     return harness_main("hist", NULL, NULL, tests);
