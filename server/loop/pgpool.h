@@ -48,9 +48,9 @@
  *  - libpq 15's PQpipelineSync flushes, so each query is still one write
  *    (libpq 17's PQsendPipelineSync does not); the saving is in the
  *    backend's wake-ups and in the reads.
- *  - Pipelined connections count as kept from long queries. The server
- *    pipelines the one connection it keeps from brews anyway, so brews
- *    keep size - 1 connections; while that connection is being replaced,
+ *  - Pipelined connections count as kept from long queries. With one
+ *    (--db-pipelines 1) the server pipelines the connection it keeps from
+ *    brews anyway, so brews keep size - 1 connections; while it is being replaced,
  *    short queries take idle plain ones, and may wait for one (within
  *    their wait bound) if brews hold them all. */
 #ifndef COFFEE_PGPOOL_H
