@@ -165,7 +165,7 @@ int main(int argc, char **argv)
         .kitchen_url = "http://127.0.0.1:8081",
         .workers = 8,
         .db_pool = 32,
-        .db_pipelines = 1,
+        .db_pipelines = 0, /* on a durable database, commits group across connections: docs/bench.md */
         .scale = 1.0,
         .step_slack_ms = 5000,
         .max_inflight = 4096,
@@ -269,9 +269,9 @@ int main(int argc, char **argv)
     struct pgpool_options popt = {
         .size = st.db_pool,
         /* Brews may not take the last connection: probes and the rows'
-         * statements never wait behind a pool full of brews. By default
-         * that connection is the pipelined one (pgpool.h), so brews keep
-         * db_pool - 1 connections either way. */
+         * statements never wait behind a pool full of brews. With
+         * --db-pipelines 1 that connection is the pipelined one
+         * (pgpool.h), so brews keep db_pool - 1 connections either way. */
         .reserve = st.db_pool >= 2 ? 1 : 0,
         .pipelined = st.db_pipelines,
         .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS,

@@ -1,6 +1,7 @@
 # env.sh: what the figures were measured on (sourced by scripts/bench).
 # Prints one JSON object: machine, kernel, limits, library and tool
-# versions, the build and the git commit. Everything is read, not assumed.
+# versions, the PostgreSQL settings (pg_settings_json), the build and the
+# git commit. Everything is read, not assumed.
 
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo unknown; }
 pcver() { pkg-config --modversion "$1" 2>/dev/null || echo unknown; }
@@ -32,10 +33,10 @@ bench_env_json() {
         --arg jansson "$(pkgver libjansson4) (pkg-config $(pcver jansson))" \
         --arg pg "$pgver" --arg pgpkg "$(pkgver postgresql-15)" \
         --arg wrk "$({ wrk -v 2>&1 || true; } | head -n 1 | cut -d' ' -f1-2)" \
-        --arg gnuplot "$(gnuplot --version)" \
+        --arg gnuplot "$(gnuplot --version 2>/dev/null || echo none)" \
         --arg cc "$cc $("$cc" -dumpfullversion 2>/dev/null)" --arg build_type "$build_type" \
         --arg commit "$commit" --arg branch "$branch" --argjson dirty "$dirty" \
-        --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson pgset "$(pg_settings_json)" \
         '{date: $date,
           machine: {cpu: $cpu, cpus: $cores, threads_per_core: $tpc, hypervisor: $hyper,
                     ram_gib: (($mem_kb / 1048576 * 10 | round) / 10), kernel: $kernel, os: $os,
@@ -44,6 +45,7 @@ bench_env_json() {
                    ephemeral_ports: $ports},
           versions: {libcurl: $libcurl, libpq: $libpq, libmicrohttpd: $mhd, jansson: $jansson,
                      postgresql_server: ($pg + " (package " + $pgpkg + ")"), wrk: $wrk, gnuplot: $gnuplot},
+          postgresql: $pgset,
           build: {compiler: $cc, build_type: $build_type},
           git: {commit: $commit, branch: $branch, dirty: $dirty}}'
 }

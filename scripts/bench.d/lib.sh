@@ -8,6 +8,8 @@
 # back is read from a process or a tool, never computed from what it should
 # be.
 
+SERVER_EXTRA_ARGS=() SERVER_ENV=() # see start_server
+
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
@@ -47,7 +49,9 @@ start_kitchen() {
     KITCHEN_URL="http://127.0.0.1:$STARTED_PORT"
 }
 
-# start_server NAME ARGS...: a coffee-server on a free port with ARGS.
+# start_server NAME ARGS...: a coffee-server on a free port with ARGS, then
+# SERVER_EXTRA_ARGS (an array: bench-ab's per-side flags), in the
+# environment plus SERVER_ENV (an array of NAME=VALUE, e.g. PGOPTIONS).
 # Waits until /readyz says the whole database pool is connected. Sets
 # SERVER_PID, SERVER_URL and SERVER_ARGS.
 start_server() {
@@ -55,8 +59,9 @@ start_server() {
     # The bench stops every server with SIGTERM and counts every order it
     # took: the drain must let them all finish (the default 10 s would
     # cancel blocking orders still queued at 1024 connections).
-    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" --drain-timeout-ms 600000 "$@")
-    start_proc "$name" "$BIN/coffee-server" "${SERVER_ARGS[@]}"
+    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" --drain-timeout-ms 600000 "$@"
+                 ${SERVER_EXTRA_ARGS[@]+"${SERVER_EXTRA_ARGS[@]}"})
+    start_proc "$name" env ${SERVER_ENV[@]+"${SERVER_ENV[@]}"} "$BIN/coffee-server" "${SERVER_ARGS[@]}"
     SERVER_PID=$STARTED_PID
     SERVER_URL="http://127.0.0.1:$STARTED_PORT"
     wait_ready "$SERVER_URL" 30 '.status == "ready" and .db_pool.connected == .db_pool.size' || die "$name is not ready"
@@ -85,7 +90,7 @@ workflow_facts() {
 }
 
 # Server arguments as a JSON array (for the record).
-args_json() { printf '%s\n' "$@" | jq -Rcn '[inputs]'; }
+args_json() { if [ $# -eq 0 ]; then echo '[]'; else printf '%s\n' "$@" | jq -Rcn '[inputs]'; fi; }
 
 # ---- /proc readers ------------------------------------------------------------
 
@@ -192,6 +197,16 @@ run_wrk() {
 warm_up() {
     "$BIN/coffee-client" --url "$SERVER_URL" --mode "$1" --orders "$2" --concurrency "$3" --scale 0 \
         --json >"$RAW/warmup.json" 2>>"$RAW/warmup.log" || die "warm-up of $1 failed (see $RAW/warmup.log)"
+}
+
+# pg_settings_json: the durability and size settings of the PostgreSQL the
+# bench runs against, each as SHOW reports it (current_setting is SHOW's
+# function form), as one JSON object, e.g. {"fsync": "on", ...}.
+pg_settings_json() {
+    sql "SELECT json_object_agg(name, current_setting(name) ORDER BY ord)
+         FROM unnest(ARRAY['fsync', 'synchronous_commit', 'full_page_writes', 'max_connections',
+                           'shared_buffers', 'commit_delay', 'commit_siblings', 'wal_sync_method'])
+              WITH ORDINALITY AS s(name, ord)"
 }
 
 max_order_id() { sql "SELECT coalesce(max(id), 0) FROM orders"; }

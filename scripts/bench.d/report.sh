@@ -23,6 +23,7 @@ def yes: if . then "met" else "**missed**" end;
 "| libcurl, libpq | \($e.versions.libcurl), \($e.versions.libpq) |",
 "| libmicrohttpd, jansson | \($e.versions.libmicrohttpd), \($e.versions.jansson) |",
 "| PostgreSQL server | \($e.versions.postgresql_server) |",
+"| PostgreSQL settings (SHOW) | \(($e.postgresql // {}) | to_entries | map("\(.key) \(.value)") | join(", ") | if . == "" then "not recorded (fsync, synchronous_commit, full_page_writes off before issue 19)" else . end) |",
 "| wrk, gnuplot | \($e.versions.wrk), \($e.versions.gnuplot) |",
 "| build | \($e.build.compiler), \($e.build.build_type) |",
 "",

@@ -40,6 +40,7 @@ run_s3_one() { # MODE
         --argjson tk0 "[$(tr ' ' , <<<"$tk0")]" --argjson tk1 "[$(tr ' ' , <<<"$tk1")]" \
         --argjson kt0 "[$(tr ' ' , <<<"$kt0")]" --argjson kt1 "[$(tr ' ' , <<<"$kt1")]" \
         --argjson rt0 "$rt0" --argjson rt1 "$rt1" --argjson pgt "$pgt" --arg bin "$BIN" \
+        --argjson pgset "$(pg_settings_json)" --argjson senv "$(args_json "${SERVER_ENV[@]}")" \
         --argjson cs0 "[$(tr ' ' , <<<"$cs0")]" --argjson cs1 "[$(tr ' ' , <<<"$cs1")]" --argjson stop_s "$stop_s" \
         '($orders.orders) as $n | (1e6 / $hz) as $us_per_tick |
          {mode: $mode, connections: $c, wrk: $wrk, orders: $n, orders_done: $orders.done,
@@ -51,7 +52,8 @@ run_s3_one() { # MODE
           server_context_switches_per_order: {voluntary: (($cs1[0] - $cs0[0]) / $n), involuntary: (($cs1[1] - $cs0[1]) / $n)},
           kitchen_us_per_order: ((($kt1[0] + $kt1[1]) - ($kt0[0] + $kt0[1])) * $us_per_tick / $n),
           db_us_per_order: ($pgt * $us_per_tick / $n), bin: $bin,
-          cpu: $cpu, server_args: $args, wrk_command: $wrk_cmd, drain_s: $stop_s}' >"$RAW/$tag.json"
+          cpu: $cpu, server_args: $args, server_env: $senv, postgresql: $pgset, wrk_command: $wrk_cmd,
+          drain_s: $stop_s}' >"$RAW/$tag.json"
     say "  $mode: $(jq -r '"\(.orders_per_s) orders/s, server \(.server_us_per_order | round) us/order (user \(.server_user_us_per_order | round), sys \(.server_sys_us_per_order | round); schedstat \(.server_schedstat_us_per_order | round)), database \(.db_us_per_order | round) us/order, kitchen \(.kitchen_us_per_order | round) us/order, other load \(.cpu.other_cpus) CPUs"' "$RAW/$tag.json")"
 }
 

@@ -112,10 +112,10 @@ static void test_frozen_database(void)
     const char *what[] = {"async order", "blocking order", "/readyz", "/orders/1"};
     /* The row's INSERT gives up after --db-timeout-ms; /readyz's query
      * after 1 s (it found a free connection; 2 s at most with the wait);
-     * a look-up's after 2 s at most. The async INSERT, the probe and the
-     * look-up share the pipelined connection (pgpool.h): when the INSERT's
-     * bound replaces it at 1 s, the others on it end with it (503), so
-     * nothing answers before 1 s. */
+     * a look-up's after 2 s at most. Each waits on a plain connection of
+     * its own for its own bound (with --db-pipelines 1 they would share the
+     * pipelined one, pgpool.h, and end with it when the INSERT's bound
+     * replaces it at 1 s), so nothing answers before 1 s. */
     const double bound_ms[] = {1000, 1000, 1000, 2000};
     const double at_least_ms[] = {1000, 1000, 1000, 1000};
     for (int i = 0; i < b.n; i++) {
