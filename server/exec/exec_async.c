@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
+#include "flight.h"
 #include "kitchen_client.h"
 #include "list.h"
 #include "log.h"
@@ -218,6 +219,7 @@ static void run_brew_on_loop(struct evloop *loop, struct ev_task *task)
         }
         return;
     }
+    flight_label("brew", ao->o->id, wf_modes[ao->o->mode].name, wf_steps[s->index].name); /* flight recorder */
     long limit_ms = order_step_limit_ms(ao->o, s->index, ex->opt.step_slack_ms);
     PGresult *r = NULL;
     if (db_sync_ensure(&ex->blocking_db, msg, sizeof msg) == 0) /* loop-ok: mixed blocks on purpose */

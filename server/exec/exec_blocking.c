@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "db.h"
 #include "evloop.h"
+#include "flight.h"
 #include "kitchen_client.h"
 #include "log.h"
 #include "order.h"
@@ -60,7 +61,8 @@ static void run_step(struct worker *w, struct order *o, int i)
     char result[WF_RESULT_MAX] = "", msg[200] = "";
     const char *why = msg;
     int err = 0;
-    order_step_start(o, i, clock_mono_ns());
+    int64_t t0 = clock_mono_ns(); /* flight recorder: the blocking call's slice */
+    order_step_start(o, i, t0);
     if (d->io == IO_HTTP) {
         char url[512];
         kc_set_trace(&w->resp, o->traceparent);
@@ -93,6 +95,7 @@ static void run_step(struct worker *w, struct order *o, int i)
         PQclear(r);
         db_stmt_release(&st);
     }
+    flight_slice(d->name, o->id, t0); /* flight recorder: the blocking call's slice */
     order_step_end(o, i, err, result, why, clock_mono_ns());
 }
 
@@ -136,10 +139,13 @@ static void run_order(struct worker *w, struct order *o)
 
     struct db_stmt st;
     PGresult *r = NULL;
+    int64_t t0 = clock_mono_ns(); /* flight recorder: the INSERT's slice */
     db_stmt_insert_order(&st, o, wf_sequential_ms(o->scale) + w->ex->opt.row_budget_ms);
-    if (db_sync_ensure(&w->db, err, sizeof err) != 0 ||
-        (r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err)) == NULL ||
-        db_result_id(r, &o->id) != 0) {
+    int bad = db_sync_ensure(&w->db, err, sizeof err) != 0 ||
+              (r = db_sync_run(&w->db, &st, w->ex->opt.db_timeout_ms, &kind, err, sizeof err)) == NULL ||
+              db_result_id(r, &o->id) != 0;
+    flight_slice("insert order", o->id, t0); /* flight recorder */
+    if (bad) {
         PQclear(r);
         order_not_recorded(o, r ? "no id returned" : err);
         order_end_steps(o, clock_mono_ns());
@@ -157,7 +163,9 @@ static void run_order(struct worker *w, struct order *o)
         run_step(w, o, __builtin_ctz(ready));
     }
     order_end_steps(o, clock_mono_ns());
+    t0 = clock_mono_ns(); /* flight recorder: the UPDATE's slice */
     record_outcome(w, o);
+    flight_slice("record outcome", o->id, t0); /* flight recorder */
 }
 
 static void *worker_main(void *arg)
@@ -165,6 +173,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct exec_blocking *ex = w->ex;
     char err[260];
+    flight_thread_name("worker-%d", w->index); /* flight recorder: the thread's track */
     /* Connect now, so the first order does not pay for it. */
     if (!atomic_load(&ex->cancelling) && db_sync_ensure(&w->db, err, sizeof err) != 0)
         log_warn("worker %d: %s (will retry with the next order)", w->index, err);

@@ -16,6 +16,7 @@
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace_route.h"
 #include "order.h"
 #include "order_log.h"
 #include "params.h"
@@ -531,6 +532,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_compare(f, c, con_cls, &args);
     if (!strcmp(url, "/rush"))
         return rush_route(f, c, args.a, args.n);
+    if (!strcmp(url, "/trace"))
+        return trace_route(c, args.a, args.n);
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
@@ -541,7 +544,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
                                "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
-                               "/stats, /workflow, /metrics, /livez, /readyz");
+                               "/stats, /workflow, /metrics, /trace, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -639,6 +642,7 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
         front_free(f);
         return NULL;
     }
+    metrics_gauge_source(f->metrics, front_gauges, f); /* the flight recorder's counters */
     return f;
 }
 
