@@ -81,8 +81,12 @@ static uint64_t nstalls;
 int flight_init(int on, long stall_ms)
 {
     stall_ns = (int64_t)stall_ms * NS_PER_MS;
-    if (on && !ring)
+    pthread_mutex_lock(&lock);
+    if (on && !ring) {
         ring = calloc(FLIGHT_RING_ENTRIES, sizeof *ring);
+        total = 0;
+    }
+    pthread_mutex_unlock(&lock);
     atomic_store(&recording, on && ring);
     return on && !ring ? -1 : 0;
 }
