@@ -57,6 +57,8 @@ struct metrics {
     struct histogram lag;
     int64_t lag_max_ns[2]; /* this window and the one before */
     int64_t window_start_ns;
+    int64_t busy_ns, busy_at_ns; /* the loop's busy time at the last sample, and when */
+    uint64_t callbacks;
     void (*gauges)(struct front *, struct metrics_gauges *); /* NULL = none */
     struct front *gauges_arg;
 };
@@ -99,9 +101,19 @@ static void flight_sample(struct metrics *m, int64_t lag_ns)
         v[n] = m->modes[i].inflight;
     }
     flight_counter("orders in flight", n, keys, v);
-    keys[0] = "lag ms";
-    v[0] = (double)lag_ns / 1e6;
-    flight_counter("loop lag", 1, keys, v);
+    /* The loop's share of the last period spent in callbacks, and how many
+     * ran: the thousands of short ones no slice shows. */
+    int64_t busy, now = clock_mono_ns();
+    uint64_t calls;
+    evloop_busy(m->loop, &busy, &calls);
+    if (m->busy_at_ns && now > m->busy_at_ns) {
+        keys[0] = "lag ms", keys[1] = "busy %", keys[2] = "callbacks/s";
+        v[0] = (double)lag_ns / 1e6;
+        v[1] = 100.0 * (double)(busy - m->busy_ns) / (double)(now - m->busy_at_ns);
+        v[2] = (double)(calls - m->callbacks) * 1e9 / (double)(now - m->busy_at_ns);
+        flight_counter("loop", 3, keys, v);
+    }
+    m->busy_ns = busy, m->callbacks = calls, m->busy_at_ns = now;
     if (m->gauges) {
         struct metrics_gauges g;
         m->gauges(m->gauges_arg, &g);

@@ -70,6 +70,8 @@ struct evloop {
 
     atomic_int stopping;
     int64_t timed_min_ns; /* callbacks this long go to the flight recorder */
+    int64_t busy_ns;      /* time spent in callbacks, all told */
+    uint64_t callbacks;   /* callbacks run, all told */
     pthread_t owner; /* the loop thread: the one that made the loop */
 };
 
@@ -80,6 +82,8 @@ static int count_waiting(void *arg);
 static inline void timed_end(struct evloop *loop, const char *kind, int fd, int64_t t0)
 {
     int64_t t1 = clock_mono_ns();
+    loop->busy_ns += t1 - t0;
+    loop->callbacks++;
     if (t1 - t0 >= loop->timed_min_ns)
         flight_loop_callback(kind, fd, t0, t1, count_waiting, loop);
     else
@@ -352,6 +356,13 @@ void evloop_io_del(struct evloop *loop, int fd)
     (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
     loop->slots[fd] = (struct io_slot){.mask = -1};
     loop->nregistered--;
+}
+
+void evloop_busy(const struct evloop *loop, int64_t *busy_ns, uint64_t *callbacks)
+{
+    ON_LOOP(loop);
+    *busy_ns = loop->busy_ns;
+    *callbacks = loop->callbacks;
 }
 
 int evloop_io_count(const struct evloop *loop)
