@@ -55,7 +55,8 @@ start_server() {
     # The bench stops every server with SIGTERM and counts every order it
     # took: the drain must let them all finish (the default 10 s would
     # cancel blocking orders still queued at 1024 connections).
-    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" --drain-timeout-ms 600000 "$@")
+    # shellcheck disable=SC2086 # SERVER_EXTRA_ARGS: words, from bench-ab's A_/B_SERVER_ARGS
+    SERVER_ARGS=(--port 0 --kitchen-url "$KITCHEN_URL" --drain-timeout-ms 600000 "$@" ${SERVER_EXTRA_ARGS:-})
     start_proc "$name" "$BIN/coffee-server" "${SERVER_ARGS[@]}"
     SERVER_PID=$STARTED_PID
     SERVER_URL="http://127.0.0.1:$STARTED_PORT"
