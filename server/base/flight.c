@@ -100,9 +100,15 @@ void flight_shutdown(void)
     pthread_mutex_unlock(&lock);
 }
 
-int flight_recording(void) { return atomic_load_explicit(&recording, memory_order_relaxed); }
+int flight_recording(void)
+{
+    return atomic_load_explicit(&recording, memory_order_relaxed);
+}
 
-int64_t flight_loop_min_ns(void) { return stall_ns < FLIGHT_SLICE_MIN_NS ? stall_ns : FLIGHT_SLICE_MIN_NS; }
+int64_t flight_loop_min_ns(void)
+{
+    return stall_ns < FLIGHT_SLICE_MIN_NS ? stall_ns : FLIGHT_SLICE_MIN_NS;
+}
 
 static pid_t tid_self(void)
 {
@@ -195,19 +201,21 @@ static void stall_report(const struct flight_label *l, const char *kind, int fd,
     stall_n++;
     stall_sum += s;
     struct stall *st = &stalls[nstalls++ % FLIGHT_STALLS_KEPT];
-    *st = (struct stall){.wall_s = clock_wall_s(), .ms = s * 1e3, .what = l->what ? l->what : kind,
-                         .mode = l->mode, .step = l->step, .order_id = l->order_id, .fd = fd, .waiting = waiting};
+    *st = (struct stall){.wall_s = clock_wall_s(),
+                         .ms = s * 1e3,
+                         .what = l->what ? l->what : kind,
+                         .mode = l->mode,
+                         .step = l->step,
+                         .order_id = l->order_id,
+                         .fd = fd,
+                         .waiting = waiting};
     char ms[32], order[24], fdtext[16], wait[16];
     snprintf(ms, sizeof ms, "%.1f", st->ms);
     snprintf(order, sizeof order, "%lld", (long long)l->order_id);
     snprintf(fdtext, sizeof fdtext, "%d", fd);
     snprintf(wait, sizeof wait, "%d", waiting);
-    struct log_field f[] = {{"ms", ms},
-                            {"ran", st->what},
-                            {"order_id", l->what ? order : NULL},
-                            {"mode", l->mode},
-                            {"step", l->step},
-                            {"fd", fd >= 0 ? fdtext : NULL},
+    struct log_field f[] = {{"ms", ms},        {"ran", st->what}, {"order_id", l->what ? order : NULL},
+                            {"mode", l->mode}, {"step", l->step}, {"fd", fd >= 0 ? fdtext : NULL},
                             {"waiting", wait}};
     log_event(LOG_WARN, "loop", "loop stall: one callback held the loop", f, sizeof f / sizeof f[0]);
 }
@@ -251,7 +259,10 @@ static void put_str(struct text_buf *b, const char *s)
     text_buf_put(b, "\"");
 }
 
-static double us(int64_t ns) { return (double)ns / 1e3; }
+static double us(int64_t ns)
+{
+    return (double)ns / 1e3;
+}
 
 static void write_slice(struct text_buf *b, pid_t pid, const struct flight_entry *e)
 {
@@ -401,8 +412,9 @@ void flight_write_trace(struct text_buf *b, int seconds)
     }
     pthread_mutex_unlock(&lock);
 
-    text_buf_put(b, "{\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":%d,"
-                    "\"args\":{\"name\":\"coffee-server\"}}",
+    text_buf_put(b,
+                 "{\"traceEvents\":[\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":%d,"
+                 "\"args\":{\"name\":\"coffee-server\"}}",
                  (int)pid, (int)pid);
     for (int i = 0; i < ntracks; i++) {
         text_buf_put(b, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":", (int)pid,

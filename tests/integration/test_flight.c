@@ -29,8 +29,17 @@ static int setup(void)
     snprintf(slog, sizeof slog, "%s/server.log", dir);
     if (child_start(&kitchen, "coffee-kitchen", NULL) != 0)
         return -1;
-    const char *sargs[] = {"--kitchen-url", kitchen.base_url, "--log-format", "logfmt", "--workers", "2",
-                           "--db-pool",     "2",              "--stall-ms",   "50",     NULL};
+    const char *sargs[] = {"--kitchen-url",
+                           kitchen.base_url,
+                           "--log-format",
+                           "logfmt",
+                           "--workers",
+                           "2",
+                           "--db-pool",
+                           "2",
+                           "--stall-ms",
+                           "50",
+                           NULL};
     if (child_start_log(&server, "coffee-server", sargs, slog) != 0 || child_wait_ready(&server, 15) != 0)
         return -1;
     return 0;
@@ -66,7 +75,10 @@ static json_int_t track_tid(const json_t *events, const char *part)
     return -1;
 }
 
-static int is_tid(const json_t *e, json_int_t tid) { return json_integer_value(json_object_get(e, "tid")) == tid; }
+static int is_tid(const json_t *e, json_int_t tid)
+{
+    return json_integer_value(json_object_get(e, "tid")) == tid;
+}
 
 /* Every X slice of one thread nests in or stays clear of every other
  * (overlapping X slices that do not nest are mis-drawn). */
@@ -211,8 +223,8 @@ static void test_trace_structure(void)
         char prefix[48];
         int found = 0;
         snprintf(prefix, sizeof prefix, "order %lld (%s", (long long)ids[m], modes[m]);
-        json_array_foreach(ev, i, e) found += !strcmp(jstr(e, "ph"), "b") && !strncmp(jstr(e, "name"), prefix,
-                                                                                        strlen(prefix));
+        json_array_foreach(ev, i, e) found +=
+            !strcmp(jstr(e, "ph"), "b") && !strncmp(jstr(e, "name"), prefix, strlen(prefix));
         CU_ASSERT_EQUAL(found, 1);
     }
 
@@ -277,8 +289,8 @@ static void test_stall_logged_and_counted(void)
     for (const char *line = log; line && *line;) {
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
-        const char *need[] = {"level=warn", "msg=\"loop stall", "ran=brew", want, "mode=mixed", "step=brew_coffee",
-                              "waiting=", "ms="};
+        const char *need[] = {"level=warn", "msg=\"loop stall", "ran=brew", want,
+                              "mode=mixed", "step=brew_coffee", "waiting=", "ms="};
         int all = 1;
         for (size_t k = 0; k < sizeof need / sizeof need[0] && all; k++) {
             const char *hit = strstr(line, need[k]);
@@ -298,8 +310,8 @@ static void test_stall_logged_and_counted(void)
 
 static void test_bad_seconds(void)
 {
-    const char *bad[] = {"?seconds=0", "?seconds=61", "?seconds=x", "?seconds=", "?seconds", "?seconds=-1",
-                         "?seconds=1.5"};
+    const char *bad[] = {
+        "?seconds=0", "?seconds=61", "?seconds=x", "?seconds=", "?seconds", "?seconds=-1", "?seconds=1.5"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         long status;
         json_t *j = get_trace(bad[k], &status);

@@ -55,8 +55,8 @@ static void test_order_lanes(void)
     CU_ASSERT_EQUAL_FATAL(flight_init(1, 50), 0);
     int64_t t0 = clock_mono_ns() - 10 * NS_PER_MS;
     /* Two overlapping steps, then one after both: the second goes to lane 1. */
-    struct flight_order o = {.id = 7, .mode = "async", .status = "done", .arrived_ns = t0,
-                             .end_ns = t0 + 9 * NS_PER_MS, .nsteps = 3};
+    struct flight_order o = {
+        .id = 7, .mode = "async", .status = "done", .arrived_ns = t0, .end_ns = t0 + 9 * NS_PER_MS, .nsteps = 3};
     o.steps[0].name = "a", o.steps[0].start_ns = t0, o.steps[0].end_ns = t0 + 3 * NS_PER_MS;
     o.steps[1].name = "b", o.steps[1].start_ns = t0, o.steps[1].end_ns = t0 + 2 * NS_PER_MS;
     o.steps[2].name = "c", o.steps[2].start_ns = t0 + 3 * NS_PER_MS, o.steps[2].end_ns = t0 + 9 * NS_PER_MS;
