@@ -246,8 +246,15 @@ void flight_loop_callback(const char *kind, int fd, int64_t start_ns, int64_t en
  * characters JSON needs). */
 static void put_str(struct text_buf *b, const char *s)
 {
+    s = s ? s : "";
+    size_t plain = strcspn(s, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13"
+                              "\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f");
+    if (!s[plain]) { /* the usual case: nothing to escape */
+        text_buf_put(b, "\"%s\"", s);
+        return;
+    }
     text_buf_put(b, "\"");
-    for (; s && *s; s++) {
+    for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
             text_buf_put(b, "\\%c", c);
@@ -300,12 +307,12 @@ static void write_counter(struct text_buf *b, pid_t pid, const struct flight_ent
 
 /* One async event of order track id ("17" or "17.2"). */
 static void async_ev(struct text_buf *b, pid_t pid, pid_t tid, char ph, const char *id, const char *name, int64_t ns,
-                     const struct flight_order *o)
+                     const struct flight_order *o, int with_args)
 {
     text_buf_put(b, ",\n{\"ph\":\"%c\",\"cat\":\"order\",\"id\":\"%s\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"name\":", ph,
                  id, (int)pid, (int)tid, us(ns));
     put_str(b, name);
-    if (ph == 'b') {
+    if (ph == 'b' && with_args) {
         text_buf_put(b, ",\"args\":{\"order_id\":%lld,\"mode\":", (long long)o->id);
         put_str(b, o->mode);
         text_buf_put(b, "}");
@@ -324,13 +331,13 @@ static void write_order(struct text_buf *b, pid_t pid, const struct flight_entry
     int64_t lane_free[FLIGHT_MAX_STEPS + 1];
     snprintf(name, sizeof name, "order %lld (%s, %s)", (long long)o->id, o->mode, o->status);
     snprintf(id, sizeof id, "%lld", (long long)o->id);
-    async_ev(b, pid, e->tid, 'b', id, name, o->arrived_ns, o);
+    async_ev(b, pid, e->tid, 'b', id, name, o->arrived_ns, o, 1);
     lane_free[0] = o->arrived_ns;
     if (o->lead_queued_ns > 0) {
         int64_t q_end = o->arrived_ns + o->lead_queued_ns;
         q_end = q_end < o->end_ns ? q_end : o->end_ns;
-        async_ev(b, pid, e->tid, 'b', id, "queued", o->arrived_ns, o);
-        async_ev(b, pid, e->tid, 'e', id, "queued", q_end, o);
+        async_ev(b, pid, e->tid, 'b', id, "queued", o->arrived_ns, o, 0);
+        async_ev(b, pid, e->tid, 'e', id, "queued", q_end, o, 0);
         lane_free[0] = q_end;
     }
     int nlanes = 1;
@@ -351,15 +358,15 @@ static void write_order(struct text_buf *b, pid_t pid, const struct flight_entry
             snprintf(sid, sizeof sid, "%lld.%d", (long long)o->id, lane);
         else
             snprintf(sid, sizeof sid, "%s", id);
-        async_ev(b, pid, e->tid, 'b', sid, o->steps[i].name, s, o);
+        async_ev(b, pid, e->tid, 'b', sid, o->steps[i].name, s, o, 0);
         if (o->steps[i].queued_ns > 0) {
             int64_t q_end = s + o->steps[i].queued_ns < t ? s + o->steps[i].queued_ns : t;
-            async_ev(b, pid, e->tid, 'b', sid, "waiting for a connection", s, o);
-            async_ev(b, pid, e->tid, 'e', sid, "waiting for a connection", q_end, o);
+            async_ev(b, pid, e->tid, 'b', sid, "waiting for a connection", s, o, 0);
+            async_ev(b, pid, e->tid, 'e', sid, "waiting for a connection", q_end, o, 0);
         }
-        async_ev(b, pid, e->tid, 'e', sid, o->steps[i].name, t, o);
+        async_ev(b, pid, e->tid, 'e', sid, o->steps[i].name, t, o, 0);
     }
-    async_ev(b, pid, e->tid, 'e', id, name, o->end_ns, o);
+    async_ev(b, pid, e->tid, 'e', id, name, o->end_ns, o, 1);
 }
 
 void flight_write_stalls(struct text_buf *b)
