@@ -14,7 +14,9 @@
 #include "tally.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,7 @@ struct settings {
     const char *rate; /* open loop: "R" or "a:b:step", or NULL */
     double duration_s;
     const char *arrivals;
+    const char *hgrm; /* prefix of the .hgrm files to write, or NULL */
     double rates[OPENLOOP_MAX_RATES];
     int nrates;
     char base[URL_MAX]; /* url without its trailing slashes */
@@ -82,6 +85,10 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "latency measured from each intended send time; a:b:step sweeps the rates"},
         {"duration", "COFFEE_DURATION", OPT_DOUBLE, &st->duration_s, 0.1, 3600, "open loop: seconds per rate and mode"},
         {"arrivals", "COFFEE_ARRIVALS", OPT_STRING, &st->arrivals, 0, 0, "open loop: uniform or poisson"},
+        {"hgrm", "COFFEE_HGRM", OPT_STRING, &st->hgrm, 0, 0,
+         "write each mode's latencies as HdrHistogram's percentile distribution (what wrk2 --latency prints and "
+         "HdrHistogram's plotter loads) to PREFIX-MODE.hgrm; open loop: PREFIX-MODE[-RATE].hgrm, corrected, and "
+         "PREFIX-MODE[-RATE]-uncorrected.hgrm"},
     };
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv, usage_head, err, sizeof err);
@@ -278,13 +285,35 @@ static json_t *hist_json(const struct hist *h)
                      hist_mean(h) / 1000.0, "rel_error", HIST_REL_ERROR);
 }
 
+/* Writes h (microseconds) as PREFIX-MODE[-RATE][-what].hgrm, in ms (rate
+ * < 0 and what NULL leave them out), and says so on stderr. 0 or -1 after
+ * saying why. */
+static int write_hgrm(const char *prefix, const char *mode, double rate, const char *what, const struct hist *h)
+{
+    char path[URL_MAX + 64], r[32] = "";
+    if (rate >= 0)
+        snprintf(r, sizeof r, "-%g", rate);
+    int n = snprintf(path, sizeof path, "%s-%s%s%s%s.hgrm", prefix, mode, r, what ? "-" : "", what ? what : "");
+    FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "w") : NULL;
+    int rc = f ? hist_write_hgrm(h, f, 1000.0, 5) : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    if (rc != 0)
+        fprintf(stderr, "coffee-client: --hgrm: cannot write %s: %s\n", path, f ? "write error" : strerror(errno));
+    else
+        fprintf(stderr, "coffee-client: wrote %s (%llu latencies)\n", path, (unsigned long long)h->n);
+    return rc;
+}
+
 static void print_openloop_row(const char *mode, double rate, const struct openloop_result *r)
 {
     const struct hist *l = &r->latency;
-    printf("  %8.1f  %-9s %6llu %6llu %5llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f\n", rate, mode,
-           (unsigned long long)r->sent, (unsigned long long)r->ok, (unsigned long long)r->failed,
+    const struct hist *u = &r->uncorrected;
+    printf("  %8.1f  %-9s %6llu %6llu %5llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f\n", rate,
+           mode, (unsigned long long)r->sent, (unsigned long long)r->ok, (unsigned long long)r->failed,
            us_ms(hist_percentile(l, 50)), us_ms(hist_percentile(l, 90)), us_ms(hist_percentile(l, 99)),
-           us_ms(hist_percentile(l, 99.9)), us_ms(hist_percentile(l, 100)), us_ms(hist_percentile(&r->server, 50)),
+           us_ms(hist_percentile(l, 99.9)), us_ms(hist_percentile(l, 100)), us_ms(hist_percentile(u, 50)),
+           us_ms(hist_percentile(u, 99)), us_ms(hist_percentile(&r->server, 50)),
            us_ms(hist_percentile(&r->server, 99)), us_ms(hist_percentile(&r->send_lag, 100)));
     fflush(stdout);
 }
@@ -306,11 +335,12 @@ static int run_openloop(const struct settings *st)
     }
     if (!st->json) {
         printf("coffee-client: open loop, %s arrivals, %g s per rate and mode, scale %g, against %s\n"
-               "  latency from each order's intended send time (coordinated omission corrected), ms; percentiles\n"
-               "  from a log-linear histogram within %.1f%%; server = the elapsed_ms it reported\n\n",
+               "  latency from each order's intended send time (coordinated omission corrected), ms; unc = from\n"
+               "  its actual send time (uncorrected, wrk2's -U); percentiles from a log-linear histogram within\n"
+               "  %.1f%%; srv = the elapsed_ms the server reported\n\n",
                st->arrivals, st->duration_s, st->scale, st->base, 100 * HIST_REL_ERROR);
-        printf("  %8s  %-9s %6s %6s %5s %9s %9s %9s %9s %9s %9s %9s %8s\n", "rate/s", "mode", "sent", "ok", "fail",
-               "p50", "p90", "p99", "p99.9", "max", "srv p50", "srv p99", "lag max");
+        printf("  %8s  %-9s %6s %6s %5s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", "rate/s", "mode", "sent", "ok",
+               "fail", "p50", "p90", "p99", "p99.9", "max", "unc p50", "unc p99", "srv p50", "srv p99", "lag max");
     }
     rc = EXIT_ALL_OK;
     for (int k = 0; k < st->nrates; k++) {
@@ -331,14 +361,20 @@ static int run_openloop(const struct settings *st)
                 fprintf(stderr, "coffee-client: %s at %g/s: %llu failed, e.g. %s\n", modes[i], st->rates[k],
                         (unsigned long long)res->failed, res->first_error);
             }
+            double rate_tag = st->nrates > 1 ? st->rates[k] : -1;
+            if (st->hgrm && (write_hgrm(st->hgrm, modes[i], rate_tag, NULL, &res->latency) != 0 ||
+                             write_hgrm(st->hgrm, modes[i], rate_tag, "uncorrected", &res->uncorrected) != 0)) {
+                rc = EXIT_FAILED;
+                goto out;
+            }
             if (!st->json) {
                 print_openloop_row(modes[i], st->rates[k], res);
             } else {
-                json_t *j = json_pack("{s:s, s:f, s:I, s:I, s:I, s:f, s:o, s:o, s:o}", "mode", modes[i], "rate",
+                json_t *j = json_pack("{s:s, s:f, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o}", "mode", modes[i], "rate",
                                       st->rates[k], "sent", (json_int_t)res->sent, "ok", (json_int_t)res->ok,
                                       "failed", (json_int_t)res->failed, "wall_ms", res->wall_ms, "latency_ms",
-                                      hist_json(&res->latency), "server_ms", hist_json(&res->server), "send_lag_ms",
-                                      hist_json(&res->send_lag));
+                                      hist_json(&res->latency), "uncorrected_latency_ms", hist_json(&res->uncorrected),
+                                      "server_ms", hist_json(&res->server), "send_lag_ms", hist_json(&res->send_lag));
                 if (json_array_append_new(runs, j) != 0) {
                     fprintf(stderr, "coffee-client: out of memory\n");
                     rc = EXIT_FAILED;
@@ -453,6 +489,22 @@ static void hint_wrong_server(const struct settings *st, const struct tally *t)
     }
 }
 
+/* The ok orders' client latencies of t as PREFIX-MODE.hgrm. */
+static int write_tally_hgrm(const char *prefix, const struct tally *t)
+{
+    struct hist *h = malloc(sizeof *h);
+    if (!h) {
+        fprintf(stderr, "coffee-client: out of memory\n");
+        return -1;
+    }
+    hist_init(h);
+    for (size_t i = 0; i < t->ok; i++)
+        hist_record(h, t->lat[i] > 0 ? (uint64_t)llround(t->lat[i] * 1000) : 0);
+    int rc = write_hgrm(prefix, t->mode, -1, NULL, h);
+    free(h);
+    return rc;
+}
+
 static int run_load(const struct settings *st, const struct render_style *rs)
 {
     static const char *const both[] = {"blocking", "async"};
@@ -475,7 +527,7 @@ static int run_load(const struct settings *st, const struct render_style *rs)
         fflush(stdout);
     }
     for (int i = 0; i < nt; i++)
-        if (run_mode(st, &t[i]) != 0)
+        if (run_mode(st, &t[i]) != 0 || (st->hgrm && write_tally_hgrm(st->hgrm, &t[i]) != 0))
             goto free_tallies;
     if (st->json) {
         if (print_json(st, t, nt) != 0)

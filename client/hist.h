@@ -10,6 +10,7 @@
 #define COFFEE_CLIENT_HIST_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define HIST_SUB_BITS 7
 #define HIST_SUB (1u << HIST_SUB_BITS)           /* 128 */
@@ -35,6 +36,18 @@ void hist_record(struct hist *h, uint64_t v);
 uint64_t hist_percentile(const struct hist *h, double p);
 /* Mean of the values counted, or 0. */
 double hist_mean(const struct hist *h);
+/* Writes h as HdrHistogram's percentile distribution (the text of its
+ * outputPercentileDistribution, and of wrk2's --latency spectrum, which
+ * HdrHistogram's plotter loads): a header, then rows "Value Percentile
+ * TotalCount 1/(1-Percentile)" at percentile levels that halve their
+ * distance to 100% every ticks_per_half rows (HdrHistogram's iterator; 5
+ * is what wrk2 prints), the last row at 1.0 without its fourth column,
+ * then the "#[Mean", "#[Max" and "#[Buckets" lines. Values are divided by
+ * unit (1000 writes microseconds as ms) and are each bucket's highest
+ * value, clamped to the exact min and max. An empty h writes the header
+ * and the footer only. Returns 0, or -1 on a write error. */
+int hist_write_hgrm(const struct hist *h, FILE *f, double unit, int ticks_per_half);
+
 /* Which bucket v falls in, and the lowest value and width of bucket i
  * (exposed for the unit test). */
 unsigned hist_index(uint64_t v);

@@ -124,6 +124,7 @@ static void finish(struct openloop_result *res, struct slot *s, CURLcode code, i
     if (st && !strcmp(st, "done") && json_is_number(el)) {
         res->ok++;
         hist_record(&res->latency, openloop_latency_us(s->intended_ns, now));
+        hist_record(&res->uncorrected, openloop_latency_us(s->sent_ns, now));
         double e = json_number_value(el);
         hist_record(&res->server, e > 0 ? (uint64_t)llround(e * 1000) : 0);
     } else {
@@ -169,6 +170,7 @@ int openloop_run(const struct openloop_options *opt, struct openloop_result *res
 {
     memset(res, 0, sizeof *res);
     hist_init(&res->latency);
+    hist_init(&res->uncorrected);
     hist_init(&res->server);
     hist_init(&res->send_lag);
     struct slot *slots = calloc((size_t)opt->max_inflight, sizeof *slots);

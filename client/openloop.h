@@ -52,6 +52,8 @@ struct openloop_options {
 struct openloop_result {
     uint64_t sent, ok, failed; /* ok: 200 with an order done */
     struct hist latency;       /* from intended send time, ok orders */
+    struct hist uncorrected;   /* from actual send time, ok orders (wrk2's -U: what a
+                                  client that waits before sending would report) */
     struct hist server;        /* the server's elapsed_ms, ok orders */
     struct hist send_lag;      /* actual send - intended */
     double wall_ms;            /* first intended time to last answer */

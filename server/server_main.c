@@ -6,6 +6,7 @@
 #include "curl_loop.h"
 #include "db.h"
 #include "evloop.h"
+#include "flight.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
 #include "executor.h"
@@ -62,6 +63,8 @@ struct settings {
     const char *instance;
     const char *log_format;
     int verbose;
+    int stall_ms; /* flight recorder: a callback this long is a stall */
+    int no_trace; /* flight recorder: record nothing (GET /trace answers an empty trace) */
 };
 
 struct server {
@@ -138,6 +141,9 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"log-format", "LOG_FORMAT", OPT_STRING, &st->log_format, 0, 0,
          "text or logfmt (default: text when stderr is a terminal, logfmt otherwise)"},
         {"verbose", "VERBOSE", OPT_FLAG, &st->verbose, 0, 1, "log every state change and every order that ended"},
+        {"stall-ms", "STALL_MS", OPT_INT, &st->stall_ms, 1, 600000,
+         "a loop callback this long is a stall: logged (warn), counted in coffee_loop_stall_seconds"},
+        {"no-trace", "NO_TRACE", OPT_FLAG, &st->no_trace, 0, 1, "turn the flight recorder (GET /trace) off"},
     };
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
@@ -146,7 +152,7 @@ static int parse_settings(struct settings *st, int argc, char **argv)
                           "event loop.\n"
                           "Endpoints: /make-coffee?mode=blocking|async|naive|mixed[&scale=S],\n"
                           "           /compare[?modes=M1,M2,...][&scale=S], /rush?modes=M1[,M2...]&customers=N[&scale=S],\n"
-                          "           /orders/{id}, /stats, /metrics, /livez, /readyz\n"
+                          "           /orders/{id}, /stats, /metrics, /trace[?seconds=S], /livez, /readyz\n"
                           "Every wait is bounded: a kitchen step by its planned time plus --step-timeout-ms, a\n"
                           "database connection by --db-wait-ms, a row's statements by --db-timeout-ms, a brew\n"
                           "like a step; SIGTERM drains for --drain-timeout-ms, then cancels, and ends in at most\n"
@@ -178,6 +184,7 @@ int main(int argc, char **argv)
         .max_mixed = 1,
         .modes = "blocking,async,naive,mixed",
         .sweep_interval_ms = 10000,
+        .stall_ms = 50,
     };
     /* The host name is the default instance: a container's is its id, so
      * every replica of a compose service has its own. */
@@ -253,6 +260,9 @@ int main(int argc, char **argv)
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
     rc = 1;
+    if (flight_init(!st.no_trace, st.stall_ms) != 0) /* before the loop: it reads the thresholds */
+        log_warn("no memory for the flight recorder: GET /trace will be empty");
+    flight_thread_name("loop"); /* the loop runs on this thread */
     srv.loop = evloop_new(nofile);
     if (!srv.loop) {
         log_error("cannot create the event loop");
@@ -360,6 +370,7 @@ out:
     watchdog_free(wd);
     evloop_free(srv.loop);
     db_config_free(db);
+    flight_shutdown();
     curl_global_cleanup();
     return rc;
 }

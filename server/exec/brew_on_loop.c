@@ -9,6 +9,7 @@
 #include "brew_on_loop.h"
 
 #include "db.h"
+#include "flight.h"
 #include "order.h"
 
 #include <stdlib.h>
@@ -25,6 +26,8 @@ struct loop_brew {
     struct ev_task task;
     struct db_stmt st;
     long timeout_ms;
+    const struct order *o; /* borrowed while req is set (abandon clears it first) */
+    int step;
 };
 
 /* PQexecPrepared on the loop thread. Nothing else on the loop runs until
@@ -44,6 +47,8 @@ static void run_brew(struct evloop *loop, struct ev_task *task)
     const char *why = msg;
     int kind = OERR_DB;
     PGresult *res = NULL;
+    /* The flight recorder names this callback, the stall it is. */
+    flight_label("brew", lb->o->id, wf_modes[lb->o->mode].name, wf_steps[lb->step].name);
     if (db_sync_ensure(&b->db, msg, sizeof msg) == 0) /* loop-ok: mixed blocks on purpose */
         res = db_sync_run(&b->db, &lb->st, lb->timeout_ms, &kind, msg, sizeof msg); /* loop-ok: the same */
     struct io_result out = {0};
@@ -68,7 +73,7 @@ static void brew_start(void *ctx, struct io_req *r, const struct order *o, int s
         io_later_fail(&b->later, r, OERR_INTERNAL, "out of memory");
         return;
     }
-    *lb = (struct loop_brew){.b = b, .req = r, .task = {.fn = run_brew}, .timeout_ms = timeout_ms};
+    *lb = (struct loop_brew){.b = b, .req = r, .task = {.fn = run_brew}, .timeout_ms = timeout_ms, .o = o, .step = step};
     if (db_stmt_brew(&lb->st, o, step) != 0) /* as the pool's brew: the database rejects it */
         lb->st = (struct db_stmt){.what = "brew", .sql = "SELECT brew_coffee(NULL, NULL, NULL)"};
     r->impl = lb;

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "evloop.h"
 #include "executor.h"
+#include "flight.h"
 #include "finish_retry.h"
 #include "io.h"
 #include "log.h"
@@ -52,7 +53,8 @@ static void run_step(struct worker *w, struct order *o, int i)
     long limit_ms = order_step_limit_ms(o, i, w->ex->opt.step_slack_ms);
     char result[WF_RESULT_MAX] = "", msg[260] = "";
     int err;
-    order_step_start(o, i, clock_mono_ns());
+    int64_t t0 = clock_mono_ns(); /* flight recorder: the blocking call's slice */
+    order_step_start(o, i, t0);
     if (d->io == IO_HTTP) {
         struct kitchen_args a = {.step = d, .scale = o->scale, .timeout_ms = limit_ms,
                                  .traceparent = o->traceparent};
@@ -60,6 +62,7 @@ static void run_step(struct worker *w, struct order *o, int i)
     } else {
         err = io->brew(w->io, o, i, limit_ms, result, sizeof result, msg, sizeof msg);
     }
+    flight_slice(d->name, o->id, t0); /* flight recorder: the blocking call's slice */
     order_step_end(o, i, err, result, msg, clock_mono_ns());
 }
 
@@ -92,9 +95,10 @@ static void run_order(struct worker *w, struct order *o)
     char msg[260] = "";
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
 
-    int64_t id = 0;
+    int64_t id = 0, t0 = clock_mono_ns(); /* flight recorder: the INSERT's slice */
     int err = ex->io.insert(w->io, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms, ex->opt.db_timeout_ms, &id,
                             msg, sizeof msg);
+    flight_slice("insert order", id, t0); /* flight recorder */
     if (err || id <= 0) {
         order_not_recorded(o, err ? msg : "no id returned");
         order_end_steps(o, clock_mono_ns());
@@ -112,7 +116,9 @@ static void run_order(struct worker *w, struct order *o)
         run_step(w, o, __builtin_ctz(ready));
     }
     order_end_steps(o, clock_mono_ns());
+    t0 = clock_mono_ns(); /* flight recorder: the UPDATE's slice */
     record_outcome(w, o);
+    flight_slice("record outcome", o->id, t0); /* flight recorder */
 }
 
 static void *worker_main(void *arg)
@@ -120,6 +126,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct exec_blocking *ex = w->ex;
     char err[260];
+    flight_thread_name("worker-%d", w->index); /* flight recorder: the thread's track */
     /* Connect now, so the first order does not pay for it. */
     if (!atomic_load(&ex->cancelling) && ex->io.connect && ex->io.connect(w->io, err, sizeof err) != 0)
         log_warn("worker %d: %s (will retry with the next order)", w->index, err);

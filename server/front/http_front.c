@@ -16,6 +16,7 @@
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace_route.h"
 #include "order.h"
 #include "order_log.h"
 #include "params.h"
@@ -489,6 +490,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_compare(f, c, con_cls, &args);
     if (!strcmp(url, "/rush"))
         return rush_route(f, c, args.a, args.n);
+    if (!strcmp(url, "/trace"))
+        return trace_route(c, args.a, args.n);
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
@@ -499,7 +502,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
                                "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
-                               "/stats, /workflow, /metrics, /livez, /readyz");
+                               "/stats, /workflow, /metrics, /trace, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -572,8 +575,7 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
     f->loop = loop;
     f->pool = pool;
     f->http = http;
-    for (int k = 0; k < EXEC_KINDS; k++)
-        f->execs[k] = execs[k];
+    memcpy(f->execs, execs, sizeof f->execs); /* EXEC_KINDS of them */
     f->opt = *opt;
     struct drain_hooks hooks = {.cancel = cancel_orders, .abort = abort_orders, .arg = f};
     drain_init(&f->drain, loop, FRONT_CANCEL_GRACE_MS, &hooks);
@@ -582,6 +584,7 @@ struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_lo
         front_free(f);
         return NULL;
     }
+    metrics_gauge_source(f->metrics, front_gauges, f); /* the flight recorder's counters */
     return f;
 }
 

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "evloop.h"
+#include "flight.h"
 #include "list.h"
 #include "order.h"
 #include "procstat.h"
@@ -56,6 +57,10 @@ struct metrics {
     struct histogram lag;
     int64_t lag_max_ns[2]; /* this window and the one before */
     int64_t window_start_ns;
+    int64_t busy_ns, busy_at_ns; /* the loop's busy time at the last sample, and when */
+    uint64_t callbacks;
+    void (*gauges)(struct front *, struct metrics_gauges *); /* NULL = none */
+    struct front *gauges_arg;
 };
 
 static void observe(struct histogram *h, const double *bounds, size_t nb, double v)
@@ -79,6 +84,45 @@ void metrics_free(struct metrics *m)
     free(m);
 }
 
+void metrics_gauge_source(struct metrics *m, void (*fn)(struct front *, struct metrics_gauges *), struct front *f)
+{
+    m->gauges = fn;
+    m->gauges_arg = f;
+}
+
+/* The flight recorder's counters, sampled with the lag probe. */
+static void flight_sample(struct metrics *m, int64_t lag_ns)
+{
+    const char *keys[4];
+    double v[4];
+    int n = 0;
+    for (int i = 0; i < wf_nmodes && n < 4; i++, n++) {
+        keys[n] = wf_modes[i].name;
+        v[n] = m->modes[i].inflight;
+    }
+    flight_counter("orders in flight", n, keys, v);
+    /* The loop's share of the last period spent in callbacks, and how many
+     * ran: the thousands of short ones no slice shows. */
+    int64_t busy, now = clock_mono_ns();
+    uint64_t calls;
+    evloop_busy(m->loop, &busy, &calls);
+    if (m->busy_at_ns && now > m->busy_at_ns) {
+        keys[0] = "lag ms", keys[1] = "busy %", keys[2] = "callbacks/s";
+        v[0] = (double)lag_ns / 1e6;
+        v[1] = 100.0 * (double)(busy - m->busy_ns) / (double)(now - m->busy_at_ns);
+        v[2] = (double)(calls - m->callbacks) * 1e9 / (double)(now - m->busy_at_ns);
+        flight_counter("loop", 3, keys, v);
+    }
+    m->busy_ns = busy, m->callbacks = calls, m->busy_at_ns = now;
+    if (m->gauges) {
+        struct metrics_gauges g;
+        m->gauges(m->gauges_arg, &g);
+        const char *const pk[] = {"pool busy", "pool waiting", "workers busy", "workers queued"};
+        const double pv[] = {g.pool_busy, g.pool_waiting, g.workers_busy, g.workers_queued};
+        flight_counter("pool and workers", 4, pk, pv);
+    }
+}
+
 /* The probe fires every LAG_PERIOD_NS; how late it fires is the loop lag. */
 static void on_probe(struct evloop *loop, struct ev_timer *t)
 {
@@ -94,6 +138,8 @@ static void on_probe(struct evloop *loop, struct ev_timer *t)
     }
     if (lag > m->lag_max_ns[0])
         m->lag_max_ns[0] = lag;
+    if (flight_recording())
+        flight_sample(m, lag);
     m->probe_due_ns = now + LAG_PERIOD_NS;
     if (evloop_timer_start(loop, t, LAG_PERIOD_NS) != 0)
         m->loop = NULL; /* no memory for the heap: the probe stops */
@@ -222,6 +268,7 @@ static void render_gauges(struct text_buf *b, const struct metrics *m, const str
     promtext_header(b, "coffee_loop_lag_max_seconds", "gauge", "The worst loop lag in the last 5 to 10 seconds.");
     int64_t max = m->lag_max_ns[0] > m->lag_max_ns[1] ? m->lag_max_ns[0] : m->lag_max_ns[1];
     text_buf_put(b, "coffee_loop_lag_max_seconds %.6f\n", (double)max / 1e9);
+    flight_write_metrics(b);
 }
 
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)

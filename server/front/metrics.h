@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct evloop;
+struct front;
 struct order;
 struct metrics;
 
@@ -34,6 +35,11 @@ struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 /* Starts the loop-lag probe on loop. Returns 0, or -1 (out of memory). */
 int metrics_watch_loop(struct metrics *m, struct evloop *loop);
+
+/* Where the probe samples the gauges for the flight recorder's counters
+ * (orders in flight, pool and workers busy, loop lag), every probe period
+ * while it records. fn(f, out) fills out; f is borrowed. */
+void metrics_gauge_source(struct metrics *m, void (*fn)(struct front *, struct metrics_gauges *), struct front *f);
 
 void metrics_order_started(struct metrics *m, int mode);
 /* Counts o (borrowed) as ended: status, error, durations, queued time. */

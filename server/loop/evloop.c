@@ -6,12 +6,16 @@
  * Must never: block anywhere but in epoll_wait, or call a callback from
  * inside the function that registered it.
  * Checks (check.h): every function the header says is for the loop thread
- * CHECKs that it runs there (ON_LOOP). */
+ * CHECKs that it runs there (ON_LOOP).
+ * Timing (flight.h): every callback is timed with the monotonic clock (two
+ * reads, tens of ns); one that held the loop for FLIGHT_SLICE_MIN_NS or
+ * --stall-ms goes to the flight recorder (TIMED/timed_end). */
 #define _GNU_SOURCE
 #include "evloop.h"
 
 #include "check.h"
 #include "clock.h"
+#include "flight.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -65,8 +69,32 @@ struct evloop {
     void *sig_arg;
 
     atomic_int stopping;
+    int64_t timed_min_ns; /* callbacks this long go to the flight recorder */
+    int64_t busy_ns;      /* time spent in callbacks, all told */
+    uint64_t callbacks;   /* callbacks run, all told */
     pthread_t owner; /* the loop thread: the one that made the loop */
 };
+
+static int count_waiting(void *arg);
+
+/* Times one callback: TIMED(loop, kind, fd, call) runs call and hands the
+ * flight recorder what took long (flight_loop_callback). */
+static inline void timed_end(struct evloop *loop, const char *kind, int fd, int64_t t0)
+{
+    int64_t t1 = clock_mono_ns();
+    loop->busy_ns += t1 - t0;
+    loop->callbacks++;
+    if (t1 - t0 >= loop->timed_min_ns)
+        flight_loop_callback(kind, fd, t0, t1, count_waiting, loop);
+    else
+        flight_cur_label.what = NULL;
+}
+#define TIMED(loop, kind, fd, call)                                                                                   \
+    do {                                                                                                               \
+        int64_t t0_ = clock_mono_ns();                                                                                 \
+        call;                                                                                                          \
+        timed_end(loop, kind, fd, t0_);                                                                                \
+    } while (0)
 
 /* The loop-thread precondition of everything but evloop_post/evloop_stop. */
 #define ON_LOOP(loop) CHECK(pthread_equal(pthread_self(), (loop)->owner))
@@ -188,7 +216,7 @@ static void run_timers(struct evloop *loop)
         if (t->deadline_ns > now || t->seq > seq_limit)
             break;
         heap_remove(loop, t);
-        t->cb(loop, t);
+        TIMED(loop, "timer", -1, t->cb(loop, t));
     }
 }
 
@@ -205,11 +233,11 @@ void evloop_defer(struct evloop *loop, struct ev_task *task)
     loop->defer_tail = task;
 }
 
-static void run_task_list(struct evloop *loop, struct ev_task *task)
+static void run_task_list(struct evloop *loop, struct ev_task *task, const char *kind)
 {
     while (task) {
         struct ev_task *next = task->next;
-        task->fn(loop, task);
+        TIMED(loop, kind, -1, task->fn(loop, task));
         task = next;
     }
 }
@@ -219,7 +247,7 @@ static void run_deferred(struct evloop *loop)
     /* Take the list first: tasks deferred by these tasks run next pass. */
     struct ev_task *head = loop->defer_head;
     loop->defer_head = loop->defer_tail = NULL;
-    run_task_list(loop, head);
+    run_task_list(loop, head, "task");
 }
 
 static void wake(struct evloop *loop)
@@ -254,7 +282,7 @@ static void drain_inbox(struct evloop *loop)
     struct ev_task *head = loop->inbox_head;
     loop->inbox_head = loop->inbox_tail = NULL;
     pthread_mutex_unlock(&loop->inbox_lock);
-    run_task_list(loop, head);
+    run_task_list(loop, head, "posted");
 }
 
 void evloop_stop(struct evloop *loop)
@@ -330,10 +358,34 @@ void evloop_io_del(struct evloop *loop, int fd)
     loop->nregistered--;
 }
 
+void evloop_busy(const struct evloop *loop, int64_t *busy_ns, uint64_t *callbacks)
+{
+    ON_LOOP(loop);
+    *busy_ns = loop->busy_ns;
+    *callbacks = loop->callbacks;
+}
+
 int evloop_io_count(const struct evloop *loop)
 {
     ON_LOOP(loop);
     return loop->nregistered;
+}
+
+/* What waited while a callback stalled the loop: the fds ready now
+ * (level-triggered, so a look with no timeout takes nothing from the next
+ * epoll_wait), the timers overdue and the tasks deferred. */
+static int count_waiting(void *arg)
+{
+    struct evloop *loop = arg;
+    struct epoll_event events[MAX_EVENTS];
+    int n = epoll_wait(loop->epfd, events, MAX_EVENTS, 0);
+    n = n < 0 ? 0 : n;
+    int64_t now = clock_mono_ns();
+    for (size_t i = 0; i < loop->heap_len; i++)
+        n += loop->heap[i]->deadline_ns <= now;
+    for (struct ev_task *t = loop->defer_head; t; t = t->next)
+        n++;
+    return n;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -376,6 +428,7 @@ struct evloop *evloop_new(int max_fds)
     loop->epfd = loop->timerfd = loop->wakefd = loop->sigfd = -1;
     loop->max_fds = max_fds;
     loop->armed_ns = INT64_MAX;
+    loop->timed_min_ns = flight_loop_min_ns();
     loop->owner = pthread_self();
     atomic_init(&loop->stopping, 0);
     if (pthread_mutex_init(&loop->inbox_lock, NULL) != 0)
@@ -461,7 +514,7 @@ static void dispatch(struct evloop *loop, const struct epoll_event *e)
         ev |= EV_WRITE;
     if (e->events & (EPOLLERR | EPOLLHUP))
         ev |= EV_ERROR | (s->mask & (EV_READ | EV_WRITE));
-    s->cb(loop, fd, ev, s->arg);
+    TIMED(loop, "io", fd, s->cb(loop, fd, ev, s->arg));
 }
 
 int evloop_run(struct evloop *loop)
@@ -470,7 +523,7 @@ int evloop_run(struct evloop *loop)
     struct epoll_event events[MAX_EVENTS];
     while (!atomic_load(&loop->stopping)) {
         for (int i = 0; i < loop->nhooks; i++)
-            loop->hooks[i].fn(loop, loop->hooks[i].arg);
+            TIMED(loop, "before-sleep", -1, loop->hooks[i].fn(loop, loop->hooks[i].arg));
         arm_timerfd(loop);
         int due_now = loop->defer_head != NULL ||
                       (loop->heap_len && loop->heap[0]->deadline_ns <= clock_mono_ns());

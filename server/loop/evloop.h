@@ -95,6 +95,10 @@ void evloop_remove_before_sleep(struct evloop *loop, void (*fn)(struct evloop *,
  * other threads so they inherit the mask. Returns 0 or -errno. */
 int evloop_watch_signals(struct evloop *loop, void (*cb)(struct evloop *, int signo, void *), void *arg);
 
+/* Time spent in callbacks and callbacks run since the loop was made (every
+ * callback is timed); for the flight recorder's loop counters. */
+void evloop_busy(const struct evloop *loop, int64_t *busy_ns, uint64_t *callbacks);
+
 /* Number of fds with a watcher; for tests and metrics. */
 int evloop_io_count(const struct evloop *loop);
 

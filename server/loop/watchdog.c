@@ -8,6 +8,7 @@
 #include "watchdog.h"
 
 #include "clock.h"
+#include "flight.h"
 #include "log.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ static void fire(struct wd_call *c)
 static void *watchdog_main(void *arg)
 {
     struct watchdog *wd = arg;
+    flight_thread_name("watchdog"); /* flight recorder: the thread's track */
     pthread_mutex_lock(&wd->lock);
     while (!wd->stopping) {
         int64_t now = clock_mono_ns(), next = INT64_MAX;

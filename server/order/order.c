@@ -9,6 +9,7 @@
 #include "check.h"
 #include "clock.h"
 #include "list.h"
+#include "order_flight.h"
 #include "text.h"
 
 #include <stddef.h>
@@ -187,6 +188,7 @@ void order_end_steps(struct order *o, int64_t now)
     o->steps_end_ns = now;
     if (o->status == ORDER_RUNNING && o->done == WF_ALL_STEPS)
         status_set(o, ORDER_DONE);
+    order_flight_record(o); /* flight recorder: the finished timeline */
 }
 
 static void run_done(struct evloop *loop, struct ev_task *task)

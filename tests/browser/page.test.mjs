@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -345,6 +345,72 @@ test('an async order sent during a mixed brew: client wait beside server elapsed
   const mixed = page.locator('.run[data-kind=order] .order[data-mode=mixed]').first();
   await page.waitForFunction(() => document.querySelector('.run[data-kind=order] .order[data-mode=mixed] .clientwait'));
   assert.equal(await mixed.locator('.waited').count(), 0, 'the mixed order itself was seen at once');
+});
+
+// ---- the loop view and the trace ------------------------------------------
+
+test('the loop view: the loop and the workers from /trace, the mixed brew on the loop, the stall listed', async () => {
+  await page.selectOption('#loop-seconds', '60');
+  await page.waitForFunction(() => document.querySelector('#loopview[data-state=ok]') &&
+    +document.getElementById('loop-canvas').dataset.brew > 0, null, { timeout: 20000 });
+  const got = await page.evaluate(() => {
+    const v = window.coffee.loopView, c = document.getElementById('loop-canvas');
+    const loopTid = v.last.traceEvents.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args.name.includes('loop')).tid;
+    // The longest: the scale-1 brew of the test above (earlier ones ran at SCALE).
+    const brew = v.last.traceEvents.filter((e) => e.ph === 'X' && e.tid === loopTid && e.name === 'brew')
+      .reduce((a, b) => (b.dur > a.dur ? b : a));
+    const g = v.geom, k = c.width / c.clientWidth;
+    const x = (us) => g.label + (g.width - g.label - 6) * (us - g.start) / (g.end - g.start);
+    const row = g.rows.findIndex((n) => n.includes('loop'));
+    const px = Array.from(c.getContext('2d').getImageData(Math.floor(x(brew.ts + brew.dur / 2) * k),
+      Math.floor((g.top + row * g.row + g.row / 2) * k), 1, 1).data);
+    return { rows: g.rows, brew, px, bad: getComputedStyle(document.documentElement).getPropertyValue('--bad').trim(),
+             stalls: [...document.querySelectorAll('#stalls li')].map((li) => ({ order: li.dataset.order, text: li.textContent })),
+             href: document.getElementById('trace-download').getAttribute('href'),
+             orders: +c.dataset.orders };
+  });
+  assert.match(got.rows[0], /loop/, 'the loop first');
+  assert.equal(got.rows.filter((n) => n.includes('worker')).length, 8, 'the eight workers');
+  assert.ok(got.brew.dur >= 1000 * 1000, 'the brew at scale 1 held the loop 1 s or more: ' + got.brew.dur + ' us');
+  const hex = '#' + got.px.slice(0, 3).map((v) => v.toString(16).padStart(2, '0')).join('');
+  assert.equal(hex, got.bad, 'the brew drawn on the loop row in red');
+  assert.ok(got.orders > 0, 'orders drawn');
+  // The stall beside the lag counter names the brew and its order.
+  await page.waitForSelector('#stalls li');
+  const stall = got.stalls.find((st) => st.order === String(got.brew.args.order_id));
+  assert.ok(stall, 'the brew\'s stall is listed: ' + JSON.stringify(got.stalls));
+  assert.match(stall.text, /brew .*order \d+ \(mixed, brew_coffee\)/);
+  await page.locator('#loopview').screenshot({ path: path.join(artifacts, 'loop-view.png') });
+  assert.equal(got.href, 'trace?seconds=60');
+  const r = await fetch(base + '/' + got.href);
+  assert.equal(r.status, 200);
+  assert.ok(Array.isArray((await r.json()).traceEvents));
+});
+
+test('the trace opens in speedscope, a viewer no one here wrote', async () => {
+  const trace = await (await fetch(base + '/trace?seconds=60')).text();
+  const dir = mkdtempSync(path.join(tmpdir(), 'coffee-speedscope-'));
+  const js = path.join(dir, 'load.js');
+  writeFileSync(js, `speedscope.loadFileFromBase64("coffee-trace.json", ${JSON.stringify(Buffer.from(trace).toString('base64'))})`);
+  const viewer = await context.newPage();
+  const messages = [], errors = [];
+  viewer.on('console', (m) => messages.push(m.type() + ': ' + m.text()));
+  viewer.on('pageerror', (e) => errors.push(String(e)));
+  viewer.on('dialog', (d) => { errors.push('dialog: ' + d.message()); d.dismiss(); });
+  try {
+    const index = path.resolve('node_modules/speedscope/dist/release/index.html');
+    await viewer.goto('file://' + index + '#localProfilePath=' + js);
+    await viewer.waitForFunction(() => / - speedscope$/.test(document.title) || document.body.textContent.includes('went wrong'),
+      null, { timeout: 20000 });
+    assert.equal(await viewer.title(), 'coffee-trace.json - speedscope');
+    assert.ok(!(await viewer.textContent('body')).includes('Something went wrong'));
+    assert.deepEqual(errors, []);
+    assert.ok(messages.some((m) => /Importing as (Chrome Timeline|Trace Event Format)/.test(m)), messages.join('\n'));
+    assert.deepEqual(messages.filter((m) => /Tried to end frame|still open|Unexpected|Empty profile/.test(m)), []);
+  } finally {
+    await viewer.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('live counters: from /metrics, or "metrics unavailable" without it', async () => {

@@ -5,6 +5,7 @@
  * drift) and latency measured from the intended time; and the exact
  * nearest-rank percentiles of server/base/stats.c (/rush's, the tally's). */
 #include "harness.h"
+#include "hgrm_parse.h"
 #include "hist.h"
 #include "openloop.h"
 #include "stats.h"
@@ -200,6 +201,74 @@ static void test_exact_percentiles(void)
     CU_ASSERT_DOUBLE_EQUAL(stats_percentile(NULL, 0, 50, 0), 0, 1e-12);
 }
 
+static void test_hgrm(void)
+{
+    enum { N = 10000 };
+    static struct hist h;
+    hist_init(&h);
+    for (uint64_t v = 1; v <= N; v++) /* 1 us .. 10 ms */
+        hist_record(&h, v);
+    FILE *f = tmpfile();
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT_EQUAL(hist_write_hgrm(&h, f, 1000.0, 5), 0);
+    static struct hgrm g;
+    CU_ASSERT_EQUAL_FATAL(hgrm_parse(f, &g), 0);
+    fclose(f);
+    CU_ASSERT(g.nrows > 40);
+    CU_ASSERT_EQUAL(g.footer, 3);
+    CU_ASSERT_DOUBLE_EQUAL(g.mean, (N + 1) / 2.0 / 1000.0, 0.001);
+    CU_ASSERT_DOUBLE_EQUAL(g.max, N / 1000.0, 1e-9);
+    CU_ASSERT_EQUAL(g.total, N);
+    CU_ASSERT(g.stddev > 2.8 && g.stddev < 2.95); /* uniform on 10 ms: 10/sqrt(12) = 2.887 */
+    CU_ASSERT_EQUAL(g.row[0].pct, 0.0);
+    int seen50 = 0, seen90 = 0, seen99 = 0;
+    for (int i = 0; i < g.nrows; i++) {
+        const struct hgrm_row *r = &g.row[i];
+        int last = i == g.nrows - 1;
+        CU_ASSERT_EQUAL(r->ncols, last ? 3 : 4);
+        if (i > 0) {
+            CU_ASSERT(r->pct > g.row[i - 1].pct);
+            CU_ASSERT(r->value >= g.row[i - 1].value);
+            CU_ASSERT(r->count >= g.row[i - 1].count);
+        }
+        if (last) {
+            CU_ASSERT_EQUAL(r->pct, 1.0);
+            CU_ASSERT_EQUAL(r->count, N);
+            CU_ASSERT_DOUBLE_EQUAL(r->value, N / 1000.0, 1e-9);
+            break;
+        }
+        CU_ASSERT_DOUBLE_EQUAL(r->inv, 1.0 / (1.0 - r->pct), 0.006);
+        /* The row's value is the highest of the bucket where the count
+         * reached the level: at or above that rank's exact value, within
+         * a bucket (the values are 1..N, so rank k is k us). */
+        double want = ceil(r->pct * N) / 1000.0;
+        CU_ASSERT(r->value + 1e-9 >= want);
+        CU_ASSERT(r->value <= want * (1 + 2 * HIST_REL_ERROR) + 0.001);
+        CU_ASSERT((double)r->count >= r->pct * N);
+        seen50 += fabs(r->pct - 0.5) < 1e-12;
+        seen90 += fabs(r->pct - 0.9) < 1e-12;
+        seen99 += fabs(r->pct - 0.990625) < 1e-12; /* HdrHistogram's levels: 0.984375, 0.9859375, ... */
+    }
+    CU_ASSERT(seen50 == 1 && seen90 == 1 && seen99 == 1);
+
+    /* Empty: header and footer only. One value: a row at 0, then 1.0. */
+    hist_init(&h);
+    f = tmpfile();
+    CU_ASSERT_EQUAL(hist_write_hgrm(&h, f, 1000.0, 5), 0);
+    CU_ASSERT_EQUAL(hgrm_parse(f, &g), 0);
+    CU_ASSERT_EQUAL(g.nrows, 0);
+    CU_ASSERT_EQUAL(g.total, 0);
+    fclose(f);
+    hist_record(&h, 4200);
+    f = tmpfile();
+    CU_ASSERT_EQUAL(hist_write_hgrm(&h, f, 1000.0, 5), 0);
+    CU_ASSERT_EQUAL(hgrm_parse(f, &g), 0);
+    CU_ASSERT_EQUAL(g.nrows, 2);
+    CU_ASSERT_DOUBLE_EQUAL(g.row[0].value, 4.2, 1e-9);
+    CU_ASSERT_EQUAL(g.row[1].pct, 1.0);
+    fclose(f);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -212,6 +281,7 @@ int main(void)
         {"latency from the intended send time", test_latency_from_intended},
         {"rate specs: R and a:b:step", test_rate_specs},
         {"exact nearest-rank percentiles (stats.h)", test_exact_percentiles},
+        {".hgrm: HdrHistogram's percentile distribution, parsed back", test_hgrm},
         {NULL, NULL},
     };
     return harness_main("hist", NULL, NULL, tests);
