@@ -486,6 +486,12 @@ static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, vo
     return MHD_YES;
 }
 
+/* The routes that place orders: they take GET only. */
+static int front_places_orders(const char *url)
+{
+    return !strcmp(url, "/make-coffee") || !strcmp(url, "/compare") || !strcmp(url, "/rush");
+}
+
 enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -507,6 +513,10 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
             return httpd_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return httpd_respond_take(c, r->status, body, strlen(body));
     }
+    /* HEAD would place orders (and /rush's chunked end would follow the headers). */
+    if (!strcmp(method, "HEAD") && front_places_orders(url))
+        return httpd_respond_error_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, "HEAD would place orders: use GET", "Allow",
+                                        "GET");
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
     if (!strcmp(url, "/metrics"))
