@@ -108,7 +108,6 @@ static void finish_send(struct aorder *ao);
 
 static void on_finished(struct pgq *q, int status, const PGresult *res, const char *err)
 {
-    (void)res;
     struct aorder *ao = container_of(q, struct aorder, q);
     /* Lost with its connection (a restart, a terminated backend): the
      * UPDATE sets the same values whenever it runs, so it goes out once
@@ -121,6 +120,8 @@ static void on_finished(struct pgq *q, int status, const PGresult *res, const ch
     }
     if (status != PGQ_OK)
         order_not_recorded(ao->o, err);
+    else if (!db_finish_applied(res)) /* it ran past its deadline (db.h): the row is not written */
+        order_not_recorded(ao->o, "the row's update ran past its deadline");
     ao_end(ao);
 }
 
@@ -139,7 +140,7 @@ static void ao_finish(struct aorder *ao)
     order_end_steps(o, clock_mono_ns());
     ao_set_state(ao, AO_FINISHING);
     db_stmt_release(&ao->stmt);
-    if (db_stmt_finish(&ao->stmt, o) != 0) {
+    if (db_stmt_finish(&ao->stmt, o, ao->ex->opt.db_timeout_ms) != 0) {
         order_fail(o, OERR_INTERNAL, "out of memory");
         ao_end(ao);
         return;

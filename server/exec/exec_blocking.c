@@ -105,7 +105,7 @@ static void record_outcome(struct worker *w, struct order *o)
     char err[260] = "";
     int kind = OERR_DB;
     struct db_stmt st;
-    if (db_stmt_finish(&st, o) != 0) {
+    if (db_stmt_finish(&st, o, w->ex->opt.db_timeout_ms) != 0) {
         order_fail(o, OERR_INTERNAL, "out of memory");
         return;
     }
@@ -123,6 +123,8 @@ static void record_outcome(struct worker *w, struct order *o)
     }
     if (!r)
         order_not_recorded(o, err);
+    else if (!db_finish_applied(r)) /* it ran past its deadline (db.h): the row is not written */
+        order_not_recorded(o, "the row's update ran past its deadline");
     PQclear(r);
     db_stmt_release(&st);
 }
