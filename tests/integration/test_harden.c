@@ -364,6 +364,110 @@ static void test_head(void)
     CU_ASSERT_EQUAL(db_count(db, sql), 0);
 }
 
+/* ---- an answer and its row agree ------------------------------------------ */
+
+/* The pid of the pipelined connection's backend, from the server's log
+ * ("pipelined, backend pid N"), or -1. */
+static int pipelined_pid(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return -1;
+    char line[1024];
+    int pid = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "pipelined, backend pid ");
+        if (p)
+            pid = (int)strtol(p + strlen("pipelined, backend pid "), NULL, 10);
+    }
+    fclose(f);
+    return pid;
+}
+
+/* Whether backend pid has gone or waits for its client (every statement
+ * it had been sent has run). */
+static int backend_settled(int pid)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND state <> 'idle'", pid);
+    return db_count(db, sql) == 0;
+}
+
+#define FROZEN_ORDERS 16
+
+/* Only the pipelined connection's backend frozen (SIGSTOP) for longer than
+ * --db-timeout-ms under async orders: their rows' final UPDATEs time out
+ * and are answered 503 while still queued at the backend; after the thaw
+ * they run, and must write nothing. No order answered other than 200 has
+ * a done row; every 200 has one. */
+static void test_frozen_pipeline(void)
+{
+    struct child server;
+    char log_path[64], instance[64];
+    snprintf(log_path, sizeof log_path, "/tmp/test_harden_%d.log", (int)getpid());
+    snprintf(instance, sizeof instance, "harden-pipe-%d", (int)getpid());
+    remove(log_path);
+    const char *args[] = {"--kitchen-url", st.kitchen.base_url, "--db-pool", "4", "--db-pipelines", "1",
+                          "--db-timeout-ms", "1000", "--instance", instance, NULL};
+    CU_ASSERT_EQUAL_FATAL(child_start_log(&server, "coffee-server", args, log_path), 0);
+    CU_ASSERT_EQUAL_FATAL(child_wait_ready(&server, 15), 0);
+    int pid = -1;
+    int64_t t0 = clock_mono_ns();
+    while (ns_to_ms(clock_mono_ns() - t0) < harness_slack(15000) && (pid = pipelined_pid(log_path)) <= 0)
+        pause_ms(20); /* polling period: the pipelined connection may open after /readyz answers */
+    CU_ASSERT_FATAL(pid > 0);
+    /* Orders whose steps (0.6 s of them) are running when the freeze begins:
+     * their rows' INSERTs are done, their final UPDATEs come during it. */
+    struct http_batch b = {.n = FROZEN_ORDERS};
+    char url[160];
+    snprintf(url, sizeof url, "%s/make-coffee?mode=async&scale=0.2", server.base_url);
+    for (int i = 0; i < b.n; i++)
+        b.urls[i] = url;
+    CU_ASSERT_EQUAL_FATAL(http_batch_start(&b), 0);
+    t0 = clock_mono_ns();
+    while (ns_to_ms(clock_mono_ns() - t0) < harness_slack(5000) &&
+           http_metric(&server, "coffee_orders_in_flight{mode=\"async\"}") < FROZEN_ORDERS)
+        pause_ms(10); /* polling period */
+    /* Every row inserted: the freeze then catches the final UPDATEs. */
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM orders WHERE instance = '%s'", instance);
+    while (ns_to_ms(clock_mono_ns() - t0) < harness_slack(5000) && db_count(db, sql) < FROZEN_ORDERS)
+        pause_ms(10); /* polling period */
+    CU_ASSERT_EQUAL(kill(pid, SIGSTOP), 0);
+    pause_ms(2500); /* the fault's duration: longer than --db-timeout-ms */
+    CU_ASSERT_EQUAL(kill(pid, SIGCONT), 0);
+    http_batch_wait(&b);
+    /* Whatever was queued at the backend has run once it is idle (or gone). */
+    t0 = clock_mono_ns();
+    while (ns_to_ms(clock_mono_ns() - t0) < harness_slack(10000) && !backend_settled(pid))
+        pause_ms(20); /* polling period */
+    CU_ASSERT(backend_settled(pid));
+    int refused = 0, disagree = 0, ok = 0;
+    for (int i = 0; i < b.n; i++) {
+        json_error_t e;
+        json_t *j = b.res[i].body ? json_loads(b.res[i].body, 0, &e) : NULL;
+        double id = jnum(j, "order_id");
+        char row[32] = "";
+        if (!isnan(id))
+            db_row_status(db, (long long)id, row, sizeof row);
+        if (b.res[i].status == 200) {
+            ok++;
+            disagree += strcmp(row, "done") != 0;
+        } else if (!isnan(id)) {
+            refused++;
+            disagree += !strcmp(row, "done");
+        }
+        json_decref(j);
+        http_result_free(&b.res[i]);
+    }
+    fprintf(stderr, "\n    pipelined backend frozen 2.5 s (--db-timeout-ms 1000): %d answered 200, %d refused with a row, "
+            "%d rows disagree\n", ok, refused, disagree);
+    CU_ASSERT(refused > 0); /* the fault bit */
+    CU_ASSERT_EQUAL(disagree, 0);
+    CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
+    remove(log_path);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -373,6 +477,7 @@ int main(void)
         {"--max-connections-per-ip: one address holds at most that many", test_per_ip_limit},
         {"a /rush client that stopped reading: SIGTERM ends within drain + 2 s", test_stalled_reader_drain},
         {"a /rush client that stopped reading: a second SIGTERM ends at once", test_stalled_reader_second_signal},
+        {"the pipelined backend frozen past --db-timeout-ms: no order answered non-200 ends done", test_frozen_pipeline},
         {NULL, NULL}};
     return harness_main("harden", setup, teardown, tests);
 }
