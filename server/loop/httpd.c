@@ -168,16 +168,20 @@ static void conn_shut(struct hconn *hc)
     }
 }
 
-/* Every access handler call: the request's headers arrived. */
+/* Every access handler call. Once the request has been read whole (its
+ * headers, and a body if it came with one: the gate, httpd_request_read,
+ * no longer marks it unread) or answered, it is no longer waited for: a
+ * client trickling a body is bounded like one trickling headers. */
 static enum MHD_Result on_request(void *arg, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
     struct httpd *h = arg;
+    enum MHD_Result ret = h->handler(h->handler_arg, c, url, method, version, upload_data, upload_data_size, con_cls);
     struct hconn *hc = conn_of(c);
-    if (hc)
+    if (hc && !httpd_request_unread(*con_cls))
         hc->waiting = 0;
-    return h->handler(h->handler_arg, c, url, method, version, upload_data, upload_data_size, con_cls);
+    return ret;
 }
 
 /* A request ended: the next one's headers are due from now. */

@@ -20,9 +20,10 @@ struct httpd_options {
     unsigned conn_limit;     /* MHD_OPTION_CONNECTION_LIMIT */
     size_t conn_memory;      /* per-connection memory pool, bytes (0 = MHD's) */
     unsigned conn_timeout_s; /* idle connection timeout (0 = none) */
-    long header_timeout_ms;  /* a request's headers must all arrive within this, counted from the
-                                connection's start or its previous request's end; else it is
-                                closed (0 = no deadline) */
+    long header_timeout_ms;  /* a request (its headers, and a body if any) must all arrive within
+                                this, counted from the connection's start or its previous
+                                request's end; else the connection is closed (0 = no deadline).
+                                Needs handlers that pass httpd_request_read's gate. */
     unsigned per_ip_limit;   /* connections one client address may hold (0 = no limit) */
     MHD_AccessHandlerCallback handler;
     void *handler_arg;

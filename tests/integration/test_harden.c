@@ -287,6 +287,29 @@ static void test_header_deadline_spares_requests(void)
     CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
 }
 
+/* A body trickled after whole headers is bounded the same way: the
+ * request has not been read until its body has. */
+static void test_trickled_body(void)
+{
+    struct child server;
+    const char *args[] = {"--header-timeout-ms", "1000", NULL};
+    CU_ASSERT_EQUAL_FATAL(server_start(&server, &st.kitchen, args), 0);
+    int fd = tcp_connect(server.port, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(send_all(fd, "GET /livez HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n"), 0);
+    int64_t t0 = clock_mono_ns();
+    int closed = 0;
+    while (!closed && ns_to_ms(clock_mono_ns() - t0) < harness_slack(1000 + 2000)) {
+        /* One byte of body every 200 ms: never idle, never done. */
+        closed = send_all(fd, "x") != 0 || closed_within(fd, 200);
+    }
+    double ms = ns_to_ms(clock_mono_ns() - t0);
+    fprintf(stderr, "\n    a body trickled, 1 s deadline: %s after %.0f ms\n", closed ? "closed" : "still open", ms);
+    CU_ASSERT(closed);
+    close(fd);
+    CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
+}
+
 static void test_per_ip_limit(void)
 {
     struct child server;
@@ -474,6 +497,7 @@ int main(void)
         {"HEAD on /make-coffee, /compare and /rush: 405, no order, a pipelined GET after it reads", test_head},
         {"trickling clients on every slot: /livez answers once the header deadline frees them", test_slowloris},
         {"the header deadline spares a keep-alive connection that keeps asking", test_header_deadline_spares_requests},
+        {"a body trickled after whole headers: closed at the deadline", test_trickled_body},
         {"--max-connections-per-ip: one address holds at most that many", test_per_ip_limit},
         {"a /rush client that stopped reading: SIGTERM ends within drain + 2 s", test_stalled_reader_drain},
         {"a /rush client that stopped reading: a second SIGTERM ends at once", test_stalled_reader_second_signal},
