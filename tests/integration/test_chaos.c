@@ -27,7 +27,9 @@
  * CHAOS_RATE_BLOCKING (orders/s; default CHAOS_LOAD x the computed
  * capacity), CHAOS_PRE_S 2 (load before a fault), CHAOS_POST_S 5 (load
  * after it), CHAOS_DOWN_S 1 (how long a restarted thing stays down),
- * CHAOS_FREEZE_S 5, CHAOS_HANG_S 30 (an order unanswered this long hangs),
+ * CHAOS_FREEZE_S 5, CHAOS_PIPELINE_FREEZE_S 7 (longer than the server's
+ * --db-timeout-ms, 5 s: rows' final UPDATEs time out while queued at the
+ * frozen backend), CHAOS_HANG_S 30 (an order unanswered this long hangs),
  * CHAOS_DRAIN_MS 1000 (the SIGTERM runs' --drain-timeout-ms),
  * CHAOS_SWEEP_WAIT_S 90, CHAOS_GRACE_MS 0 (orders started this soon after
  * the dependency is back may fail), CHAOS_FAULTS (comma-separated, default
@@ -65,7 +67,7 @@ static const char *const mode_names[M_N] = {"async", "blocking"};
 static struct {
     double scale, load, rate[M_N];
     int pool, workers, drain_ms;
-    double pre_s, post_s, down_s, freeze_s, hang_s, sweep_wait_s, grace_ms;
+    double pre_s, post_s, down_s, freeze_s, pipe_freeze_s, hang_s, sweep_wait_s, grace_ms;
     const char *faults, *table;
     char log[128];       /* the main server's stderr (CHAOS_LOG) */
     char log_other[140]; /* the other servers' (CHAOS_LOG.other) */
@@ -336,6 +338,7 @@ static int setup(void)
     cfg.post_s = env_num("CHAOS_POST_S", 5);
     cfg.down_s = env_num("CHAOS_DOWN_S", 1);
     cfg.freeze_s = env_num("CHAOS_FREEZE_S", 5);
+    cfg.pipe_freeze_s = env_num("CHAOS_PIPELINE_FREEZE_S", 7);
     cfg.hang_s = env_num("CHAOS_HANG_S", 30);
     cfg.drain_ms = (int)env_num("CHAOS_DRAIN_MS", 1000);
     cfg.sweep_wait_s = env_num("CHAOS_SWEEP_WAIT_S", 90);
@@ -501,7 +504,9 @@ static void fault_restore(enum fault f, struct child *server)
 
 static double fault_hold_ms(enum fault f)
 {
-    return f == F_FREEZE || f == F_PIPELINE ? cfg.freeze_s * 1000 : f == F_TERMINATE ? 0 : cfg.down_s * 1000;
+    if (f == F_PIPELINE)
+        return cfg.pipe_freeze_s * 1000;
+    return f == F_FREEZE ? cfg.freeze_s * 1000 : f == F_TERMINATE ? 0 : cfg.down_s * 1000;
 }
 
 /* ---- figures -------------------------------------------------------------- */
