@@ -2,6 +2,7 @@
  * kitchen client, both executors and the HTTP front together; then runs
  * the loop until SIGINT/SIGTERM and the drain of in-flight requests. */
 #include "brew_on_loop.h"
+#include "clock.h"
 #include "config.h"
 #include "curl_loop.h"
 #include "db.h"
@@ -12,6 +13,7 @@
 #include "executor.h"
 #include "http_front.h"
 #include "kitchen_client.h"
+#include "list.h"
 #include "httpd.h"
 #include "log.h"
 #include "params.h"
@@ -54,6 +56,8 @@ struct settings {
     int kitchen_keepalive;
     int drain_timeout_ms;
     int idle_timeout_s;
+    int header_timeout_ms;
+    int max_conns_per_ip;
     int kitchen_connections;
     int db_wait_ms;
     int db_timeout_ms;
@@ -67,13 +71,32 @@ struct settings {
     int no_trace; /* flight recorder: record nothing (GET /trace answers an empty trace) */
 };
 
+/* After the drain's end, connections that are not suspended (waiting for
+ * an order) are closed this often, until the loop stops: a client that
+ * stopped reading a stream cannot hold the shutdown past its bound. */
+#define CLOSE_PERIOD_MS 100
+
 struct server {
     struct evloop *loop;
     struct httpd *httpd;
     struct front *front;
     int stopping;
     long drain_timeout_ms;
+    struct ev_timer close_timer;
 };
+
+/* Closes the connections that are not waiting for an order (their answers
+ * already written): past the drain's end, those are the clients that do
+ * not read what they were sent. */
+static void on_close_timer(struct evloop *loop, struct ev_timer *t)
+{
+    struct server *s = container_of(t, struct server, close_timer);
+    int n = httpd_close_unsuspended(s->httpd);
+    if (n)
+        log_info("shutdown: closed %d connections that were not reading their answers", n);
+    if (evloop_timer_start(loop, t, CLOSE_PERIOD_MS * NS_PER_MS) != 0)
+        log_warn("no memory for the shutdown's close timer");
+}
 
 static void on_drained(void *arg)
 {
@@ -89,6 +112,7 @@ static void on_signal(struct evloop *loop, int signo, void *arg)
     if (s->stopping) {
         log_info("signal %d again: ending the %d orders in flight now", signo, front_inflight(s->front));
         front_abort(s->front);
+        on_close_timer(loop, &s->close_timer); /* closing starts now, and goes on */
         return;
     }
     s->stopping = 1;
@@ -96,6 +120,8 @@ static void on_signal(struct evloop *loop, int signo, void *arg)
              signo, s->drain_timeout_ms, front_inflight(s->front));
     httpd_quiesce(s->httpd);
     front_drain(s->front, s->drain_timeout_ms, on_drained, s);
+    if (evloop_timer_start(loop, &s->close_timer, (int64_t)s->drain_timeout_ms * NS_PER_MS) != 0)
+        log_warn("no memory for the shutdown's close timer");
 }
 
 static int parse_settings(struct settings *st, int argc, char **argv)
@@ -120,6 +146,12 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "concurrent HTTP connections accepted"},
         {"idle-timeout-s", "IDLE_TIMEOUT_S", OPT_INT, &st->idle_timeout_s, 0, 86400,
          "close an HTTP connection idle this long (0 = never; orders in flight never count as idle)"},
+        {"header-timeout-ms", "HEADER_TIMEOUT_MS", OPT_INT, &st->header_timeout_ms, 0, 3600000,
+         "close a connection whose request headers have not all arrived this long after it opened or its "
+         "previous request ended (0 = never)"},
+        {"max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPT_INT, &st->max_conns_per_ip, 0, 1000000,
+         "HTTP connections one client address may hold (0 = no limit: behind a balancer every client has "
+         "its address)"},
         {"kitchen-keepalive", "KITCHEN_KEEPALIVE", OPT_INT, &st->kitchen_keepalive, 1, 100000,
          "idle kitchen connections kept open by the async executor"},
         {"drain-timeout-ms", "DRAIN_TIMEOUT_MS", OPT_INT, &st->drain_timeout_ms, 0, 3600000,
@@ -179,6 +211,7 @@ int main(int argc, char **argv)
         .kitchen_keepalive = 1024,
         .drain_timeout_ms = 10000,
         .idle_timeout_s = 60,
+        .header_timeout_ms = 10000,
         .db_wait_ms = 10000,
         .db_timeout_ms = 5000,
         .max_mixed = 1,
@@ -249,7 +282,7 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 2;
     }
-    struct server srv = {.drain_timeout_ms = st.drain_timeout_ms};
+    struct server srv = {.drain_timeout_ms = st.drain_timeout_ms, .close_timer.cb = on_close_timer};
     struct watchdog *wd = NULL;
     struct pgpool *pool = NULL;
     struct curl_loop *http = NULL;
@@ -340,6 +373,8 @@ int main(int argc, char **argv)
         .conn_limit = (unsigned)st.max_connections,
         .conn_memory = HTTP_CONN_MEMORY,
         .conn_timeout_s = (unsigned)st.idle_timeout_s,
+        .header_timeout_ms = st.header_timeout_ms,
+        .per_ip_limit = (unsigned)st.max_conns_per_ip,
         .handler = front_handler,
         .handler_arg = srv.front,
         .completed = front_completed,
@@ -357,6 +392,8 @@ int main(int argc, char **argv)
     rc = evloop_run(srv.loop) == 0 ? 0 : 1;
 
 out:
+    if (srv.loop)
+        evloop_timer_stop(srv.loop, &srv.close_timer);
     httpd_free(srv.httpd);
     exec_blocking_free(blocking); /* joins the workers */
     sweep_free(sweep);

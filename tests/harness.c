@@ -163,6 +163,7 @@ static long proc_status(const struct child *c, const char *field)
 int child_threads(const struct child *c) { return (int)proc_status(c, "Threads"); }
 
 const char *const *harness_kitchen_args;
+const char *harness_server_log;
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
@@ -236,7 +237,7 @@ int server_start(struct child *server, const struct child *kitchen, const char *
     for (int i = 0; server_args && server_args[i] && n < 30; i++)
         args[n++] = server_args[i];
     args[n] = NULL;
-    if (child_start(server, "coffee-server", args) != 0)
+    if (child_start_log(server, "coffee-server", args, harness_server_log) != 0)
         return -1;
     char url[128];
     snprintf(url, sizeof url, "%s/readyz", server->base_url);

@@ -43,6 +43,9 @@ struct stack {
 /* Extra arguments for the kitchen of the next stack_start (NULL-terminated),
  * or NULL (the default). */
 extern const char *const *harness_kitchen_args;
+/* A file that the stderr of servers started by server_start (and
+ * stack_start) is appended to, or NULL (the default: the test's stderr). */
+extern const char *harness_server_log;
 /* Starts a server wired to kitchen and DATABASE_URL with extra args
  * (NULL-terminated, may be NULL); waits until /readyz answers 200 with the
  * whole pool connected (up to 15 s). 0 or -1. */

@@ -58,7 +58,18 @@ int db_stmt_brew(struct db_stmt *st, const struct order *o, int step);
  * The stored steps are taken from the order's answer (report_order_text,
  * built here once and kept in o for /make-coffee's answer); st owns a
  * copy, so the order may change (and its answer be rebuilt) meanwhile. */
-int db_stmt_finish(struct db_stmt *st, struct order *o);
+int db_stmt_finish(struct db_stmt *st, struct order *o, long db_timeout_ms);
+/* The finish writes the row only while the database's clock is before its
+ * sending + db_timeout_ms - db_finish_margin_ms (a quarter of the timeout,
+ * at most DB_FINISH_MARGIN_MAX_MS): a caller whose wait of db_timeout_ms
+ * for it ended knows the row was not written, and will not be, even if the
+ * statement still sits at a frozen backend. The margin covers the skew of
+ * the server's and the database's clocks. */
+#define DB_FINISH_MARGIN_MAX_MS 1000L
+long db_finish_margin_ms(long db_timeout_ms);
+/* Whether a finish that succeeded wrote the row (1), or ran past its
+ * deadline and wrote nothing (0): then the order was not recorded. */
+int db_finish_applied(const PGresult *r);
 /* SELECT the stored order as JSON text. */
 void db_stmt_get_order(struct db_stmt *st, int64_t id);
 /* SELECT per-mode statistics of ended orders as JSON text: count, failed,

@@ -47,6 +47,9 @@ static void on_pg_done(struct pgq *q, int status, const PGresult *res, const cha
     } else if (c->kind == CALL_BREW) {
         if (db_brew_result(res, text, sizeof text, &why) == 0)
             out.text = text;
+    } else if (!db_finish_applied(res)) { /* it ran past its deadline (db.h): the row is not written */
+        out.error = OERR_DB;
+        out.msg = "the row's update ran past its deadline";
     }
     /* Freed before done: done may start r again. */
     db_stmt_release(&c->st);
@@ -89,7 +92,7 @@ static void store_finish(void *ctx, struct io_req *r, struct order *o, long time
     struct pg_call *c = call_new(ctx, r, CALL_FINISH);
     if (!c)
         return;
-    if (db_stmt_finish(&c->st, o) != 0) {
+    if (db_stmt_finish(&c->st, o, timeout_ms) != 0) {
         free(c);
         io_later_fail(&((struct store_pgpool *)ctx)->later, r, OERR_INTERNAL, "out of memory");
         return;

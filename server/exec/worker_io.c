@@ -149,13 +149,17 @@ static int finish(void *arg, struct order *o, long timeout_ms, int *lost, char *
     struct db_stmt st;
     int err;
     *lost = 0;
-    if (db_stmt_finish(&st, o) != 0) {
+    if (db_stmt_finish(&st, o, timeout_ms) != 0) {
         snprintf(msg, mlen, "out of memory");
         return OERR_INTERNAL;
     }
     PGresult *r = run(arg, &st, timeout_ms, &err, lost, msg, mlen);
-    if (r)
+    if (r && db_finish_applied(r)) {
         err = 0;
+    } else if (r) { /* it ran past its deadline (db.h): the row is not written */
+        err = OERR_DB;
+        snprintf(msg, mlen, "the row's update ran past its deadline");
+    }
     PQclear(r);
     db_stmt_release(&st);
     return err;

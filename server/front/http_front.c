@@ -451,11 +451,10 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     (void)version, (void)upload_data;
     struct front *f = arg;
     /* A method refused is answered at once, without reading a body. */
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        char msg[80];
-        snprintf(msg, sizeof msg, "method %.20s not allowed: use GET", method);
-        return httpd_respond_error_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, msg, "Allow", "GET, HEAD");
-    }
+    const char *allow;
+    char msg[80];
+    if (params_method(url, method, &allow, msg, sizeof msg) != 0)
+        return httpd_respond_error_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, msg, "Allow", allow);
     if (!httpd_request_read(con_cls, upload_data_size))
         return MHD_YES;
     struct req *r = *con_cls;

@@ -231,3 +231,16 @@ int params_order_id(const char *s, int64_t *id, char *err, size_t errlen)
     }
     return 0;
 }
+
+int params_method(const char *url, const char *method, const char **allow, char *err, size_t errlen)
+{
+    int orders = !strcmp(url, "/make-coffee") || !strcmp(url, "/compare") || !strcmp(url, "/rush");
+    if (!strcmp(method, "GET") || (!strcmp(method, "HEAD") && !orders))
+        return 0;
+    *allow = orders ? "GET" : "GET, HEAD";
+    if (!strcmp(method, "HEAD"))
+        snprintf(err, errlen, "HEAD would place orders: use GET");
+    else
+        snprintf(err, errlen, "method %.20s not allowed: use GET", method);
+    return -1;
+}

@@ -68,6 +68,12 @@ int params_mode_set(const char *list, unsigned *mask, char *err, size_t errlen);
 /* Validates /workflow's arguments: scale (optional, once, 0..10; 1 when
  * absent: the facts at scale 1). Returns 0, or -1 with err. */
 int params_workflow(const struct query_arg *args, size_t nargs, double *scale, char *err, size_t errlen);
+/* Whether method may be asked of url: GET always; HEAD (headers only)
+ * except on the routes that place orders (/make-coffee, /compare, /rush:
+ * a HEAD would place them, and /rush's chunked end would follow the
+ * headers). 0, or -1 with the message and *allow, the Allow header's
+ * value (static storage). */
+int params_method(const char *url, const char *method, const char **allow, char *err, size_t errlen);
 /* Parses the {id} of /orders/{id}: 1..INT64_MAX. Returns 0 or -1 with err. */
 int params_order_id(const char *s, int64_t *id, char *err, size_t errlen);
 

@@ -1,7 +1,9 @@
 /* httpd: libmicrohttpd on our evloop (see httpd.h).
  *
  * Owns: the MHD daemon and the loop watcher on its epoll fd, one timer for
- * MHD's timeout. Must never: call MHD_run from inside an MHD callback (it is
+ * MHD's timeout, one struct hconn per open connection (made in MHD's
+ * connection notification, freed when it says the connection closed) and
+ * the timer that enforces the header deadline. Must never: call MHD_run from inside an MHD callback (it is
  * not re-entrant); it only marks the daemon for a run before the loop sleeps. */
 #include "httpd.h"
 
@@ -22,6 +24,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* One open connection: when its request's headers became due. */
+struct hconn {
+    struct list_node link; /* httpd.conns */
+    struct MHD_Connection *c;
+    int64_t since_ns;    /* waiting for a request's headers since then */
+    int waiting;         /* no request of it reached the handler since since_ns */
+    int closing;         /* its socket was shut down: MHD closes it */
+};
+
 struct httpd {
     struct evloop *loop;
     struct MHD_Daemon *daemon;
@@ -32,6 +43,13 @@ struct httpd {
     struct ev_timer trim_timer;
     unsigned nconns;    /* connections open now */
     unsigned conn_peak; /* connections at their highest since the last trim */
+    struct list_node conns; /* struct hconn, oldest first */
+    int64_t header_timeout_ns; /* 0: no header deadline */
+    struct ev_timer header_timer;
+    MHD_AccessHandlerCallback handler;
+    void *handler_arg;
+    MHD_RequestCompletedCallback completed;
+    void *completed_arg;
 };
 
 static void run_daemon(struct httpd *h)
@@ -101,18 +119,105 @@ static void on_trim_timer(struct evloop *loop, struct ev_timer *t)
         log_warn("no memory for the trim timer: memory freed after a storm of connections may stay");
 }
 
-/* MHD's connection notification: counts the connections open. */
+/* MHD's connection notification: counts the connections open and tracks
+ * each one (for the header deadline and httpd_close_unsuspended). A
+ * connection we have no memory to track is counted but never timed out. */
 static void on_connection(void *arg, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode what)
 {
-    (void)c, (void)socket_context;
     struct httpd *h = arg;
     if (what == MHD_CONNECTION_NOTIFY_STARTED) {
         if (++h->nconns > h->conn_peak)
             h->conn_peak = h->nconns;
-    } else if (h->nconns > 0) {
-        h->nconns--;
+        struct hconn *hc = calloc(1, sizeof *hc);
+        if (hc) {
+            *hc = (struct hconn){.c = c, .since_ns = clock_mono_ns(), .waiting = 1};
+            list_push_back(&h->conns, &hc->link);
+        }
+        *socket_context = hc;
+        return;
     }
+    if (h->nconns > 0)
+        h->nconns--;
+    /* 0.9.75 stops listening at its connection limit and starts again only
+     * on its next run: without one, nothing would wake it (no fd ready, no
+     * timeout with no connection left), and no client would be accepted. */
+    h->run_pending = 1;
+    struct hconn *hc = *socket_context;
+    if (hc) {
+        list_remove(&hc->link);
+        free(hc);
+        *socket_context = NULL;
+    }
+}
+
+static struct hconn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Shuts c's socket down: MHD sees the end on its next run and closes the
+ * connection as if the client had (its completion callbacks run then). */
+static void conn_shut(struct hconn *hc)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci && !hc->closing) {
+        hc->closing = 1;
+        shutdown(ci->connect_fd, SHUT_RDWR);
+    }
+}
+
+/* Every access handler call. Once the request has been read whole (its
+ * headers, and a body if it came with one: the gate, httpd_request_read,
+ * no longer marks it unread) or answered, it is no longer waited for: a
+ * client trickling a body is bounded like one trickling headers. */
+static enum MHD_Result on_request(void *arg, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct httpd *h = arg;
+    enum MHD_Result ret = h->handler(h->handler_arg, c, url, method, version, upload_data, upload_data_size, con_cls);
+    struct hconn *hc = conn_of(c);
+    if (hc && !httpd_request_unread(*con_cls))
+        hc->waiting = 0;
+    return ret;
+}
+
+/* A request ended: the next one's headers are due from now. */
+static void on_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct httpd *h = arg;
+    struct hconn *hc = conn_of(c);
+    if (hc) {
+        hc->waiting = 1;
+        hc->since_ns = clock_mono_ns();
+    }
+    if (h->completed)
+        h->completed(h->completed_arg, c, con_cls, toe);
+}
+
+/* The header deadline: closes the connections whose request's headers did
+ * not all arrive within header_timeout_ns (a client trickling them, or one
+ * that connected and says nothing). Checked a few times per deadline, so a
+ * connection is closed at most a quarter of it late. */
+static void on_header_timer(struct evloop *loop, struct ev_timer *t)
+{
+    struct httpd *h = container_of(t, struct httpd, header_timer);
+    int64_t now = clock_mono_ns();
+    int n = 0;
+    for (struct list_node *i = h->conns.next; i != &h->conns; i = i->next) {
+        struct hconn *hc = container_of(i, struct hconn, link);
+        if (hc->waiting && !hc->closing && now - hc->since_ns >= h->header_timeout_ns) {
+            conn_shut(hc);
+            n++;
+        }
+    }
+    if (n)
+        log_info("closed %d connections whose request headers did not arrive within %lld ms", n,
+                 (long long)(h->header_timeout_ns / NS_PER_MS));
+    if (evloop_timer_start(loop, t, h->header_timeout_ns / 4) != 0)
+        log_warn("no memory for the header-deadline timer: slow clients are bounded by the idle timeout only");
 }
 
 static int parse_bind(const char *bind, int port, struct sockaddr_storage *ss, char *err, size_t errlen)
@@ -145,16 +250,24 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
     h->loop = loop;
     h->timer.cb = on_timer;
     h->trim_timer.cb = on_trim_timer;
+    h->header_timer.cb = on_header_timer;
+    h->header_timeout_ns = (int64_t)opt->header_timeout_ms * NS_PER_MS;
+    h->handler = opt->handler;
+    h->handler_arg = opt->handler_arg;
+    h->completed = opt->completed;
+    h->completed_arg = opt->completed_arg;
+    list_init(&h->conns);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, opt->handler, opt->handler_arg,
+    h->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, h,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_CONNECTION_LIMIT, opt->conn_limit,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, opt->conn_memory ? opt->conn_memory : 32768,
                                  MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout_s,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-                                 MHD_OPTION_NOTIFY_COMPLETED, opt->completed, opt->completed_arg,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip_limit,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_END);
@@ -176,6 +289,8 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
     }
     if (evloop_timer_start(loop, &h->trim_timer, TRIM_PERIOD_NS) != 0)
         log_warn("no memory for the trim timer: memory freed after a storm of connections may stay");
+    if (h->header_timeout_ns > 0 && evloop_timer_start(loop, &h->header_timer, h->header_timeout_ns / 4) != 0)
+        log_warn("no memory for the header-deadline timer: slow clients are bounded by the idle timeout only");
     return h;
 
 unwatch:
@@ -203,6 +318,7 @@ void httpd_free(struct httpd *h)
         return;
     evloop_timer_stop(h->loop, &h->timer);
     evloop_timer_stop(h->loop, &h->trim_timer);
+    evloop_timer_stop(h->loop, &h->header_timer);
     evloop_io_del(h->loop, h->epoll_fd);
     evloop_remove_before_sleep(h->loop, before_sleep, h);
     MHD_stop_daemon(h->daemon);
@@ -210,6 +326,21 @@ void httpd_free(struct httpd *h)
 }
 
 int httpd_port(const struct httpd *h) { return h->port; }
+
+int httpd_close_unsuspended(struct httpd *h)
+{
+    run_daemon(h); /* answers resumed since the last run are written first */
+    int n = 0;
+    for (struct list_node *i = h->conns.next; i != &h->conns; i = i->next) {
+        struct hconn *hc = container_of(i, struct hconn, link);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
+        if (hc->closing || (ci && ci->suspended))
+            continue;
+        conn_shut(hc);
+        n++;
+    }
+    return n;
+}
 
 /* Marks a request whose end has not been read yet. */
 static const char reading_mark;

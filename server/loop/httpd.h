@@ -20,6 +20,11 @@ struct httpd_options {
     unsigned conn_limit;     /* MHD_OPTION_CONNECTION_LIMIT */
     size_t conn_memory;      /* per-connection memory pool, bytes (0 = MHD's) */
     unsigned conn_timeout_s; /* idle connection timeout (0 = none) */
+    long header_timeout_ms;  /* a request (its headers, and a body if any) must all arrive within
+                                this, counted from the connection's start or its previous
+                                request's end; else the connection is closed (0 = no deadline).
+                                Needs handlers that pass httpd_request_read's gate. */
+    unsigned per_ip_limit;   /* connections one client address may hold (0 = no limit) */
     MHD_AccessHandlerCallback handler;
     void *handler_arg;
     MHD_RequestCompletedCallback completed; /* may be NULL */
@@ -35,6 +40,11 @@ void httpd_quiesce(struct httpd *h);
 void httpd_free(struct httpd *h);
 /* The port actually bound. */
 int httpd_port(const struct httpd *h);
+/* Closes every connection that is not suspended (after a run of the daemon,
+ * so that answers already resumed are written first): what it still had to
+ * send is lost. For shutdown, against clients that stopped reading. Returns
+ * how many it closed; MHD completes them on its next run. Loop thread only. */
+int httpd_close_unsuspended(struct httpd *h);
 /* Resumes a suspended connection and makes sure MHD processes it before
  * the loop next sleeps. Loop thread only. */
 void httpd_resume(struct httpd *h, struct MHD_Connection *c);

@@ -187,6 +187,8 @@ static void slot_ready(struct pgslot *s)
     evloop_timer_stop(s->pool->loop, &s->timer);
     pool_conn_up(s->pool);
     if (s->pipelined && PQenterPipelineMode(s->conn)) {
+        /* Its backend's pid: an operator (or a test) can find it in pg_stat_activity. */
+        log_info("db slot %d: pipelined, backend pid %d", s->index, PQbackendPID(s->conn));
         slot_set_state(s, SLOT_PIPELINE);
         watch(s, EV_READ);
     } else {

@@ -288,7 +288,8 @@ static const struct bad_case cases[] = {
     {"GET", "/make-coffee?%FF=async", NULL, NULL, G_NONE, 400, E_ERROR},
     {"HEAD", "/livez", NULL, NULL, G_NONE, 200, E_HEAD},
     {"HEAD", "/nope", NULL, NULL, G_NONE, 404, E_HEAD},
-    {"HEAD", "/make-coffee?mode=turbo", NULL, NULL, G_NONE, 400, E_HEAD},
+    /* HEAD on a route that places orders is refused before its arguments are read */
+    {"HEAD", "/make-coffee?mode=turbo", NULL, NULL, G_NONE, 405, E_HEAD},
     /* paths */
     {"GET", "/index.htm", NULL, NULL, G_NONE, 404, E_ERROR}, /* "/" is the page */
     {"GET", "/nope", NULL, NULL, G_NONE, 404, E_ERROR},

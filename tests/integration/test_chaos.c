@@ -3,13 +3,15 @@
  * connections brews may hold over the brew time; blocking: the workers over the
  * sequential time), each fault is injected in turn: the database
  * restarted, the server's backends terminated, the database frozen
- * (SIGSTOP of the whole cluster) then continued, the kitchen killed and
+ * (SIGSTOP of the whole cluster) then continued, only the backend of the
+ * server's pipelined connection frozen (SIGSTOP of its pid, found in the
+ * server's log) then continued, the kitchen killed and
  * restarted on its port, the server SIGKILLed and started again on its
  * port. For each fault and mode it records every order (200, failed fast
  * 502/503, timed out 504, transport errors, hung: no answer within the
  * bound), the longest answer during the fault, the time to the first
  * success and to full recovery once the dependency is back, and checks
- * that every 200 has its done row. Then, in a short run of its own, that
+ * that every 200 has its done row and no other answer has one. Then, in a short run of its own, that
  * SIGTERM ends a server with orders in flight within --drain-timeout-ms
  * plus 3 s while the fault holds. At the end, after the server's sweep of
  * abandoned rows, that no row of the run is left 'running'. Prints the
@@ -25,11 +27,15 @@
  * CHAOS_RATE_BLOCKING (orders/s; default CHAOS_LOAD x the computed
  * capacity), CHAOS_PRE_S 2 (load before a fault), CHAOS_POST_S 5 (load
  * after it), CHAOS_DOWN_S 1 (how long a restarted thing stays down),
- * CHAOS_FREEZE_S 5, CHAOS_HANG_S 30 (an order unanswered this long hangs),
+ * CHAOS_FREEZE_S 5, CHAOS_PIPELINE_FREEZE_S 7 (longer than the server's
+ * --db-timeout-ms, 5 s: rows' final UPDATEs time out while queued at the
+ * frozen backend), CHAOS_HANG_S 30 (an order unanswered this long hangs),
  * CHAOS_DRAIN_MS 1000 (the SIGTERM runs' --drain-timeout-ms),
  * CHAOS_SWEEP_WAIT_S 90, CHAOS_GRACE_MS 0 (orders started this soon after
  * the dependency is back may fail), CHAOS_FAULTS (comma-separated, default
- * all: restart,terminate,freeze,kitchen,server), CHAOS_SERVER_ARGS (extra
+ * all: restart,terminate,freeze,pipeline,kitchen,server), CHAOS_LOG (the
+ * file the servers' stderr goes to: default /tmp/test_chaos_PID.log, the
+ * pipeline fault reads its pids there), CHAOS_SERVER_ARGS (extra
  * server flags, split on spaces; default "--sweep-interval-ms 1000" when
  * the server's --help lists that flag, else none), CHAOS_TABLE (a file for
  * the table), CHAOS_DUMP (a directory for every request, as CSV). */
@@ -47,10 +53,12 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-enum fault { F_RESTART, F_TERMINATE, F_FREEZE, F_KITCHEN, F_SERVER, F_N };
-static const char *const fault_names[F_N] = {"restart", "terminate", "freeze", "kitchen", "server"};
-static const char *const fault_titles[F_N] = {"database restarted", "backends terminated", "database frozen",
+enum fault { F_RESTART, F_TERMINATE, F_FREEZE, F_PIPELINE, F_KITCHEN, F_SERVER, F_N };
+static const char *const fault_names[F_N] = {"restart", "terminate", "freeze", "pipeline", "kitchen", "server"};
+static const char *const fault_titles[F_N] = {"database restarted",        "backends terminated",
+                                              "database frozen",           "pipelined backend alone frozen",
                                               "kitchen killed, restarted", "server SIGKILLed, restarted"};
 
 enum { M_ASYNC, M_BLOCKING, M_N };
@@ -59,8 +67,10 @@ static const char *const mode_names[M_N] = {"async", "blocking"};
 static struct {
     double scale, load, rate[M_N];
     int pool, workers, drain_ms;
-    double pre_s, post_s, down_s, freeze_s, hang_s, sweep_wait_s, grace_ms;
+    double pre_s, post_s, down_s, freeze_s, pipe_freeze_s, hang_s, sweep_wait_s, grace_ms;
     const char *faults, *table;
+    char log[128];       /* the main server's stderr (CHAOS_LOG) */
+    char log_other[140]; /* the other servers' (CHAOS_LOG.other) */
     char extra[512]; /* CHAOS_SERVER_ARGS, split in place */
     const char *server_args[32];
     char pool_s[16], workers_s[16], drain_s[16];
@@ -69,6 +79,7 @@ static struct {
 /* One fault in one mode. */
 struct row {
     size_t orders, ok, fast, timeout, other, conn, hung, failed_after, missing_rows;
+    size_t disagree_rows; /* answered other than 200, yet their row is done */
     double longest_ms, first_ms, full_ms; /* -1: none */
     long long running;                    /* after the sweep; -1 not checked */
     char first_failure[160];
@@ -267,7 +278,33 @@ static int chaos_server_start(struct child *c, const char *const more[])
     for (int i = 0; more && more[i] && n < 28; i++)
         args[n++] = more[i];
     args[n] = NULL;
-    return child_start(c, "coffee-server", args);
+    return child_start_log(c, "coffee-server", args, c == &st.server ? cfg.log : cfg.log_other);
+}
+
+/* The pid of the backend of server's pipelined connection: the last one
+ * its log says (a server logs "pipelined, backend pid N" when that
+ * connection opens; the other servers' log holds the newest one's last),
+ * polled up to 5 s; -1 if none. */
+static int pipelined_backend(const struct child *server)
+{
+    const char *path = server == &st.server ? cfg.log : cfg.log_other;
+    int64_t t0 = clock_mono_ns();
+    int pid = -1;
+    while (pid < 0 && ns_to_ms(clock_mono_ns() - t0) < 5000) {
+        FILE *f = fopen(path, "r");
+        char line[1024];
+        const char *key = "pipelined, backend pid ";
+        while (f && fgets(line, sizeof line, f)) {
+            const char *p = strstr(line, key);
+            if (p)
+                pid = (int)strtol(p + strlen(key), NULL, 10);
+        }
+        if (f)
+            fclose(f);
+        if (pid < 0)
+            nap_ms(50);
+    }
+    return pid;
 }
 
 /* SIGKILL, reaped. */
@@ -301,6 +338,7 @@ static int setup(void)
     cfg.post_s = env_num("CHAOS_POST_S", 5);
     cfg.down_s = env_num("CHAOS_DOWN_S", 1);
     cfg.freeze_s = env_num("CHAOS_FREEZE_S", 5);
+    cfg.pipe_freeze_s = env_num("CHAOS_PIPELINE_FREEZE_S", 7);
     cfg.hang_s = env_num("CHAOS_HANG_S", 30);
     cfg.drain_ms = (int)env_num("CHAOS_DRAIN_MS", 1000);
     cfg.sweep_wait_s = env_num("CHAOS_SWEEP_WAIT_S", 90);
@@ -311,6 +349,16 @@ static int setup(void)
         fprintf(stderr, "test_chaos: CHAOS_SCALE must be > 0, CHAOS_DB_POOL and CHAOS_WORKERS >= 1\n");
         return -1;
     }
+    const char *log = getenv("CHAOS_LOG");
+    if (log)
+        snprintf(cfg.log, sizeof cfg.log, "%s", log);
+    else
+        snprintf(cfg.log, sizeof cfg.log, "/tmp/test_chaos_%d.log", (int)getpid());
+    snprintf(cfg.log_other, sizeof cfg.log_other, "%s.other", cfg.log);
+    remove(cfg.log);
+    remove(cfg.log_other);
+    harness_server_log = cfg.log;
+    printf("\n  the servers log to %s and %s", cfg.log, cfg.log_other);
     server_args_init();
     if (stack_setup(&st, cfg.server_args, &db) != 0)
         return -1;
@@ -388,6 +436,8 @@ static long long terminate_backends(void)
     return n;
 }
 
+static int frozen_pid = -1; /* the pipeline fault's backend, while frozen */
+
 /* Takes the dependency away (restart, freeze, kitchen, server: and holds
  * it away); for terminate it is all there is. server is the one to kill. */
 static void fault_inject(enum fault f, struct child *server, char *note, size_t len)
@@ -404,6 +454,14 @@ static void fault_inject(enum fault f, struct child *server, char *note, size_t 
         break;
     case F_FREEZE:
         run_cmd("COFFEE_PG_FREEZE");
+        break;
+    case F_PIPELINE:
+        frozen_pid = pipelined_backend(server);
+        CHECK(frozen_pid > 0, "pipeline: no pipelined backend pid in the server's log");
+        if (frozen_pid > 0) {
+            CHECK(kill(frozen_pid, SIGSTOP) == 0, "pipeline: cannot stop backend %d", frozen_pid);
+            snprintf(note, len, "backend %d frozen", frozen_pid);
+        }
         break;
     case F_KITCHEN:
         child_kill(&st.kitchen);
@@ -426,6 +484,11 @@ static void fault_restore(enum fault f, struct child *server)
     case F_FREEZE:
         run_cmd("COFFEE_PG_THAW");
         break;
+    case F_PIPELINE:
+        if (frozen_pid > 0)
+            kill(frozen_pid, SIGCONT);
+        frozen_pid = -1;
+        break;
     case F_KITCHEN:
         restart_on_port(&st.kitchen, "coffee-kitchen");
         break;
@@ -441,6 +504,8 @@ static void fault_restore(enum fault f, struct child *server)
 
 static double fault_hold_ms(enum fault f)
 {
+    if (f == F_PIPELINE)
+        return cfg.pipe_freeze_s * 1000;
     return f == F_FREEZE ? cfg.freeze_s * 1000 : f == F_TERMINATE ? 0 : cfg.down_s * 1000;
 }
 
@@ -588,6 +653,28 @@ static size_t missing_rows(const struct load_req *q, size_t n, char *out, size_t
     return missing;
 }
 
+/* Answered other than 200 with an order id, yet their row is done: the
+ * client was told the order failed, the row says it did not. */
+static size_t disagree_rows(const struct load_req *q, size_t n)
+{
+    size_t cap = 16 + n * 21, used = 0;
+    char *arr = malloc(cap);
+    CHECK(arr != NULL, "out of memory");
+    if (!arr)
+        return 0;
+    used += (size_t)snprintf(arr, cap, "{");
+    for (size_t i = 0, ids = 0; i < n; i++)
+        if (q[i].status != 200 && q[i].order_id > 0)
+            used += (size_t)snprintf(arr + used, cap - used, "%s%lld", ids++ ? "," : "", q[i].order_id);
+    snprintf(arr + used, cap - used, "}");
+    const char *params[] = {arr};
+    long long done =
+        query_ll("SELECT count(*) FROM orders WHERE id = ANY($1::bigint[]) AND status = 'done'", 1, params);
+    free(arr);
+    CHECK(done >= 0, "cannot count the rows of failed orders");
+    return done < 0 ? 0 : (size_t)done;
+}
+
 /* ---- SIGTERM while the fault holds ------------------------------------------ */
 
 /* Polls (up to 5 s) until a brew of a server runs in the database. */
@@ -637,7 +724,7 @@ static void sigterm_under(enum fault f, struct phase *p)
     CU_ASSERT_EQUAL_FATAL(chaos_server_start(&srv, more), 0);
     struct http_batch b, b2;
     orders_in_flight(&srv, &b);
-    if (f == F_RESTART || f == F_TERMINATE || f == F_FREEZE)
+    if (f == F_RESTART || f == F_TERMINATE || f == F_FREEZE || f == F_PIPELINE)
         wait_brewing();
     char note[80];
     fault_inject(f, &srv, note, sizeof note);
@@ -667,13 +754,15 @@ static void report_row(enum fault f, int m, const struct row *r, const char *mis
 {
     printf("\n  %-9s %-8s %4zu orders: %zu ok, %zu fast 502/503, %zu 504, %zu other, %zu transport, %zu hung;"
            " longest in the fault %.0f ms; first success %.0f ms, full recovery %.0f ms after it was back;"
-           " %zu failed once back; %zu 200s without a done row",
+           " %zu failed once back; %zu 200s without a done row; %zu failures with a done row",
            fault_names[f], mode_names[m], r->orders, r->ok, r->fast, r->timeout, r->other, r->conn, r->hung,
-           r->longest_ms, r->first_ms, r->full_ms, r->failed_after, r->missing_rows);
+           r->longest_ms, r->first_ms, r->full_ms, r->failed_after, r->missing_rows, r->disagree_rows);
     const char *what = fault_names[f], *mode = mode_names[m];
     CHECK(r->hung == 0, "%s/%s: %zu orders hung (no answer within %.0f s)", what, mode, r->hung, cfg.hang_s);
     CHECK(r->missing_rows == 0, "%s/%s: %zu orders answered 200 without their done row (id=status: %s)", what, mode,
           r->missing_rows, missing);
+    CHECK(r->disagree_rows == 0, "%s/%s: %zu orders answered other than 200 have a done row", what, mode,
+          r->disagree_rows);
     CHECK(r->failed_after == 0, "%s/%s: %zu orders failed while every dependency was up, the first %s", what, mode,
           r->failed_after, r->first_failure);
     CHECK(r->first_ms >= 0, "%s/%s: no order succeeded in the %.0f s after the fault", what, mode, cfg.post_s);
@@ -718,6 +807,7 @@ static void run_fault(enum fault f)
         dump(f, m, q, n, t_inj, t_res);
         char missing[200];
         r->missing_rows = missing_rows(q, n, missing, sizeof missing);
+        r->disagree_rows = disagree_rows(q, n);
         report_row(f, m, r, missing);
         load_free(load[m]);
     }
@@ -739,6 +829,10 @@ static void test_freeze(void)
 {
     run_fault(F_FREEZE);
 }
+static void test_pipeline(void)
+{
+    run_fault(F_PIPELINE);
+}
 static void test_kitchen(void)
 {
     run_fault(F_KITCHEN);
@@ -754,12 +848,12 @@ static void write_table(FILE *f)
 {
     fprintf(f, "| fault | mode | load (orders/s) | orders | 200 | 502/503 | 504 | other | transport errors | hung |"
                " longest answer in the fault (ms) | first success (ms) | full recovery (ms) | failed once back |"
-               " 200 without done row | left running after the sweep | SIGTERM under the fault |\n");
-    fprintf(f, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
+               " 200 without done row | non-200 with done row | left running after the sweep | SIGTERM under the fault |\n");
+    fprintf(f, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
     for (int i = 0; i < F_N; i++) {
         const struct phase *p = &phases[i];
         if (!p->ran) {
-            fprintf(f, "| %s | - | | | | | | | | | | | | | | | %s |\n", fault_titles[i], p->note);
+            fprintf(f, "| %s | - | | | | | | | | | | | | | | | | %s |\n", fault_titles[i], p->note);
             continue;
         }
         for (int m = 0; m < M_N; m++) {
@@ -775,10 +869,10 @@ static void write_table(FILE *f)
                 snprintf(sig, sizeof sig, "exit %d in %.0f ms", p->sigterm_status, p->sigterm_ms);
             fprintf(f,
                     "| %s (%.1f s) | %s | %.1f | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %s | %s | %s | %zu | %zu |"
-                    " %lld | %s |\n",
+                    " %zu | %lld | %s |\n",
                     fault_titles[i], p->fault_ms / 1000, mode_names[m], cfg.rate[m], r->orders, r->ok, r->fast,
                     r->timeout, r->other, r->conn, r->hung, longest, first, full, r->failed_after, r->missing_rows,
-                    r->running, m == M_ASYNC ? sig : "(the same run)");
+                    r->disagree_rows, r->running, m == M_ASYNC ? sig : "(the same run)");
         }
     }
 }
@@ -834,6 +928,7 @@ int main(void)
         {"database restarted under load", test_restart},
         {"server backends terminated under load", test_terminate},
         {"database frozen (SIGSTOP) under load, then continued", test_freeze},
+        {"the pipelined connection's backend alone frozen under load, then continued", test_pipeline},
         {"kitchen killed under load, restarted on its port", test_kitchen},
         {"server SIGKILLed under load, started again on its port", test_server},
         {"no row left 'running' after the sweep; the table", test_sweep},

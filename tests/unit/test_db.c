@@ -2,7 +2,9 @@
  * parameters (every host resolved up front, the session's bounds in
  * options) and text_copy_utf8 (what any echoed bytes become in JSON). */
 #include "harness.h"
+#include "clock.h"
 #include "db.h"
+#include "order.h"
 #include "text.h"
 
 #include <CUnit/Basic.h>
@@ -92,6 +94,32 @@ static void test_setup_steps(void)
     CU_ASSERT_PTR_NULL(sql); /* applied: skipped from now on */
 }
 
+/* The final UPDATE carries its deadline: now + the timeout less the
+ * margin (a quarter, at most 1 s), and a result that updated no row is
+ * not applied. */
+static void test_finish_deadline(void)
+{
+    CU_ASSERT_EQUAL(db_finish_margin_ms(5000), 1000);
+    CU_ASSERT_EQUAL(db_finish_margin_ms(1000), 250);
+    CU_ASSERT_EQUAL(db_finish_margin_ms(1), 0);
+    struct order *o = order_new(1, 0.0, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    struct db_stmt st;
+    double before = clock_wall_s();
+    CU_ASSERT_EQUAL_FATAL(db_stmt_finish(&st, o, 2000), 0);
+    double after = clock_wall_s();
+    CU_ASSERT_EQUAL(st.nparams, 8);
+    double write_by = strtod(st.values[7], NULL);
+    CU_ASSERT(write_by >= before + 1.5 - 0.001 && write_by <= after + 1.5 + 0.001);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.sql ? st.sql : "", "clock_timestamp() < to_timestamp($8)"));
+    db_stmt_release(&st);
+    order_free(o);
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK);
+    CU_ASSERT(db_finish_applied(r)); /* no command tag: nothing says it was not */
+    PQclear(r);
+    CU_ASSERT(!db_finish_applied(NULL));
+}
+
 static void test_utf8_copy(void)
 {
     char out[32];
@@ -122,6 +150,7 @@ int main(void)
         {"sessions get their bounds after the URL's options", test_session_bounds},
         {"connection setup: schema, then one statement per step", test_setup_steps},
         {"text_copy_utf8: any bytes become valid UTF-8", test_utf8_copy},
+        {"the final UPDATE carries its deadline", test_finish_deadline},
         {NULL, NULL},
     };
     return harness_main("db", NULL, NULL, tests);
