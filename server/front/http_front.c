@@ -450,10 +450,12 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
 {
     (void)version, (void)upload_data;
     struct front *f = arg;
-    /* A method refused is answered at once, without reading a body. */
+    /* A method refused is answered at once, without reading a body; a
+     * HEAD refused once its request was read, so the connection stays. */
     const char *allow;
     char msg[80];
-    if (params_method(url, method, &allow, msg, sizeof msg) != 0)
+    int refused = params_method(url, method, &allow, msg, sizeof msg) != 0;
+    if (refused && strcmp(method, "HEAD") != 0)
         return httpd_respond_error_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, msg, "Allow", allow);
     if (!httpd_request_read(con_cls, upload_data_size))
         return MHD_YES;
@@ -465,6 +467,8 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
             return httpd_respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return httpd_respond_take(c, r->status, body, strlen(body));
     }
+    if (refused)
+        return httpd_respond_error_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, msg, "Allow", allow);
     if (!strcmp(url, "/livez"))
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
     if (!strcmp(url, "/metrics"))
