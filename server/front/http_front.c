@@ -1,4 +1,6 @@
-/* http_front: routes, validation and answers (see http_front.h).
+/* http_front: routes, validation and answers (see http_front.h; the routes
+ * a probe answers are in probe_routes.c, the inside both share in
+ * front_int.h).
  *
  * Owns: one struct req per request that waits (orders, a stored-order
  * look-up, a readiness probe). It is created in the handler, which
@@ -7,6 +9,7 @@
  * Must never: block, answer from a callback (only the handler queues
  * responses), or resume a connection twice. */
 #include "http_front.h"
+#include "front_int.h"
 
 #include "clock.h"
 #include "drain.h"
@@ -35,40 +38,6 @@
 
 #define MAX_ARGS 16
 
-enum req_kind {
-    REQ_ORDER,   /* /make-coffee: one order */
-    REQ_COMPARE, /* /compare: one order per asked mode, at once */
-    REQ_LOOKUP,  /* /orders/{id} */
-    REQ_STATS,   /* /stats */
-    REQ_READY    /* /readyz */
-};
-
-struct req {
-    struct front *f;
-    struct MHD_Connection *conn;
-    enum req_kind kind;
-    int pending;                        /* work still running */
-    int norders;                        /* REQ_ORDER: 1; REQ_COMPARE: 2 or more */
-    struct order *orders[WF_MAX_MODES]; /* one per mode, in the asked order */
-    struct probe probe; /* REQ_LOOKUP, REQ_STATS, REQ_READY */
-    unsigned status; /* the answer, once pending is 0 */
-    char *body;
-};
-
-struct front {
-    struct evloop *loop;
-    struct httpd *httpd;
-    struct pgpool *pool;
-    struct curl_loop *http;
-    struct executor execs[EXEC_KINDS];
-    struct metrics *metrics;
-    struct front_options opt;
-    int inflight; /* orders */
-    int mixed;    /* of which mixed (each freezes the loop once) */
-    int nreqs;    /* struct req alive */
-    struct drain drain; /* serving, draining, ..., closed */
-};
-
 /* The HTTP status for an order_error: the one place errors become statuses. */
 static unsigned front_status_for(int order_error)
 {
@@ -90,14 +59,14 @@ static unsigned front_status_for(int order_error)
 /* ---- answering ----------------------------------------------------------- */
 
 /* Sets the answer (taking body) and resumes the connection. */
-static void req_answer(struct req *r, unsigned status, char *body)
+void req_answer(struct req *r, unsigned status, char *body)
 {
     r->status = status;
     r->body = body;
     httpd_resume(r->f->httpd, r->conn);
 }
 
-static char *error_body(const char *msg) { return httpd_error_json(msg); }
+char *error_body(const char *msg) { return httpd_error_json(msg); }
 
 static void check_drained(struct front *f)
 {
@@ -165,30 +134,6 @@ void front_submit(struct front *f, struct order *o)
 
 const struct executor *front_executor(const struct front *f, int mode) { return &f->execs[wf_modes[mode].exec]; }
 
-/* ---- /orders/{id} and /readyz ------------------------------------------- */
-
-/* /orders/{id} and /stats: the probe's JSON text, or an error. */
-static void on_lookup(struct probe *p)
-{
-    struct req *r = container_of(p, struct req, probe);
-    r->pending = 0;
-    switch (p->outcome) {
-    case PROBE_FOUND:
-        req_answer(r, MHD_HTTP_OK, p->text);
-        p->text = NULL; /* the answer took it */
-        break;
-    case PROBE_NOT_FOUND:
-        req_answer(r, MHD_HTTP_NOT_FOUND, error_body("no order with that id"));
-        break;
-    case PROBE_BAD_INPUT:
-        req_answer(r, MHD_HTTP_BAD_REQUEST, error_body(p->msg));
-        break;
-    case PROBE_UNAVAILABLE:
-        req_answer(r, MHD_HTTP_SERVICE_UNAVAILABLE, error_body(p->msg));
-        break;
-    }
-}
-
 void front_gauges(struct front *f, struct metrics_gauges *g)
 {
     struct pgpool_stats ps;
@@ -213,24 +158,6 @@ static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     return httpd_respond_as(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
                             MHD_RESPMEM_MUST_FREE);
-}
-
-static void on_ready(struct probe *p)
-{
-    struct req *r = container_of(p, struct req, probe);
-    r->pending = 0;
-    struct pgpool_stats ps;
-    pgpool_stats(r->f->pool, &ps);
-    /* brews: how many brews may hold a connection at once (the rest are
-     * kept for rows and probes): async capacity is that many over the
-     * brew's time. */
-    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "status",
-                          p->ready ? "ready" : "not ready", "database", p->db_state, "kitchen", p->kitchen_state,
-                          "db_pool", "size", ps.size, "brews", ps.long_max, "connected", ps.connected, "busy",
-                          ps.busy, "waiting", ps.waiting);
-    char *body = report_dumps(j);
-    json_decref(j);
-    req_answer(r, p->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
 }
 
 /* GET /workflow[?scale=S]: the step and mode tables (workflow_json.h). */
@@ -270,7 +197,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static struct req *req_new(struct front *f, struct MHD_Connection *c, enum req_kind kind)
+struct req *req_new(struct front *f, struct MHD_Connection *c, enum req_kind kind)
 {
     struct req *r = calloc(1, sizeof *r);
     if (!r)
@@ -295,7 +222,7 @@ static void req_free(struct req *r)
 
 /* Suspends c and records r as its context: from here on, r's work may
  * finish (on a later pass) and resume it. */
-static enum MHD_Result req_suspend(struct req *r, void **con_cls)
+enum MHD_Result req_suspend(struct req *r, void **con_cls)
 {
     *con_cls = r;
     MHD_suspend_connection(r->conn);
@@ -394,57 +321,6 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
     return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
 }
 
-/* A request that one probe answers: r, suspended, its probe's callback
- * set; the caller starts the probe. NULL when out of memory. */
-static struct req *probe_req(struct front *f, struct MHD_Connection *c, void **con_cls, enum req_kind kind,
-                             probe_cb cb)
-{
-    struct req *r = req_new(f, c, kind);
-    if (!r)
-        return NULL;
-    r->probe.cb = cb;
-    r->pending = 1;
-    req_suspend(r, con_cls);
-    return r;
-}
-
-static enum MHD_Result route_lookup(struct front *f, struct MHD_Connection *c, void **con_cls, const char *idtext)
-{
-    int64_t id;
-    char err[200];
-    if (params_order_id(idtext, &id, err, sizeof err) != 0)
-        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct req *r = probe_req(f, c, con_cls, REQ_LOOKUP, on_lookup);
-    if (!r)
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    probe_order(&r->probe, f->pool, id);
-    return MHD_YES;
-}
-
-static enum MHD_Result route_stats(struct front *f, struct MHD_Connection *c, void **con_cls,
-                                   const struct args *args)
-{
-    const char *since;
-    char err[200];
-    if (params_stats(args->a, args->n, &since, err, sizeof err) != 0)
-        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct req *r = probe_req(f, c, con_cls, REQ_STATS, on_lookup);
-    if (!r)
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    /* since points into MHD's copy of the request, alive while it is. */
-    probe_stats(&r->probe, f->pool, since);
-    return MHD_YES;
-}
-
-static enum MHD_Result route_ready(struct front *f, struct MHD_Connection *c, void **con_cls)
-{
-    struct req *r = probe_req(f, c, con_cls, REQ_READY, on_ready);
-    if (!r)
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    probe_ready(&r->probe, f->pool, f->http, f->opt.kitchen_url);
-    return MHD_YES;
-}
-
 enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -498,7 +374,7 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
     if (!strcmp(url, "/readyz"))
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
-        return route_stats(f, c, con_cls, &args);
+        return route_stats(f, c, con_cls, args.a, args.n);
     if (!strcmp(url, "/workflow"))
         return route_workflow(f, c, args.a, args.n);
     if (!strncmp(url, "/orders/", 8))
