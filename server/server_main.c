@@ -228,9 +228,12 @@ int main(int argc, char **argv)
     /* The longest statement the server ever waits for: a brew at the
      * largest scale and its slack. The database ends anything longer. */
     long longest_ms = st.db_timeout_ms > DB_QUERY_TIMEOUT_MS ? st.db_timeout_ms : DB_QUERY_TIMEOUT_MS;
-    for (int i = 0; i < wf_nsteps; i++)
-        if (wf_steps[i].io == IO_SQL && wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms > longest_ms)
-            longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
+    for (int r = 0; r < wf_nrecipes; r++)
+        for (int i = 0; i < wf_recipes[r]->nsteps; i++) {
+            const struct step_def *s = &wf_recipes[r]->steps[i];
+            if (s->io == IO_SQL && wf_step_ms(s, SCALE_MAX) + st.step_slack_ms > longest_ms)
+                longest_ms = wf_step_ms(s, SCALE_MAX) + st.step_slack_ms;
+        }
     /* How long an order's row may stay running beyond the steps' planned
      * time: each executor says so of its own (executor.h); every row gets
      * the largest. */

@@ -256,13 +256,14 @@ static int put(char *buf, size_t len, size_t *off, char c)
     return 0;
 }
 
-int db_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len)
+int db_ingredients_literal(const struct recipe *r, const struct step_def *step, const char *const results[],
+                           char *buf, size_t len)
 {
     size_t off = 0;
     int first = 1;
     if (put(buf, len, &off, '{'))
         return -1;
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < r->nsteps; i++) {
         if (!(step->after & (1u << i)) || !results[i])
             continue;
         if (!first && put(buf, len, &off, ','))
@@ -305,10 +306,10 @@ int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
     const char *results[WF_MAX_STEPS];
     stmt_prepared(st, "brew", PREP_BREW, 3);
     order_results(o, results);
-    if (db_ingredients_literal(&wf_steps[step], results, st->array, sizeof st->array) != 0)
+    if (db_ingredients_literal(o->recipe, &o->recipe->steps[step], results, st->array, sizeof st->array) != 0)
         return -1;
     snprintf(st->num[0], sizeof st->num[0], "%lld", (long long)o->id);
-    snprintf(st->num[1], sizeof st->num[1], "%d", wf_step_ms(&wf_steps[step], o->scale));
+    snprintf(st->num[1], sizeof st->num[1], "%d", wf_step_ms(&o->recipe->steps[step], o->scale));
     st->values[0] = st->num[0];
     st->values[1] = st->num[1];
     st->values[2] = st->array;
@@ -330,7 +331,7 @@ int db_stmt_finish(struct db_stmt *st, struct order *o)
     st->values[1] = order_status_name(o->status);
     st->values[2] = st->num[1];
     st->values[3] = st->num[2];
-    st->values[4] = o->failed_step >= 0 ? wf_steps[o->failed_step].name : NULL;
+    st->values[4] = o->failed_step >= 0 ? o->recipe->steps[o->failed_step].name : NULL;
     st->values[5] = o->status == ORDER_FAILED ? o->errmsg : NULL;
     st->values[6] = st->json;
     return 0;

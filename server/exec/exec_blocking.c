@@ -47,7 +47,7 @@ static const char cancel_msg[] = "cancelled: the server is shutting down";
 /* Performs step i of o and records its outcome. */
 static void run_step(struct worker *w, struct order *o, int i)
 {
-    const struct step_def *d = &wf_steps[i];
+    const struct step_def *d = &o->recipe->steps[i];
     const struct blocking_io *io = &w->ex->io;
     long limit_ms = order_step_limit_ms(o, i, w->ex->opt.step_slack_ms);
     char result[WF_RESULT_MAX] = "", msg[260] = "";
@@ -93,7 +93,7 @@ static void run_order(struct worker *w, struct order *o)
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
 
     int64_t id = 0;
-    int err = ex->io.insert(w->io, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms, ex->opt.db_timeout_ms, &id,
+    int err = ex->io.insert(w->io, o, wf_sequential_ms(o->recipe, o->scale) + ex->opt.row_budget_ms, ex->opt.db_timeout_ms, &id,
                             msg, sizeof msg);
     if (err || id <= 0) {
         order_not_recorded(o, err ? msg : "no id returned");
@@ -202,7 +202,7 @@ void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out)
 
 double exec_blocking_row_budget_ms(const struct executor_limits *lim)
 {
-    return (double)wf_nsteps * lim->step_slack_ms + 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
+    return (double)WF_MAX_STEPS * lim->step_slack_ms + 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
 }
 
 struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct blocking_io *io,

@@ -241,7 +241,7 @@ static enum MHD_Result route_workflow(struct front *f, struct MHD_Connection *c,
     if (params_workflow(args, nargs, &scale, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
     struct wfjson_server server = {.default_scale = f->opt.default_scale, .modes = f->opt.modes};
-    json_t *j = wfjson_document(scale, &server);
+    json_t *j = wfjson_document(&wf_coffee, scale, &server);
     char *body = report_dumps(j);
     json_decref(j);
     if (!body)

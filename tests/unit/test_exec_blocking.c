@@ -73,7 +73,7 @@ struct fake_worker {
 
 static int step_index(const char *name)
 {
-    int i = wf_step_lookup(name);
+    int i = wf_step_lookup(&wf_coffee, name);
     CU_ASSERT_FATAL(i >= 0);
     return i;
 }
@@ -150,9 +150,9 @@ static void seq_add(int step)
 static int fake_kitchen(void *arg, const struct kitchen_args *a, char *result, size_t rlen, char *msg, size_t mlen)
 {
     struct fake_worker *w = arg;
-    int step = (int)(a->step - wf_steps);
+    int step = (int)(a->step - wf_coffee.steps);
     pthread_mutex_lock(&g.lock);
-    if (step < 0 || step >= wf_nsteps || wf_steps[step].io != IO_HTTP) {
+    if (step < 0 || step >= wf_coffee.nsteps || wf_coffee.steps[step].io != IO_HTTP) {
         g.bad_args++;
         pthread_mutex_unlock(&g.lock);
         return OERR_INTERNAL;
@@ -181,7 +181,7 @@ static int fake_insert(void *arg, const struct order *o, double budget_ms, long 
 {
     (void)arg;
     pthread_mutex_lock(&g.lock);
-    g.bad_args += !(budget_ms > wf_sequential_ms(o->scale) && timeout_ms == 1000);
+    g.bad_args += !(budget_ms > wf_sequential_ms(&wf_coffee, o->scale) && timeout_ms == 1000);
     int n = g.calls[C_INSERT]++;
     if (n < MAX_CALLS)
         g.insert_order[n] = llround(o->scale * 1000);
@@ -199,7 +199,7 @@ static int fake_brew(void *arg, const struct order *o, int step, long timeout_ms
 {
     struct fake_worker *w = arg;
     pthread_mutex_lock(&g.lock);
-    g.bad_args += !(wf_steps[step].io == IO_SQL && o->id > 0 && timeout_ms == order_step_limit_ms(o, step, SLACK_MS));
+    g.bad_args += !(wf_coffee.steps[step].io == IO_SQL && o->id > 0 && timeout_ms == order_step_limit_ms(o, step, SLACK_MS));
     g.calls[C_BREW]++;
     seq_add(step);
     if (script.hang_brew)
@@ -339,11 +339,11 @@ static void test_all_steps_done(void)
     CU_ASSERT_EQUAL(o->id, 42);
     CU_ASSERT_EQUAL(o->failed_step, -1);
     /* One step at a time, in table order. */
-    CU_ASSERT_EQUAL_FATAL(g.nseq, wf_nsteps);
-    for (int i = 0; i < wf_nsteps; i++) {
+    CU_ASSERT_EQUAL_FATAL(g.nseq, wf_coffee.nsteps);
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         CU_ASSERT_EQUAL(g.step_seq[i], i);
         CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
-        if (wf_steps[i].io == IO_HTTP) {
+        if (wf_coffee.steps[i].io == IO_HTTP) {
             CU_ASSERT_EQUAL(g.kitchen_timeout_ms[i], order_step_limit_ms(o, i, SLACK_MS));
             CU_ASSERT_STRING_EQUAL(g.kitchen_trace[i], o->traceparent);
         }
