@@ -16,6 +16,7 @@
 #include "params.h"
 #include "pgpool.h"
 #include "proc.h"
+#include "recipe.h"
 #include "store_pgpool.h"
 #include "sweep.h"
 #include "watchdog.h"
@@ -255,6 +256,7 @@ int main(int argc, char **argv)
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
+    struct recipe_book *recipes = NULL;
     rc = 1;
     srv.loop = evloop_new(nofile);
     if (!srv.loop) {
@@ -317,9 +319,13 @@ int main(int argc, char **argv)
         log_error("out of memory");
         goto out;
     }
+    if (!(recipes = recipe_book_new())) {
+        log_error("out of memory");
+        goto out;
+    }
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
                                  .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
-                                 .instance = st.instance};
+                                 .instance = st.instance, .recipes = recipes};
     struct executor execs[EXEC_KINDS] = {[EXEC_BLOCKING] = {exec_executors[EXEC_BLOCKING], blocking},
                                          [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async}};
     srv.front = front_new(srv.loop, pool, http, execs, &fopt);
@@ -355,6 +361,7 @@ out:
     sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
+    recipe_book_free(recipes); /* after the executors: no order borrows a recipe */
     kc_service_free(kitchen_calls);
     brew_on_loop_free(loop_brew);
     store_pgpool_free(store);

@@ -1,0 +1,225 @@
+/* Integration: the seed's first lessons as recipes, on the real kitchen and
+ * database. gather_tasks.py: A (2 s), B (4 s), C (1 s) at once take the
+ * longest (4.0 s x scale) on the loop and the sum (7.0 s x scale) on a
+ * blocking worker; either way the results come in the order they were
+ * asked for (A1, B2, C3), while the steps end in time order (C, A, B) on
+ * the loop and in table order on the worker. create_tasks.py and
+ * hello_async.py likewise; GET /recipes and /workflow?recipe=; recipe= on
+ * /compare and /rush. */
+#include "harness.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Elapsed may exceed the plan by this much on a loaded 2-core machine. */
+#define SLACK_MS 250.0
+#define SCALE 0.1
+
+static struct stack st;
+static PGconn *db;
+
+static int setup(void) { return stack_setup(&st, NULL, &db); }
+static int teardown(void) { return stack_teardown(&st, db); }
+
+/* GET {server}{path}; the JSON (new) and its status. */
+static json_t *get(const char *path, long *status)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", st.server.base_url, path);
+    return http_get_json(url, status);
+}
+
+/* Whether the strings of array a are want[0..n), in that order. */
+static int names_are(const json_t *a, const char *const want[], size_t n)
+{
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (!s || strcmp(s, want[i]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void check_order(const json_t *o, const char *recipe, const char *mode, const char *const results[],
+                        const char *const completed[], size_t n, double expected_ms)
+{
+    CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+    CU_ASSERT_STRING_EQUAL(jstr(o, "recipe"), recipe);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "mode"), mode);
+    CU_ASSERT(names_are(json_object_get(o, "result"), results, n));
+    CU_ASSERT(names_are(json_object_get(o, "completed"), completed, n));
+    double elapsed = jnum(o, "elapsed_ms");
+    if (elapsed < expected_ms || elapsed > expected_ms + harness_slack(SLACK_MS))
+        fprintf(stderr, "  %s %s: %.1f ms, want %.1f\n", recipe, mode, elapsed, expected_ms);
+    CU_ASSERT(elapsed >= expected_ms);
+    CU_ASSERT(elapsed < expected_ms + harness_slack(SLACK_MS));
+}
+
+static json_t *order(const char *recipe, const char *mode)
+{
+    char path[160];
+    long status;
+    snprintf(path, sizeof path, "/make-coffee?mode=%s&scale=%g&recipe=%s", mode, SCALE, recipe);
+    json_t *o = get(path, &status);
+    CU_ASSERT_EQUAL(status, 200);
+    return o;
+}
+
+static void test_gather(void)
+{
+    static const char *const results[] = {"A1", "B2", "C3"};
+    static const char *const by_time[] = {"C", "A", "B"}, *const in_table[] = {"A", "B", "C"};
+    static const struct {
+        const char *mode;
+        const char *const *completed;
+        double ms;
+    } cases[] = {
+        {"async", by_time, 4000 * SCALE},    {"naive", by_time, 4000 * SCALE},
+        {"mixed", by_time, 4000 * SCALE},    {"blocking", in_table, 7000 * SCALE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *o = order("gather", cases[i].mode);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        check_order(o, "gather", cases[i].mode, results, cases[i].completed, 3, cases[i].ms);
+        CU_ASSERT_DOUBLE_EQUAL(jnum(o, "critical_path_ms"), 4000 * SCALE, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(jnum(o, "sequential_ms"), 7000 * SCALE, 1e-6);
+        json_decref(o);
+    }
+}
+
+static void test_create_tasks_and_hello(void)
+{
+    static const char *const results[] = {"A1", "B2", "Do other work here..."};
+    static const char *const by_time[] = {"other_work", "A", "B"}, *const in_table[] = {"A", "B", "other_work"};
+    json_t *o = order("create_tasks", "async");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    check_order(o, "create_tasks", "async", results, by_time, 3, 4000 * SCALE);
+    json_decref(o);
+    o = order("create_tasks", "blocking");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    check_order(o, "create_tasks", "blocking", results, in_table, 3, 6000 * SCALE);
+    json_decref(o);
+    static const char *const world[] = {"... World!"}, *const sleep[] = {"sleep"};
+    for (int m = 0; m < 2; m++) {
+        o = order("hello", m ? "blocking" : "async");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        check_order(o, "hello", m ? "blocking" : "async", world, sleep, 1, 1000 * SCALE);
+        json_decref(o);
+    }
+}
+
+/* Coffee stays as it was: no "recipe", no "completed", recipe=coffee the same. */
+static void test_coffee_unchanged(void)
+{
+    json_t *o = order("coffee", "async");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+    CU_ASSERT_PTR_NULL(json_object_get(o, "recipe"));
+    CU_ASSERT_PTR_NULL(json_object_get(o, "completed"));
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "steps")), 4);
+    json_decref(o);
+}
+
+static void test_list_and_workflow(void)
+{
+    long status;
+    json_t *l = get("/recipes", &status);
+    CU_ASSERT_EQUAL(status, 200);
+    json_t *list = json_object_get(l, "recipes");
+    static const char *const names[] = {"coffee", "gather", "create_tasks", "hello"};
+    CU_ASSERT_FATAL(json_array_size(list) >= 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *r = json_array_get(list, i);
+        CU_ASSERT_STRING_EQUAL(jstr(r, "name"), names[i]);
+        CU_ASSERT(json_is_true(json_object_get(r, "builtin")));
+    }
+    CU_ASSERT_DOUBLE_EQUAL(jnum(json_array_get(list, 1), "critical_path_ms"), 4000, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(jnum(json_array_get(list, 1), "sequential_ms"), 7000, 1e-9);
+    json_decref(l);
+
+    json_t *w = get("/workflow?recipe=gather&scale=0.5", &status);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_STRING_EQUAL(jstr(w, "name"), "gather");
+    CU_ASSERT_DOUBLE_EQUAL(jnum(w, "critical_path_ms"), 2000, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(jnum(w, "sequential_ms"), 3500, 1e-9);
+    json_t *a = jstep(w, "A");
+    CU_ASSERT_STRING_EQUAL(jstr(a, "calls"), "/task");
+    CU_ASSERT_STRING_EQUAL(jstr(a, "returns"), "A1");
+    CU_ASSERT_DOUBLE_EQUAL(jnum(a, "planned_ms"), 1000, 1e-9);
+    /* The modes' expectations are the recipe's. */
+    json_t *modes = json_object_get(w, "modes");
+    for (size_t i = 0; i < json_array_size(modes); i++) {
+        json_t *m = json_array_get(modes, i);
+        CU_ASSERT_DOUBLE_EQUAL(jnum(m, "expected_ms"), strcmp(jstr(m, "name"), "blocking") ? 2000 : 3500, 1e-9);
+    }
+    json_decref(w);
+
+    /* Unknown: a JSON 404, on every route that takes a recipe. */
+    static const char *const unknown[] = {"/workflow?recipe=tea", "/make-coffee?mode=async&recipe=tea",
+                                          "/compare?recipe=tea", "/rush?modes=async&customers=1&recipe=tea"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        json_t *e = get(unknown[i], &status);
+        CU_ASSERT_EQUAL(status, 404);
+        CU_ASSERT(json_is_string(json_object_get(e, "error")));
+        json_decref(e);
+    }
+    json_t *e = get("/make-coffee?mode=async&recipe=not%20a%20name", &status);
+    CU_ASSERT_EQUAL(status, 400);
+    json_decref(e);
+}
+
+static void test_compare(void)
+{
+    long status;
+    json_t *c = get("/compare?modes=blocking,async&recipe=gather&scale=0.1", &status);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    static const char *const results[] = {"A1", "B2", "C3"};
+    static const char *const by_time[] = {"C", "A", "B"}, *const in_table[] = {"A", "B", "C"};
+    check_order(json_object_get(c, "blocking"), "gather", "blocking", results, in_table, 3, 7000 * SCALE);
+    check_order(json_object_get(c, "async"), "gather", "async", results, by_time, 3, 4000 * SCALE);
+    /* 7/4, within what the slack allows. */
+    CU_ASSERT(jnum(c, "speedup") > 1.3 && jnum(c, "speedup") < 1.8);
+    json_decref(c);
+}
+
+/* /rush?recipe=: every order of the stream is the recipe's. */
+static void test_rush(void)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/rush?modes=async,blocking&customers=2&scale=0.05&recipe=gather",
+             st.server.base_url);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(http_get(url, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    int orders = 0;
+    for (const char *p = r.body; (p = strstr(p, "event: order\ndata: ")) != NULL; orders++) {
+        p += strlen("event: order\ndata: ");
+        json_t *o = json_loadb(p, strcspn(p, "\n"), 0, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        CU_ASSERT_STRING_EQUAL(jstr(o, "recipe"), "gather");
+        CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+        CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "completed")), 3);
+        json_decref(o);
+    }
+    CU_ASSERT_EQUAL(orders, 4);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"recipe\":\"gather\",\"customers\":2"));
+    http_result_free(&r);
+}
+
+int main(void)
+{
+    static const struct harness_test tests[] = {
+        {"gather in every mode: A1 B2 C3, ends C A B on the loop", test_gather},
+        {"create_tasks and hello", test_create_tasks_and_hello},
+        {"coffee's answer unchanged", test_coffee_unchanged},
+        {"GET /recipes, /workflow?recipe=, unknown names", test_list_and_workflow},
+        {"/compare?recipe=gather", test_compare},
+        {"/rush?recipe=gather", test_rush},
+        {NULL, NULL},
+    };
+    return harness_main("recipes", setup, teardown, tests);
+}
