@@ -16,7 +16,7 @@
 #include "params.h"
 #include "pgpool.h"
 #include "proc.h"
-#include "recipe.h"
+#include "recipes_route.h"
 #include "store_pgpool.h"
 #include "sweep.h"
 #include "watchdog.h"
@@ -256,7 +256,7 @@ int main(int argc, char **argv)
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
-    struct recipe_book *recipes = NULL;
+    struct recipes *recipes = NULL;
     rc = 1;
     srv.loop = evloop_new(nofile);
     if (!srv.loop) {
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
         log_error("out of memory");
         goto out;
     }
-    if (!(recipes = recipe_book_new())) {
+    if (!(recipes = recipes_new(pool))) {
         log_error("out of memory");
         goto out;
     }
@@ -361,7 +361,7 @@ out:
     sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
-    recipe_book_free(recipes); /* after the executors: no order borrows a recipe */
+    recipes_free(recipes); /* after the executors: no order borrows a recipe */
     kc_service_free(kitchen_calls);
     brew_on_loop_free(loop_brew);
     store_pgpool_free(store);

@@ -128,7 +128,7 @@ static const struct {
                       " VALUES ($1, $2, to_timestamp($3), now() + make_interval(secs => $4), $5, $6) RETURNING id"},
     {"coffee_brew", "SELECT brew_coffee($1, $2, $3)"},
     {"coffee_finish", "UPDATE orders SET status = $2, elapsed_ms = $3, queued_ms = $4, failed_step = $5,"
-                      " error = $6, steps = $7::jsonb -> 'steps' WHERE id = $1"},
+                      " error = $6, steps = $7::jsonb -> 'steps', recipe = $7::jsonb ->> 'recipe' WHERE id = $1"},
 };
 enum { PREP_INSERT, PREP_BREW, PREP_FINISH, PREP_COUNT };
 

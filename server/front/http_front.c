@@ -22,7 +22,6 @@
 #include "pgpool.h"
 #include "probes.h"
 #include "procstat.h"
-#include "recipe.h"
 #include "recipes_route.h"
 #include "report.h"
 #include "rush.h"
@@ -140,7 +139,7 @@ void front_order_ended(struct front *f, const struct order *o)
 {
     f->inflight--;
     f->mixed -= wf_mode_blocks_loop(&wf_modes[o->mode]);
-    recipe_book_release(f->opt.recipes, o->recipe);
+    recipes_release(f->opt.recipes, o->recipe);
     metrics_order_ended(f->metrics, o);
     order_log_ended(o);
 }
@@ -160,7 +159,7 @@ void front_submit(struct front *f, struct order *o)
         trace_child(NULL, o->traceparent, sizeof o->traceparent);
     f->inflight++;
     f->mixed += wf_mode_blocks_loop(&wf_modes[o->mode]);
-    recipe_book_hold(f->opt.recipes, o->recipe);
+    recipes_hold(f->opt.recipes, o->recipe);
     metrics_order_started(f->metrics, o->mode);
     const struct executor *x = front_executor(f, o->mode);
     x->ops->submit(x->ex, o);
@@ -441,6 +440,9 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
 {
     (void)version, (void)upload_data;
     struct front *f = arg;
+    enum MHD_Result res; /* /recipes, and a recipe to look up first: recipes_route.h */
+    if (recipes_intercept(f, c, url, method, upload_data, upload_data_size, con_cls, &res))
+        return res;
     /* A method refused is answered at once, without reading a body. */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         char msg[80];
@@ -499,7 +501,7 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     (void)c;
     struct front *f = arg;
     struct req *r = *con_cls;
-    if (!r || httpd_request_unread(r))
+    if (!r || httpd_request_unread(r) || recipes_completed(f, con_cls))
         return;
     *con_cls = NULL;
     if (r->pending) {
@@ -555,7 +557,8 @@ struct evloop *front_loop(const struct front *f) { return f->loop; }
 struct httpd *front_httpd(const struct front *f) { return f->httpd; }
 double front_default_scale(const struct front *f) { return f->opt.default_scale; }
 unsigned front_modes(const struct front *f) { return f->opt.modes; }
-struct recipe_book *front_recipes(const struct front *f) { return f->opt.recipes; }
+struct recipes *front_recipes(const struct front *f) { return f->opt.recipes; }
+int front_closing(const struct front *f) { return !drain_taking_orders(&f->drain); }
 
 struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
                         const struct executor *execs, const struct front_options *opt)

@@ -16,7 +16,7 @@ struct pgpool;
 struct curl_loop;
 struct executor;
 struct front;
-struct recipe_book;
+struct recipes;
 
 struct front_options {
     const char *kitchen_url;
@@ -25,7 +25,7 @@ struct front_options {
     int max_mixed;    /* mixed orders in flight before a 503: each freezes the loop */
     unsigned modes;   /* bit mask of the wf_modes offered; others get 400 */
     const char *instance; /* this replica's name, stored with each order (borrowed, outlives the front) */
-    struct recipe_book *recipes; /* the recipes it knows beside the built-ins (borrowed, outlives the front) */
+    struct recipes *recipes; /* the stored recipes and their routes (recipes_route.h; borrowed, outlives the front) */
 };
 
 /* After the drain's timeout, orders are cancelled; this much later,
@@ -97,6 +97,8 @@ double front_default_scale(const struct front *f);
 /* The bit mask of the modes offered (--modes). */
 unsigned front_modes(const struct front *f);
 /* The recipes this front knows (front_options.recipes), borrowed. */
-struct recipe_book *front_recipes(const struct front *f);
+struct recipes *front_recipes(const struct front *f);
+/* Whether the front has stopped taking work (draining). */
+int front_closing(const struct front *f);
 
 #endif

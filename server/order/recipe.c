@@ -336,6 +336,7 @@ struct slot {
     struct recipe *r; /* NULL: free */
     int deleted;      /* not found any more; freed when no order holds it */
     int held;         /* orders borrowing it */
+    long long stamp;  /* recipe_book_put's */
 };
 
 struct recipe_book {
@@ -399,19 +400,25 @@ int recipe_book_delete(struct recipe_book *b, const char *name)
     return 1;
 }
 
-int recipe_book_put(struct recipe_book *b, struct recipe *r)
+long long recipe_book_stamp(const struct recipe_book *b, const char *name)
+{
+    struct slot *s = b ? slot_named(b, name) : NULL;
+    return s ? s->stamp : -1;
+}
+
+int recipe_book_put(struct recipe_book *b, struct recipe *r, long long stamp)
 {
     recipe_book_delete(b, r->name);
     for (int i = 0; i < RECIPE_BOOK_MAX; i++) {
         if (!b->slots[i].r) {
-            b->slots[i] = (struct slot){.r = r};
+            b->slots[i] = (struct slot){.r = r, .stamp = stamp};
             return 0;
         }
     }
     for (int i = 0; i < RECIPE_BOOK_MAX; i++) {
         if (b->slots[i].held == 0 && !b->slots[i].deleted) {
             recipe_free(b->slots[i].r);
-            b->slots[i] = (struct slot){.r = r};
+            b->slots[i] = (struct slot){.r = r, .stamp = stamp};
             return 0;
         }
     }

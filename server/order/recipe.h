@@ -51,11 +51,14 @@ struct recipe_book *recipe_book_new(void);
 void recipe_book_free(struct recipe_book *b);
 /* The recipe called name: a built-in, or one of b's not deleted; NULL. */
 const struct recipe *recipe_book_find(const struct recipe_book *b, const char *name);
-/* Stores r (takes it), replacing a recipe of the same name (which stays
+/* Stores r (takes it) as of stamp (the caller's clock), replacing a recipe of the same name (which stays
  * alive while orders hold it). A full book forgets a recipe no order holds
  * (the table still has it). Returns 0, or -1 when every slot is held (r is
  * freed then). */
-int recipe_book_put(struct recipe_book *b, struct recipe *r);
+int recipe_book_put(struct recipe_book *b, struct recipe *r, long long stamp);
+/* The stamp the stored recipe called name was put with, or -1 when b
+ * stores none of that name (a built-in's included). */
+long long recipe_book_stamp(const struct recipe_book *b, const char *name);
 /* Forgets the recipe called name (orders holding it keep it until they
  * release it). Returns 1 if it was known, else 0. */
 int recipe_book_delete(struct recipe_book *b, const char *name);

@@ -1,5 +1,6 @@
-/* Integration: the seed's first lessons as recipes, on the real kitchen and
- * database. gather_tasks.py: A (2 s), B (4 s), C (1 s) at once take the
+/* Integration: the seed's first lessons as recipes, and a teacher's own
+ * (POST /recipes, stored in PostgreSQL, served by a second replica too),
+ * on the real kitchen and database. gather_tasks.py: A (2 s), B (4 s), C (1 s) at once take the
  * longest (4.0 s x scale) on the loop and the sum (7.0 s x scale) on a
  * blocking worker; either way the results come in the order they were
  * asked for (A1, B2, C3), while the steps end in time order (C, A, B) on
@@ -17,10 +18,24 @@
 #define SCALE 0.1
 
 static struct stack st;
+static struct child second; /* another replica on the same database and kitchen */
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int setup(void)
+{
+    if (stack_setup(&st, NULL, &db) != 0)
+        return -1;
+    const char *args[] = {"--kitchen-url", st.kitchen.base_url, "--workers", "2", "--db-pool", "2", NULL};
+    if (child_start(&second, "coffee-server", args) != 0 || child_wait_ready(&second, 15) != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void)
+{
+    int rc = second.pid > 0 ? child_stop(&second, 30) : 0;
+    return stack_teardown(&st, db) == 0 && rc == 0 ? 0 : -1;
+}
 
 /* GET {server}{path}; the JSON (new) and its status. */
 static json_t *get(const char *path, long *status)
@@ -210,6 +225,186 @@ static void test_rush(void)
     http_result_free(&r);
 }
 
+/* ---- a teacher's own ----------------------------------------------------- */
+
+/* POST body to /recipes on server; the answer's JSON (new) and status. */
+static json_t *post(const struct child *server, const char *body, long *status)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/recipes", server->base_url);
+    struct http_result r;
+    json_t *j = NULL;
+    *status = 0;
+    if (http_post(url, body, strlen(body), &r) == 0) {
+        j = json_loads(r.body, 0, NULL);
+        *status = r.status;
+    }
+    http_result_free(&r);
+    return j;
+}
+
+static long stored(void) { return db_count(db, "SELECT count(*) FROM recipes"); }
+
+#define STEP(name, extra) "{\"name\":\"" name "\",\"io\":\"http\",\"planned_ms\":100,\"returns\":\"x\"" extra "}"
+
+static void test_bad_recipes(void)
+{
+    char many[4096], big[20000];
+    size_t off = (size_t)snprintf(many, sizeof many, "{\"name\":\"many\",\"steps\":[");
+    for (int i = 0; i < 17; i++)
+        off += (size_t)snprintf(many + off, sizeof many - off, "%s{\"name\":\"s%d\",\"io\":\"http\","
+                                "\"planned_ms\":1,\"returns\":\"r\"}", i ? "," : "", i);
+    snprintf(many + off, sizeof many - off, "]}");
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memcpy(big, "{\"name\":\"big\",\"steps\":[]}", 25); /* then spaces: valid JSON, too big */
+    const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"{\"name\":\"x\",\"steps\":[" STEP("a", ",\"after\":[\"b\"]") "," STEP("b", ",\"after\":[\"a\"]") "]}",
+         "cycle"},
+        {"{\"name\":\"x\",\"steps\":[" STEP("a", ",\"after\":[\"ghost\"]") "]}", "unknown step 'ghost'"},
+        {many, "1 to 16 steps"},
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"a\",\"io\":\"http\",\"planned_ms\":1e9,\"returns\":\"x\"}]}",
+         "planned_ms"},
+        {"{\"name\":\"x\",\"steps\":[" STEP("a", "") ",", "not JSON"},
+        {"{\"name\":[],\"steps\":[]}", "name must be"},
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"a\",\"io\":1,\"planned_ms\":1}]}", "io must be"},
+        {"{\"name\":\"x\",\"steps\":[" STEP("a", ",\"after\":\"b\"") "]}", "after must be"},
+        {"{\"name\":\"x\",\"steps\":[" STEP("a", "") "," STEP("a", "") "]}", "two steps are called a"},
+        {"{\"name\":\"gather\",\"steps\":[" STEP("a", "") "]}", "built-in"},
+        {big, "at most 16384 bytes"},
+        {"", "not JSON"},
+    };
+    long before = stored();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long status;
+        json_t *e = post(&st.server, cases[i].body, &status);
+        const char *msg = json_string_value(json_object_get(e, "error"));
+        if (status != 400 || !msg || !strstr(msg, cases[i].want))
+            fprintf(stderr, "  case %zu: %ld %s, want 400 with '%s'\n", i, status, msg ? msg : "(no error)",
+                    cases[i].want);
+        CU_ASSERT_EQUAL(status, 400);
+        CU_ASSERT(msg && strstr(msg, cases[i].want));
+        json_decref(e);
+    }
+    CU_ASSERT_EQUAL(stored(), before); /* nothing stored */
+}
+
+/* A breakfast: the eggs wait for the pan; the kettle's water goes to a brew. */
+static const char breakfast[] =
+    "{\"name\":\"breakfast\",\"lesson\":\"the eggs wait for the pan\",\"steps\":["
+    "{\"name\":\"eggs\",\"io\":\"http\",\"after\":[\"pan\"],\"planned_ms\":2000,\"calls\":\"/task\","
+    "\"returns\":\"Eggs\"},"
+    "{\"name\":\"pan\",\"io\":\"http\",\"planned_ms\":1000,\"calls\":\"/task\",\"returns\":\"Hot pan\"},"
+    "{\"name\":\"kettle\",\"io\":\"http\",\"planned_ms\":1500,\"calls\":\"/kettle\"},"
+    "{\"name\":\"brew\",\"io\":\"sql\",\"after\":[\"kettle\"],\"planned_ms\":500,\"calls\":\"brew_coffee\"}]}";
+
+/* One order of breakfast on server in mode: done, in about what
+ * /workflow?recipe=breakfast expects of the mode; returns its id. */
+static long long breakfast_order(const struct child *server, const char *mode)
+{
+    char path[256];
+    long status;
+    snprintf(path, sizeof path, "%s/workflow?recipe=breakfast&scale=%g", server->base_url, SCALE);
+    json_t *w = http_get_json(path, &status);
+    CU_ASSERT_EQUAL_FATAL(status, 200);
+    double expected = -1;
+    json_t *modes = json_object_get(w, "modes");
+    for (size_t i = 0; i < json_array_size(modes); i++)
+        if (!strcmp(jstr(json_array_get(modes, i), "name"), mode))
+            expected = jnum(json_array_get(modes, i), "expected_ms");
+    json_decref(w);
+    snprintf(path, sizeof path, "%s/make-coffee?mode=%s&scale=%g&recipe=breakfast", server->base_url, mode, SCALE);
+    json_t *o = http_get_json(path, &status);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+    CU_ASSERT_STRING_EQUAL(jstr(o, "recipe"), "breakfast");
+    /* In table order (sorted: the pan before the eggs), whatever ended first. */
+    static const char *const pan_first[] = {"Hot pan", "Eggs", "Boiled water"};
+    json_t *res = json_object_get(o, "result");
+    CU_ASSERT_EQUAL(json_array_size(res), 4);
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(res, i)), pan_first[i]);
+    /* The brew is real: the kettle's water alone makes no coffee. */
+    CU_ASSERT_STRING_EQUAL(jstr(jstep(o, "brew"), "result"), "Coffee not ready!");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "completed")), 4);
+    double elapsed = jnum(o, "elapsed_ms");
+    if (elapsed < expected || elapsed > expected + harness_slack(SLACK_MS))
+        fprintf(stderr, "  breakfast %s: %.1f ms, want %.1f\n", mode, elapsed, expected);
+    CU_ASSERT(expected > 0 && elapsed >= expected && elapsed < expected + harness_slack(SLACK_MS));
+    long long id = (long long)jnum(o, "order_id");
+    json_decref(o);
+    return id;
+}
+
+static void test_custom_recipe(void)
+{
+    long status;
+    json_t *a = post(&st.server, breakfast, &status);
+    CU_ASSERT_EQUAL(status, 201);
+    CU_ASSERT_STRING_EQUAL(jstr(a, "name"), "breakfast");
+    json_decref(a);
+    CU_ASSERT_EQUAL(db_count(db, "SELECT count(*) FROM recipes WHERE name = 'breakfast'"), 1);
+
+    /* Listed; its document in the shape it was posted in, at scale 1. */
+    json_t *l = get("/recipes", &status);
+    json_t *list = json_object_get(l, "recipes");
+    int listed = 0;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        listed += !strcmp(jstr(json_array_get(list, i), "name"), "breakfast") &&
+                  json_is_false(json_object_get(json_array_get(list, i), "builtin"));
+    CU_ASSERT_EQUAL(listed, 1);
+    json_decref(l);
+    json_t *w = get("/workflow?recipe=breakfast", &status);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_DOUBLE_EQUAL(jnum(w, "critical_path_ms"), 3000, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(jnum(w, "sequential_ms"), 5000, 1e-9);
+    CU_ASSERT_STRING_EQUAL(jstr(jstep(w, "eggs"), "returns"), "Eggs");
+    /* ...which posts back as it is (a fetched recipe, edited, is a new one). */
+    json_object_set_new(w, "name", json_string("breakfast2"));
+    char *again = json_dumps(w, JSON_COMPACT);
+    json_decref(w);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+    json_decref(post(&st.server, again, &status));
+    CU_ASSERT_EQUAL(status, 201);
+    free(again);
+
+    static const char *const modes[] = {"async", "blocking", "naive", "mixed"};
+    long long id = 0;
+    for (size_t m = 0; m < 4; m++)
+        id = breakfast_order(&st.server, modes[m]);
+    /* Another replica knows it from the table. */
+    breakfast_order(&second, "async");
+    breakfast_order(&second, "blocking");
+
+    /* Deleted: no more orders of it here, but those made stay readable. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/recipes/breakfast", st.server.base_url);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(http_request("DELETE", url, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(db_count(db, "SELECT count(*) FROM recipes WHERE name = 'breakfast'"), 0);
+    json_t *e = get("/make-coffee?mode=async&recipe=breakfast", &status);
+    CU_ASSERT_EQUAL(status, 404);
+    json_decref(e);
+    char path[64];
+    snprintf(path, sizeof path, "/orders/%lld", id);
+    json_t *o = get(path, &status);
+    CU_ASSERT_EQUAL(status, 200);
+    CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(o, "steps")), 4);
+    json_decref(o);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM orders WHERE id = %lld AND recipe = 'breakfast'", id);
+    CU_ASSERT_EQUAL(db_count(db, sql), 1);
+    CU_ASSERT_EQUAL_FATAL(http_request("DELETE", url, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    http_result_free(&r);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -219,6 +414,8 @@ int main(void)
         {"GET /recipes, /workflow?recipe=, unknown names", test_list_and_workflow},
         {"/compare?recipe=gather", test_compare},
         {"/rush?recipe=gather", test_rush},
+        {"bad recipes: a JSON 400 each, nothing stored", test_bad_recipes},
+        {"a teacher's recipe: stored, in every mode, on a second replica, deleted", test_custom_recipe},
         {NULL, NULL},
     };
     return harness_main("recipes", setup, teardown, tests);

@@ -170,8 +170,11 @@ static void test_book(void)
     CU_ASSERT_PTR_NULL(recipe_book_find(b, "breakfast"));
     struct recipe *r = parse(breakfast, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-    CU_ASSERT_EQUAL(recipe_book_put(b, r), 0);
+    CU_ASSERT_EQUAL(recipe_book_stamp(b, "breakfast"), -1);
+    CU_ASSERT_EQUAL(recipe_book_put(b, r, 42), 0);
     CU_ASSERT_PTR_EQUAL(recipe_book_find(b, "breakfast"), r);
+    CU_ASSERT_EQUAL(recipe_book_stamp(b, "breakfast"), 42);
+    CU_ASSERT_EQUAL(recipe_book_stamp(b, "coffee"), -1);
     const char *names[4];
     CU_ASSERT_EQUAL(recipe_book_names(b, names, 4), 1);
     CU_ASSERT_STRING_EQUAL(names[0], "breakfast");
@@ -193,7 +196,7 @@ static void test_book(void)
                  i);
         struct recipe *ri = parse(text, err, sizeof err);
         CU_ASSERT_PTR_NOT_NULL_FATAL(ri);
-        CU_ASSERT_EQUAL(recipe_book_put(b, ri), 0);
+        CU_ASSERT_EQUAL(recipe_book_put(b, ri, i), 0);
         CU_ASSERT_PTR_EQUAL(recipe_book_find(b, ri->name), ri);
     }
     recipe_book_free(b);
