@@ -11,7 +11,9 @@
 
 #include <CUnit/Basic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 /* Elapsed may exceed the plan by this much on a loaded 2-core machine. */
 #define SLACK_MS 250.0
@@ -225,6 +227,33 @@ static void test_rush(void)
     http_result_free(&r);
 }
 
+/* coffee-client --recipe gather: every order of both modes is gather's. */
+static void test_client(void)
+{
+    const char *dir = getenv("COFFEE_BIN_DIR");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/coffee-client --url %s --recipe gather --orders 2 --concurrency 2 --scale 0.02 --json",
+             dir ? dir : ".", st.server.base_url);
+    static const char gathered[] =
+        "SELECT count(*) FROM orders WHERE recipe = 'gather' AND steps -> 0 ->> 'result' = 'A1'";
+    long before = db_count(db, gathered);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    char out[65536];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    CU_ASSERT_EQUAL(rc, 0); /* every order ok */
+    json_t *doc = json_loads(out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL(doc);
+    json_decref(doc);
+    /* The server ran gather's steps: the kitchen's task, not the kettle. */
+    CU_ASSERT_EQUAL(db_count(db, gathered) - before, 4); /* 2 orders in each of 2 modes */
+    snprintf(cmd, sizeof cmd, "%s/coffee-client --url %s --recipe 'no such' 2>/dev/null", dir ? dir : ".",
+             st.server.base_url);
+    CU_ASSERT_EQUAL(WEXITSTATUS(system(cmd)), 2); /* bad usage */
+}
+
 /* ---- a teacher's own ----------------------------------------------------- */
 
 /* POST body to /recipes on server; the answer's JSON (new) and status. */
@@ -414,6 +443,7 @@ int main(void)
         {"GET /recipes, /workflow?recipe=, unknown names", test_list_and_workflow},
         {"/compare?recipe=gather", test_compare},
         {"/rush?recipe=gather", test_rush},
+        {"coffee-client --recipe gather", test_client},
         {"bad recipes: a JSON 400 each, nothing stored", test_bad_recipes},
         {"a teacher's recipe: stored, in every mode, on a second replica, deleted", test_custom_recipe},
         {NULL, NULL},
