@@ -273,8 +273,10 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
     }
     ao->state = AO_STARTING;
     ao->row.done = on_inserted;
-    ex->svc.store.insert(ex->svc.store.ctx, &ao->row, o, wf_sequential_ms(o->recipe, o->scale) + ex->opt.row_budget_ms,
-                         ex->opt.db_timeout_ms);
+    /* The row's deadline: the steps' planned time and slack, and the rest. */
+    double budget_ms = wf_sequential_ms(o->recipe, o->scale) + (double)o->recipe->nsteps * ex->opt.step_slack_ms +
+                       ex->opt.row_budget_ms;
+    ex->svc.store.insert(ex->svc.store.ctx, &ao->row, o, budget_ms, ex->opt.db_timeout_ms);
     /* The kitchen does not need the row: start now, overlapping it. */
     launch_ready(ao);
 }
@@ -318,7 +320,8 @@ void exec_async_stats(struct exec_async *ex, struct executor_stats *out)
 
 double exec_async_row_budget_ms(const struct executor_limits *lim)
 {
-    return (double)WF_MAX_STEPS * lim->step_slack_ms + 3.0 * lim->db_wait_ms + 2.0 * lim->db_timeout_ms + 1000;
+    (void)lim->step_slack_ms; /* per step: added per order, for its recipe (exec_async_submit) */
+    return 3.0 * lim->db_wait_ms + 2.0 * lim->db_timeout_ms + 1000;
 }
 
 struct exec_async *exec_async_new(struct evloop *loop, const struct exec_async_services *svc,

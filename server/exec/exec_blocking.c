@@ -93,8 +93,9 @@ static void run_order(struct worker *w, struct order *o)
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
 
     int64_t id = 0;
-    int err = ex->io.insert(w->io, o, wf_sequential_ms(o->recipe, o->scale) + ex->opt.row_budget_ms, ex->opt.db_timeout_ms, &id,
-                            msg, sizeof msg);
+    double budget_ms = wf_sequential_ms(o->recipe, o->scale) + (double)o->recipe->nsteps * ex->opt.step_slack_ms +
+                       ex->opt.row_budget_ms;
+    int err = ex->io.insert(w->io, o, budget_ms, ex->opt.db_timeout_ms, &id, msg, sizeof msg);
     if (err || id <= 0) {
         order_not_recorded(o, err ? msg : "no id returned");
         order_end_steps(o, clock_mono_ns());
@@ -202,7 +203,8 @@ void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out)
 
 double exec_blocking_row_budget_ms(const struct executor_limits *lim)
 {
-    return (double)WF_MAX_STEPS * lim->step_slack_ms + 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
+    (void)lim->step_slack_ms; /* per step: added per order, for its recipe (run_order) */
+    return 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
 }
 
 struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct blocking_io *io,

@@ -91,8 +91,14 @@ const struct recipe *front_recipe(struct front *f, const char *name)
     return recipe_book_find(front_recipes(f)->book, name);
 }
 
-void recipes_hold(struct recipes *rs, const struct recipe *r) { recipe_book_hold(rs->book, r); }
-void recipes_release(struct recipes *rs, const struct recipe *r) { recipe_book_release(rs->book, r); }
+void recipes_hold(struct recipes *rs, const struct recipe *r)
+{
+    recipe_book_hold(rs->book, r);
+}
+void recipes_release(struct recipes *rs, const struct recipe *r)
+{
+    recipe_book_release(rs->book, r);
+}
 
 enum MHD_Result recipes_respond_unknown(struct MHD_Connection *c, const char *name)
 {
@@ -177,8 +183,8 @@ static void submit(struct rreq *r, const char *what, const char *sql, int nparam
     r->stmt.name = NULL;
     r->stmt.sql = sql;
     r->stmt.nparams = nparams;
-    r->q = (struct pgq){.stmt = &r->stmt, .cls = PGQ_SHORT, .cb = cb, .wait_ms = PROBE_QUERY_MS,
-                        .timeout_ms = PROBE_QUERY_MS};
+    r->q = (struct pgq){
+        .stmt = &r->stmt, .cls = PGQ_SHORT, .cb = cb, .wait_ms = PROBE_QUERY_MS, .timeout_ms = PROBE_QUERY_MS};
     r->state = RR_WAITING;
     MHD_suspend_connection(r->conn);
     pgpool_submit(r->rs->pool, &r->q);
@@ -327,7 +333,10 @@ static void on_listed(struct pgq *q, int status, const PGresult *res, const char
 
 static void start_list(struct rreq *r)
 {
-    submit(r, "list recipes", "SELECT body::text FROM recipes ORDER BY name LIMIT " "64", 0, on_listed);
+    submit(r, "list recipes",
+           "SELECT body::text FROM recipes ORDER BY name LIMIT "
+           "64",
+           0, on_listed);
 }
 _Static_assert(RECIPE_BOOK_MAX == 64, "the list's LIMIT is the book's size");
 
@@ -376,7 +385,9 @@ static int kind_of(struct recipes *rs, struct MHD_Connection *c, const char *url
             snprintf(name, RECIPE_NAME_MAX + 1, "%s", url + 9);
         return RR_DELETE;
     }
-    const char *v = get ? MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "recipe") : NULL;
+    int takes_recipe =
+        !strcmp(url, "/make-coffee") || !strcmp(url, "/compare") || !strcmp(url, "/rush") || !strcmp(url, "/workflow");
+    const char *v = get && takes_recipe ? MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "recipe") : NULL;
     if (!v || !recipe_name_ok(v) || wf_recipe_builtin(v))
         return -1; /* a bad name is the route's 400 */
     long long stamp = recipe_book_stamp(rs->book, v);

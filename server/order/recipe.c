@@ -64,8 +64,7 @@ static int read_step(json_t *s, int i, struct raw *out, char *err, size_t errlen
     json_t *name = json_object_get(s, "name"), *io = json_object_get(s, "io"), *ms = json_object_get(s, "planned_ms");
     json_t *calls = json_object_get(s, "calls"), *returns = json_object_get(s, "returns");
     if (!json_is_string(name) || !recipe_name_ok(json_string_value(name))) {
-        snprintf(err, errlen, "steps[%d].name must be a string of 1 to %d letters, digits, _ or -", i,
-                 RECIPE_NAME_MAX);
+        snprintf(err, errlen, "steps[%d].name must be a string of 1 to %d letters, digits, _ or -", i, RECIPE_NAME_MAX);
         return -1;
     }
     out->name = json_string_value(name);
@@ -114,8 +113,9 @@ static int read_step(json_t *s, int i, struct raw *out, char *err, size_t errlen
     }
     int task = !strcmp(out->calls, "/task");
     if (task != (out->returns != NULL)) {
-        snprintf(err, errlen, task ? "step %s: a /task needs \"returns\": what it answers"
-                                   : "step %s: an appliance says its own result: no \"returns\"",
+        snprintf(err, errlen,
+                 task ? "step %s: a /task needs \"returns\": what it answers"
+                      : "step %s: an appliance says its own result: no \"returns\"",
                  out->name);
         return -1;
     }
@@ -343,7 +343,10 @@ struct recipe_book {
     struct slot slots[RECIPE_BOOK_MAX];
 };
 
-struct recipe_book *recipe_book_new(void) { return calloc(1, sizeof(struct recipe_book)); }
+struct recipe_book *recipe_book_new(void)
+{
+    return calloc(1, sizeof(struct recipe_book));
+}
 
 void recipe_book_free(struct recipe_book *b)
 {

@@ -16,13 +16,13 @@
 
 #include <stddef.h>
 
-#define RECIPE_NAME_MAX 32       /* a recipe's or a step's name, in bytes */
-#define RECIPE_RESULT_MAX 48     /* a task's result (the kitchen's KITCHEN_RESULT_MAX) */
-#define RECIPE_LESSON_MAX 200    /* its lesson, in bytes */
-#define RECIPE_STEP_MS_MAX 6000  /* a step's planned ms at scale 1: at the largest scale, the kitchen's 60000 */
-#define RECIPE_BREW_MS_MAX 1000  /* a brew_coffee step's: no longer than coffee's (the database's statement bound) */
-#define RECIPE_JSON_MAX 16384    /* the body of POST /recipes, in bytes */
-#define RECIPE_BOOK_MAX 64       /* the teachers' recipes a server keeps in memory */
+#define RECIPE_NAME_MAX 32      /* a recipe's or a step's name, in bytes */
+#define RECIPE_RESULT_MAX 48    /* a task's result (the kitchen's KITCHEN_RESULT_MAX) */
+#define RECIPE_LESSON_MAX 200   /* its lesson, in bytes */
+#define RECIPE_STEP_MS_MAX 6000 /* a step's planned ms at scale 1: at the largest scale, the kitchen's 60000 */
+#define RECIPE_BREW_MS_MAX 1000 /* a brew_coffee step's: no longer than coffee's (the database's statement bound) */
+#define RECIPE_JSON_MAX 16384   /* the body of POST /recipes, in bytes */
+#define RECIPE_BOOK_MAX 64      /* the teachers' recipes a server keeps in memory */
 
 /* Whether name is a recipe's or a step's name: 1..RECIPE_NAME_MAX of
  * [A-Za-z0-9_-]. */

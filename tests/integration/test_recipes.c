@@ -94,8 +94,10 @@ static void test_gather(void)
         const char *const *completed;
         double ms;
     } cases[] = {
-        {"async", by_time, 4000 * SCALE},    {"naive", by_time, 4000 * SCALE},
-        {"mixed", by_time, 4000 * SCALE},    {"blocking", in_table, 7000 * SCALE},
+        {"async", by_time, 4000 * SCALE},
+        {"naive", by_time, 4000 * SCALE},
+        {"mixed", by_time, 4000 * SCALE},
+        {"blocking", in_table, 7000 * SCALE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *o = order("gather", cases[i].mode);
@@ -207,8 +209,7 @@ static void test_compare(void)
 static void test_rush(void)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s/rush?modes=async,blocking&customers=2&scale=0.05&recipe=gather",
-             st.server.base_url);
+    snprintf(url, sizeof url, "%s/rush?modes=async,blocking&customers=2&scale=0.05&recipe=gather", st.server.base_url);
     struct http_result r;
     CU_ASSERT_EQUAL_FATAL(http_get(url, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -232,7 +233,8 @@ static void test_client(void)
 {
     const char *dir = getenv("COFFEE_BIN_DIR");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/coffee-client --url %s --recipe gather --orders 2 --concurrency 2 --scale 0.02 --json",
+    snprintf(cmd, sizeof cmd,
+             "%s/coffee-client --url %s --recipe gather --orders 2 --concurrency 2 --scale 0.02 --json",
              dir ? dir : ".", st.server.base_url);
     static const char gathered[] =
         "SELECT count(*) FROM orders WHERE recipe = 'gather' AND steps -> 0 ->> 'result' = 'A1'";
@@ -272,7 +274,10 @@ static json_t *post(const struct child *server, const char *body, long *status)
     return j;
 }
 
-static long stored(void) { return db_count(db, "SELECT count(*) FROM recipes"); }
+static long stored(void)
+{
+    return db_count(db, "SELECT count(*) FROM recipes");
+}
 
 #define STEP(name, extra) "{\"name\":\"" name "\",\"io\":\"http\",\"planned_ms\":100,\"returns\":\"x\"" extra "}"
 
@@ -281,8 +286,10 @@ static void test_bad_recipes(void)
     char many[4096], big[20000];
     size_t off = (size_t)snprintf(many, sizeof many, "{\"name\":\"many\",\"steps\":[");
     for (int i = 0; i < 17; i++)
-        off += (size_t)snprintf(many + off, sizeof many - off, "%s{\"name\":\"s%d\",\"io\":\"http\","
-                                "\"planned_ms\":1,\"returns\":\"r\"}", i ? "," : "", i);
+        off += (size_t)snprintf(many + off, sizeof many - off,
+                                "%s{\"name\":\"s%d\",\"io\":\"http\","
+                                "\"planned_ms\":1,\"returns\":\"r\"}",
+                                i ? "," : "", i);
     snprintf(many + off, sizeof many - off, "]}");
     memset(big, ' ', sizeof big - 1);
     big[sizeof big - 1] = '\0';

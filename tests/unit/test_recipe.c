@@ -15,7 +15,8 @@
 
 static const char breakfast[] =
     "{\"name\":\"breakfast\",\"lesson\":\"eggs wait for the pan\",\"steps\":["
-    "{\"name\":\"eggs\",\"io\":\"http\",\"after\":[\"pan\"],\"planned_ms\":3000,\"calls\":\"/task\",\"returns\":\"Eggs\"},"
+    "{\"name\":\"eggs\",\"io\":\"http\",\"after\":[\"pan\"],\"planned_ms\":3000,\"calls\":\"/"
+    "task\",\"returns\":\"Eggs\"},"
     "{\"name\":\"pan\",\"io\":\"http\",\"after\":[],\"planned_ms\":1000,\"calls\":\"/task\",\"returns\":\"Hot pan\"},"
     "{\"name\":\"kettle\",\"io\":\"http\",\"planned_ms\":2500,\"calls\":\"/kettle\"},"
     "{\"name\":\"brew\",\"io\":\"sql\",\"after\":[\"kettle\"],\"planned_ms\":500,\"calls\":\"brew_coffee\"}],"
@@ -70,8 +71,10 @@ static void steps_json(char *buf, size_t len, int n)
 {
     size_t off = (size_t)snprintf(buf, len, "{\"name\":\"many\",\"steps\":[");
     for (int i = 0; i < n; i++)
-        off += (size_t)snprintf(buf + off, len - off, "%s{\"name\":\"s%d\",\"io\":\"http\",\"planned_ms\":10,"
-                                "\"calls\":\"/task\",\"returns\":\"r%d\"}", i ? "," : "", i, i);
+        off += (size_t)snprintf(buf + off, len - off,
+                                "%s{\"name\":\"s%d\",\"io\":\"http\",\"planned_ms\":10,"
+                                "\"calls\":\"/task\",\"returns\":\"r%d\"}",
+                                i ? "," : "", i, i);
     snprintf(buf + off, len - off, "]}");
 }
 
@@ -124,7 +127,8 @@ static void test_bad(void)
         {"{\"name\":\"x\",\"steps\":[{\"name\":\"a\",\"io\":\"http\",\"planned_ms\":1,\"returns\":\"x\","
          "\"after\":[\"a\"]}]}",
          "after itself"},
-        {"{\"name\":\"x\",\"steps\":[{\"name\":\"a\",\"io\":\"http\",\"planned_ms\":1,\"returns\":\"x\",\"after\":[\"c\"]},"
+        {"{\"name\":\"x\",\"steps\":[{\"name\":\"a\",\"io\":\"http\",\"planned_ms\":1,\"returns\":\"x\",\"after\":["
+         "\"c\"]},"
          "{\"name\":\"b\",\"io\":\"http\",\"planned_ms\":1,\"returns\":\"x\",\"after\":[\"a\"]},"
          "{\"name\":\"c\",\"io\":\"http\",\"planned_ms\":1,\"returns\":\"x\",\"after\":[\"b\"]},"
          "{\"name\":\"d\",\"io\":\"http\",\"planned_ms\":1,\"returns\":\"x\"}]}",
@@ -185,7 +189,7 @@ static void test_book(void)
     CU_ASSERT_PTR_NULL(recipe_book_find(b, "breakfast"));
     CU_ASSERT_EQUAL(recipe_book_delete(b, "breakfast"), 0);
     CU_ASSERT_STRING_EQUAL(r->steps[0].name, "pan");
-    recipe_book_release(b, r); /* freed now */
+    recipe_book_release(b, r);       /* freed now */
     recipe_book_hold(b, &wf_coffee); /* the built-ins: no-ops */
     recipe_book_release(b, &wf_coffee);
     /* A full book forgets one no order holds. */
