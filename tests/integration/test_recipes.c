@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* Elapsed may exceed the plan by this much on a loaded 2-core machine. */
 #define SLACK_MS 250.0
@@ -441,6 +442,50 @@ static void test_custom_recipe(void)
     http_result_free(&r);
 }
 
+/* A recipe deleted while orders of it run: they run to their end with it
+ * (the server frees it only then: ASan would see otherwise), the next
+ * order of it is a 404. */
+static void test_delete_while_running(void)
+{
+    static const char slow[] = "{\"name\":\"slow\",\"steps\":[{\"name\":\"wait\",\"io\":\"http\",\"planned_ms\":1500,"
+                               "\"calls\":\"/task\",\"returns\":\"waited\"}]}";
+    long status;
+    json_decref(post(&st.server, slow, &status));
+    CU_ASSERT_EQUAL_FATAL(status, 201);
+    long running = db_count(db, "SELECT count(*) FROM orders WHERE status = 'running'");
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s/make-coffee?mode=async&scale=1&recipe=slow", st.server.base_url);
+    snprintf(b, sizeof b, "%s/make-coffee?mode=blocking&scale=1&recipe=slow", st.server.base_url);
+    struct http_batch batch = {.n = 2, .urls = {a, b}};
+    CU_ASSERT_EQUAL_FATAL(http_batch_start(&batch), 0);
+    /* Both rows exist once both orders were submitted (each holds the recipe). */
+    for (int i = 0; i < 400 && db_count(db, "SELECT count(*) FROM orders WHERE status = 'running'") < running + 2;
+         i++) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL); /* polling a condition, bounded: 2 s */
+    }
+    CU_ASSERT_EQUAL(db_count(db, "SELECT count(*) FROM orders WHERE status = 'running'"), running + 2);
+    char url[256];
+    snprintf(url, sizeof url, "%s/recipes/slow", st.server.base_url);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(http_request("DELETE", url, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    http_batch_wait(&batch);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(batch.res[i].status, 200);
+        json_t *o = json_loads(batch.res[i].body, 0, NULL);
+        CU_ASSERT_STRING_EQUAL(jstr(o, "recipe"), "slow");
+        CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(o, "result"), 0)), "waited");
+        json_decref(o);
+        http_result_free(&batch.res[i]);
+    }
+    json_t *e = get("/make-coffee?mode=async&recipe=slow", &status);
+    CU_ASSERT_EQUAL(status, 404);
+    json_decref(e);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -453,6 +498,7 @@ int main(void)
         {"coffee-client --recipe gather", test_client},
         {"bad recipes: a JSON 400 each, nothing stored", test_bad_recipes},
         {"a teacher's recipe: stored, in every mode, on a second replica, deleted", test_custom_recipe},
+        {"a recipe deleted while orders of it run", test_delete_while_running},
         {NULL, NULL},
     };
     return harness_main("recipes", setup, teardown, tests);
