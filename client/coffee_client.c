@@ -10,6 +10,7 @@
 #include "openloop.h"
 #include "params.h"
 #include "proc.h"
+#include "recipe.h"
 #include "render.h"
 #include "tally.h"
 
@@ -38,6 +39,7 @@ enum {
 struct settings {
     const char *url;
     const char *mode; /* blocking, async or both */
+    const char *recipe; /* the server's recipe to order (GET /recipes) */
     int orders;
     int concurrency;
     double scale;
@@ -53,6 +55,7 @@ struct settings {
     double rates[OPENLOOP_MAX_RATES];
     int nrates;
     char base[URL_MAX]; /* url without its trailing slashes */
+    char rq[RECIPE_NAME_MAX + 16]; /* "&recipe=NAME", or "" for coffee */
 };
 
 static const char usage_head[] =
@@ -69,6 +72,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
     const struct opt opts[] = {
         {"url", "COFFEE_URL", OPT_STRING, &st->url, 0, 0, "base URL of coffee-server"},
         {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, naive, mixed, or both (blocking then async)"},
+        {"recipe", "COFFEE_RECIPE", OPT_STRING, &st->recipe, 0, 0,
+         "the recipe to order: coffee, gather, create_tasks, hello, or one posted to /recipes"},
         {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},
         {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 100000, "requests kept in flight (raise ulimit -n for more than ~1000)"},
         {"scale", "COFFEE_SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX,
@@ -101,6 +106,13 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         fprintf(stderr, "coffee-client: --mode: '%s' is not one of %s, both\n", st->mode, wf_mode_names());
         return CONFIG_ERROR;
     }
+    if (!recipe_name_ok(st->recipe)) {
+        fprintf(stderr, "coffee-client: --recipe: '%s' is not a recipe's name (1 to %d letters, digits, _ or -)\n",
+                st->recipe, RECIPE_NAME_MAX);
+        return CONFIG_ERROR;
+    }
+    if (strcmp(st->recipe, "coffee") != 0)
+        snprintf(st->rq, sizeof st->rq, "&recipe=%s", st->recipe);
     if (strncmp(st->url, "http://", 7) != 0 && strncmp(st->url, "https://", 8) != 0) {
         fprintf(stderr, "coffee-client: --url: '%s' does not start with http:// or https://\n", st->url);
         return CONFIG_ERROR;
@@ -214,16 +226,19 @@ static void print_compare(const struct settings *st, const struct render_style *
                tl[0].v->elapsed_ms - tl[1].v->elapsed_ms);
     else
         printf("speedup -\n");
-    printf("  async overlaps the waits: boil and grind at once, brew and toast at once\n\n");
+    if (!st->rq[0])
+        printf("  async overlaps the waits: boil and grind at once, brew and toast at once\n\n");
+    else
+        printf("  recipe %s: async overlaps the waits its steps allow; blocking adds them up\n\n", st->recipe);
     render_side_by_side(rs, tl, names);
     fputc('\n', stdout);
 }
 
 static int run_compare(const struct settings *st, const struct render_style *rs)
 {
-    char url[URL_MAX + 64];
+    char url[URL_MAX + 128];
     struct answer a;
-    snprintf(url, sizeof url, "%s/compare?scale=%.15g", st->base, st->scale);
+    snprintf(url, sizeof url, "%s/compare?scale=%.15g%s", st->base, st->scale, st->rq);
     if (get_one(url, st->timeout_ms, &a) != 0)
         return EXIT_FAILED;
     int rc = EXIT_FAILED;
@@ -345,8 +360,8 @@ static int run_openloop(const struct settings *st)
     rc = EXIT_ALL_OK;
     for (int k = 0; k < st->nrates; k++) {
         for (int i = 0; i < nm; i++) {
-            char url[URL_MAX + 64], err[200];
-            snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g", st->base, modes[i], st->scale);
+            char url[URL_MAX + 128], err[200];
+            snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g%s", st->base, modes[i], st->scale, st->rq);
             struct openloop_options o = {.url = url, .rate = st->rates[k], .duration_s = st->duration_s,
                                          .kind = strcmp(st->arrivals, "poisson") ? ARRIVE_UNIFORM : ARRIVE_POISSON,
                                          .seed = (uint64_t)(k * 2 + i + 1), .timeout_ms = st->timeout_ms,
@@ -420,8 +435,8 @@ static int on_order(const struct fetch_result *r, void *arg)
 /* Runs st->orders orders of t->mode. Returns 0, or -1 after printing why. */
 static int run_mode(const struct settings *st, struct tally *t)
 {
-    char url[URL_MAX + 64], err[200];
-    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g", st->base, t->mode, st->scale);
+    char url[URL_MAX + 128], err[200];
+    snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g%s", st->base, t->mode, st->scale, st->rq);
     struct fetch_options opt = {.concurrency = st->concurrency, .timeout_ms = st->timeout_ms, .max_body = MAX_BODY};
     struct progress p = {.t = t, .n = (size_t)st->orders, .show = isatty(STDERR_FILENO)};
     int64_t t0 = clock_mono_ns();
@@ -552,6 +567,7 @@ int main(int argc, char **argv)
     struct settings st = {
         .url = "http://127.0.0.1:8080",
         .mode = "both",
+        .recipe = "coffee",
         .orders = 20,
         .concurrency = 4,
         .scale = 0.25,

@@ -19,6 +19,7 @@
 #include "params.h"
 #include "pgpool.h"
 #include "proc.h"
+#include "recipes_route.h"
 #include "store_pgpool.h"
 #include "sweep.h"
 #include "watchdog.h"
@@ -268,9 +269,12 @@ int main(int argc, char **argv)
     /* The longest statement the server ever waits for: a brew at the
      * largest scale and its slack. The database ends anything longer. */
     long longest_ms = st.db_timeout_ms > DB_QUERY_TIMEOUT_MS ? st.db_timeout_ms : DB_QUERY_TIMEOUT_MS;
-    for (int i = 0; i < wf_nsteps; i++)
-        if (wf_steps[i].io == IO_SQL && wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms > longest_ms)
-            longest_ms = wf_step_ms(&wf_steps[i], SCALE_MAX) + st.step_slack_ms;
+    for (int r = 0; r < wf_nrecipes; r++)
+        for (int i = 0; i < wf_recipes[r]->nsteps; i++) {
+            const struct step_def *s = &wf_recipes[r]->steps[i];
+            if (s->io == IO_SQL && wf_step_ms(s, SCALE_MAX) + st.step_slack_ms > longest_ms)
+                longest_ms = wf_step_ms(s, SCALE_MAX) + st.step_slack_ms;
+        }
     /* How long an order's row may stay running beyond the steps' planned
      * time: each executor says so of its own (executor.h); every row gets
      * the largest. */
@@ -292,6 +296,7 @@ int main(int argc, char **argv)
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
+    struct recipes *recipes = NULL;
     rc = 1;
     if (flight_init(!st.no_trace, st.stall_ms) != 0) /* before the loop: it reads the thresholds */
         log_warn("no memory for the flight recorder: GET /trace will be empty");
@@ -357,9 +362,13 @@ int main(int argc, char **argv)
         log_error("out of memory");
         goto out;
     }
+    if (!(recipes = recipes_new(pool))) {
+        log_error("out of memory");
+        goto out;
+    }
     struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
                                  .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
-                                 .instance = st.instance};
+                                 .instance = st.instance, .recipes = recipes};
     struct executor execs[EXEC_KINDS] = {[EXEC_BLOCKING] = {exec_executors[EXEC_BLOCKING], blocking},
                                          [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async}};
     srv.front = front_new(srv.loop, pool, http, execs, &fopt);
@@ -399,6 +408,7 @@ out:
     sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
+    recipes_free(recipes); /* after the executors: no order borrows a recipe */
     kc_service_free(kitchen_calls);
     brew_on_loop_free(loop_brew);
     store_pgpool_free(store);

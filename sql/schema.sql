@@ -34,6 +34,20 @@ ALTER TABLE orders ADD COLUMN IF NOT EXISTS instance text;
 -- started; the span id is the order's own), as sent to the kitchen.
 ALTER TABLE orders ADD COLUMN IF NOT EXISTS traceparent text;
 
+-- The recipe of an order that is not coffee (the seed's other programs, a
+-- teacher's own): its answer names it; NULL for coffee.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS recipe text;
+
+-- A teacher's own recipes (POST /recipes), so that every replica serves
+-- them: body is the recipe as GET /workflow?recipe=NAME shows it (its
+-- steps at scale 1). An order keeps its steps in its own row, so deleting
+-- a recipe leaves the orders that used it readable.
+CREATE TABLE IF NOT EXISTS recipes (
+    name       text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]{1,32}$'),
+    body       jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- The brew step: holds a database backend for ms milliseconds (the
 -- "automatic coffee machine"), then answers from the ingredients it got.
 -- As in the seed, coffee is ready only with boiled water and ground coffee.

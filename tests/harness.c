@@ -368,6 +368,23 @@ int http_request(const char *method, const char *url, struct http_result *r)
 
 int http_get(const char *url, struct http_result *r) { return http_request("GET", url, r); }
 
+int http_post(const char *url, const char *body, size_t len, struct http_result *r)
+{
+    struct membuf m = {0};
+    CURL *e = make_easy("POST", url, r, &m);
+    if (!e)
+        return -1;
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)len);
+    CURLcode code = curl_easy_perform(e);
+    finish(e, code, r, &m);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(h);
+    return code == CURLE_OK ? 0 : -1;
+}
+
 void http_result_free(struct http_result *r)
 {
     free(r->body);

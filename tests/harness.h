@@ -71,6 +71,8 @@ struct http_result {
 };
 /* GET url. 0 on transport success (any status), -1 otherwise. */
 int http_get(const char *url, struct http_result *r);
+/* POST body (len bytes, as JSON) to url. 0 on transport success. */
+int http_post(const char *url, const char *body, size_t len, struct http_result *r);
 /* Any method, for 405 checks. */
 int http_request(const char *method, const char *url, struct http_result *r);
 void http_result_free(struct http_result *r);

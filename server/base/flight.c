@@ -29,7 +29,8 @@ struct flight_entry {
     int64_t ts_ns, end_ns; /* end_ns: the slice's or the order's end; ts_ns for a counter */
     union {
         struct {
-            const char *name, *mode, *step;
+            const char *name, *mode;
+            char step[FLIGHT_NAME_MAX]; /* copied: it may be a teacher's recipe's */
             int64_t order_id;
             int fd;
             int on_loop;
@@ -55,7 +56,8 @@ static const double stall_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 
 struct stall {
     double wall_s, ms;
-    const char *what, *mode, *step;
+    const char *what, *mode;
+    char step[FLIGHT_NAME_MAX]; /* copied, as in an entry */
     int64_t order_id;
     int fd, waiting;
 };
@@ -205,10 +207,11 @@ static void stall_report(const struct flight_label *l, const char *kind, int fd,
                          .ms = s * 1e3,
                          .what = l->what ? l->what : kind,
                          .mode = l->mode,
-                         .step = l->step,
                          .order_id = l->order_id,
                          .fd = fd,
                          .waiting = waiting};
+    if (l->step)
+        snprintf(st->step, sizeof st->step, "%s", l->step);
     char ms[32], order[24], fdtext[16], wait[16];
     snprintf(ms, sizeof ms, "%.1f", st->ms);
     snprintf(order, sizeof order, "%lld", (long long)l->order_id);
@@ -231,7 +234,8 @@ void flight_loop_callback(const char *kind, int fd, int64_t start_ns, int64_t en
         e.u.slice.name = l.what ? l.what : kind;
         e.u.slice.order_id = l.what ? l.order_id : 0;
         e.u.slice.mode = l.what ? l.mode : NULL;
-        e.u.slice.step = l.what ? l.step : NULL;
+        if (l.what && l.step)
+            snprintf(e.u.slice.step, sizeof e.u.slice.step, "%s", l.step);
         e.u.slice.fd = fd;
         e.u.slice.on_loop = 1;
         put(&e);
@@ -284,7 +288,7 @@ static void write_slice(struct text_buf *b, pid_t pid, const struct flight_entry
         text_buf_put(b, ",\"mode\":");
         put_str(b, e->u.slice.mode);
     }
-    if (e->u.slice.step) {
+    if (e->u.slice.step[0]) {
         text_buf_put(b, ",\"step\":");
         put_str(b, e->u.slice.step);
     }
@@ -383,7 +387,7 @@ void flight_write_stalls(struct text_buf *b)
             text_buf_put(b, ",\"mode\":");
             put_str(b, s->mode);
         }
-        if (s->step) {
+        if (s->step[0]) {
             text_buf_put(b, ",\"step\":");
             put_str(b, s->step);
         }

@@ -15,7 +15,8 @@
  * main thread's, which is the process's name (ps, pgrep) and stays so.
  *
  * Memory: FLIGHT_RING_ENTRIES entries of sizeof(struct flight_entry)
- * (about 5 MiB), allocated once by flight_init; the oldest entry is
+ * (about 15 MiB: an entry has room for an order of 16 steps, their
+ * names copied), allocated once by flight_init; the oldest entry is
  * overwritten when the ring is full, and the trace says how many were
  * (otherData.dropped_events).
  *
@@ -34,12 +35,14 @@
 
 #define FLIGHT_RING_ENTRIES 16384
 #define FLIGHT_SLICE_MIN_NS 1000000LL /* 1 ms: shorter loop callbacks are not recorded */
-#define FLIGHT_MAX_STEPS 8
+#define FLIGHT_MAX_STEPS 16
+#define FLIGHT_NAME_MAX 32 /* a step name, copied: a teacher's recipe may go before the ring forgets it */
 #define FLIGHT_STALLS_KEPT 8
 #define FLIGHT_MAX_SECONDS 60
 
 /* An order's finished timeline, as the recorder keeps it (monotonic ns;
- * names are static strings). */
+ * mode and status are static strings; step names are copied, cut to
+ * FLIGHT_NAME_MAX - 1 bytes). */
 struct flight_order {
     int64_t id;
     const char *mode, *status;
@@ -47,7 +50,7 @@ struct flight_order {
     int64_t lead_queued_ns; /* waited before its first step (for a worker) */
     int nsteps;
     struct {
-        const char *name;
+        char name[FLIGHT_NAME_MAX];
         int64_t start_ns, end_ns, queued_ns; /* start 0 = never started */
     } steps[FLIGHT_MAX_STEPS];
 };
@@ -57,7 +60,7 @@ struct flight_order {
 struct flight_label {
     const char *what; /* static string, NULL = nothing said */
     int64_t order_id;
-    const char *mode, *step;
+    const char *mode, *step; /* step: borrowed while the callback runs; the recorder copies it */
 };
 extern _Thread_local struct flight_label flight_cur_label;
 

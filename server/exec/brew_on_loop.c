@@ -48,7 +48,7 @@ static void run_brew(struct evloop *loop, struct ev_task *task)
     int kind = OERR_DB;
     PGresult *res = NULL;
     /* The flight recorder names this callback, the stall it is. */
-    flight_label("brew", lb->o->id, wf_modes[lb->o->mode].name, wf_steps[lb->step].name);
+    flight_label("brew", lb->o->id, wf_modes[lb->o->mode].name, lb->o->recipe->steps[lb->step].name);
     if (db_sync_ensure(&b->db, msg, sizeof msg) == 0) /* loop-ok: mixed blocks on purpose */
         res = db_sync_run(&b->db, &lb->st, lb->timeout_ms, &kind, msg, sizeof msg); /* loop-ok: the same */
     struct io_result out = {0};

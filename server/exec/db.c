@@ -128,7 +128,8 @@ static const struct {
                       " VALUES ($1, $2, to_timestamp($3), now() + make_interval(secs => $4), $5, $6) RETURNING id"},
     {"coffee_brew", "SELECT brew_coffee($1, $2, $3)"},
     {"coffee_finish", "UPDATE orders SET status = $2, elapsed_ms = $3, queued_ms = $4, failed_step = $5,"
-                      " error = $6, steps = $7::jsonb -> 'steps' WHERE id = $1 AND clock_timestamp() < to_timestamp($8)"},
+                      " error = $6, steps = $7::jsonb -> 'steps', recipe = $7::jsonb ->> 'recipe'"
+                      " WHERE id = $1 AND clock_timestamp() < to_timestamp($8)"},
 };
 enum { PREP_INSERT, PREP_BREW, PREP_FINISH, PREP_COUNT };
 
@@ -256,13 +257,14 @@ static int put(char *buf, size_t len, size_t *off, char c)
     return 0;
 }
 
-int db_ingredients_literal(const struct step_def *step, const char *const results[], char *buf, size_t len)
+int db_ingredients_literal(const struct recipe *r, const struct step_def *step, const char *const results[],
+                           char *buf, size_t len)
 {
     size_t off = 0;
     int first = 1;
     if (put(buf, len, &off, '{'))
         return -1;
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < r->nsteps; i++) {
         if (!(step->after & (1u << i)) || !results[i])
             continue;
         if (!first && put(buf, len, &off, ','))
@@ -305,10 +307,10 @@ int db_stmt_brew(struct db_stmt *st, const struct order *o, int step)
     const char *results[WF_MAX_STEPS];
     stmt_prepared(st, "brew", PREP_BREW, 3);
     order_results(o, results);
-    if (db_ingredients_literal(&wf_steps[step], results, st->array, sizeof st->array) != 0)
+    if (db_ingredients_literal(o->recipe, &o->recipe->steps[step], results, st->array, sizeof st->array) != 0)
         return -1;
     snprintf(st->num[0], sizeof st->num[0], "%lld", (long long)o->id);
-    snprintf(st->num[1], sizeof st->num[1], "%d", wf_step_ms(&wf_steps[step], o->scale));
+    snprintf(st->num[1], sizeof st->num[1], "%d", wf_step_ms(&o->recipe->steps[step], o->scale));
     st->values[0] = st->num[0];
     st->values[1] = st->num[1];
     st->values[2] = st->array;
@@ -336,7 +338,7 @@ int db_stmt_finish(struct db_stmt *st, struct order *o, long db_timeout_ms)
     st->values[1] = order_status_name(o->status);
     st->values[2] = st->num[1];
     st->values[3] = st->num[2];
-    st->values[4] = o->failed_step >= 0 ? wf_steps[o->failed_step].name : NULL;
+    st->values[4] = o->failed_step >= 0 ? o->recipe->steps[o->failed_step].name : NULL;
     st->values[5] = o->status == ORDER_FAILED ? o->errmsg : NULL;
     st->values[6] = st->json;
     /* The last instant, by the database's clock, at which the UPDATE may

@@ -52,7 +52,7 @@ struct aorder {
     enum ao_state state;
     struct io_req row; /* the row's insert or finish */
     int finish_sent;   /* times the finish went out */
-    struct astep steps[]; /* wf_nsteps of them */
+    struct astep steps[]; /* one per step of the order's recipe */
 };
 
 struct exec_async {
@@ -128,7 +128,7 @@ static void ao_finish(struct aorder *ao)
 static int steps_inflight(const struct aorder *ao)
 {
     int n = 0;
-    for (int i = 0; i < wf_nsteps; i++)
+    for (int i = 0; i < ao->o->recipe->nsteps; i++)
         n += ao->steps[i].inflight;
     return n;
 }
@@ -138,7 +138,7 @@ static int steps_inflight(const struct aorder *ao)
  * toast_bread() was only awaited after the blocking brew_coffee()). */
 static int loop_held(const struct aorder *ao)
 {
-    for (int i = 0; i < wf_nsteps; i++)
+    for (int i = 0; i < ao->o->recipe->nsteps; i++)
         if (ao->steps[i].inflight && ao->steps[i].holds_loop)
             return 1;
     return 0;
@@ -148,11 +148,11 @@ static int loop_held(const struct aorder *ao)
 static void abandon_steps(struct aorder *ao)
 {
     struct exec_async *ex = ao->ex;
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < ao->o->recipe->nsteps; i++) {
         struct astep *s = &ao->steps[i];
         if (!s->inflight)
             continue;
-        if (wf_steps[i].io == IO_HTTP) {
+        if (ao->o->recipe->steps[i].io == IO_HTTP) {
             ex->svc.kitchen.abandon(ex->svc.kitchen.ctx, &s->io);
         } else {
             const struct brew_service *b = brew_of(ex, ao->o);
@@ -203,7 +203,7 @@ static void start_step(struct aorder *ao, int i)
 {
     struct exec_async *ex = ao->ex;
     struct astep *s = &ao->steps[i];
-    const struct step_def *d = &wf_steps[i];
+    const struct step_def *d = &ao->o->recipe->steps[i];
     long limit_ms = order_step_limit_ms(ao->o, i, ex->opt.step_slack_ms);
     order_step_start(ao->o, i, clock_mono_ns());
     s->inflight = 1;
@@ -224,11 +224,11 @@ static void start_step(struct aorder *ao, int i)
 static void launch_ready(struct aorder *ao)
 {
     unsigned ready = order_ready(ao->o);
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < ao->o->recipe->nsteps; i++) {
         if (!(ready & (1u << i)))
             continue;
         /* The brew is called with the order's id: it waits for the row. */
-        if (wf_steps[i].io == IO_SQL && ao->state != AO_STEPS)
+        if (ao->o->recipe->steps[i].io == IO_SQL && ao->state != AO_STEPS)
             continue;
         if (loop_held(ao))
             break;
@@ -257,7 +257,7 @@ static void on_inserted(struct io_req *r, const struct io_result *res)
 
 void exec_async_submit(struct exec_async *ex, struct order *o)
 {
-    struct aorder *ao = calloc(1, sizeof *ao + (size_t)wf_nsteps * sizeof ao->steps[0]);
+    struct aorder *ao = calloc(1, sizeof *ao + (size_t)o->recipe->nsteps * sizeof ao->steps[0]);
     if (!ao) {
         order_fail(o, OERR_INTERNAL, "out of memory");
         order_end_later(ex->loop, o);
@@ -267,14 +267,16 @@ void exec_async_submit(struct exec_async *ex, struct order *o)
     ao->ex = ex;
     ao->o = o;
     o->exec = ao;
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < o->recipe->nsteps; i++) {
         ao->steps[i].ao = ao;
         ao->steps[i].index = i;
     }
     ao->state = AO_STARTING;
     ao->row.done = on_inserted;
-    ex->svc.store.insert(ex->svc.store.ctx, &ao->row, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms,
-                         ex->opt.db_timeout_ms);
+    /* The row's deadline: the steps' planned time and slack, and the rest. */
+    double budget_ms = wf_sequential_ms(o->recipe, o->scale) + (double)o->recipe->nsteps * ex->opt.step_slack_ms +
+                       ex->opt.row_budget_ms;
+    ex->svc.store.insert(ex->svc.store.ctx, &ao->row, o, budget_ms, ex->opt.db_timeout_ms);
     /* The kitchen does not need the row: start now, overlapping it. */
     launch_ready(ao);
 }
@@ -318,7 +320,8 @@ void exec_async_stats(struct exec_async *ex, struct executor_stats *out)
 
 double exec_async_row_budget_ms(const struct executor_limits *lim)
 {
-    return (double)wf_nsteps * lim->step_slack_ms + 3.0 * lim->db_wait_ms + 2.0 * lim->db_timeout_ms + 1000;
+    (void)lim->step_slack_ms; /* per step: added per order, for its recipe (exec_async_submit) */
+    return 3.0 * lim->db_wait_ms + 2.0 * lim->db_timeout_ms + 1000;
 }
 
 struct exec_async *exec_async_new(struct evloop *loop, const struct exec_async_services *svc,

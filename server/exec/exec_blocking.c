@@ -48,7 +48,7 @@ static const char cancel_msg[] = "cancelled: the server is shutting down";
 /* Performs step i of o and records its outcome. */
 static void run_step(struct worker *w, struct order *o, int i)
 {
-    const struct step_def *d = &wf_steps[i];
+    const struct step_def *d = &o->recipe->steps[i];
     const struct blocking_io *io = &w->ex->io;
     long limit_ms = order_step_limit_ms(o, i, w->ex->opt.step_slack_ms);
     char result[WF_RESULT_MAX] = "", msg[260] = "";
@@ -96,8 +96,9 @@ static void run_order(struct worker *w, struct order *o)
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
 
     int64_t id = 0, t0 = clock_mono_ns(); /* flight recorder: the INSERT's slice */
-    int err = ex->io.insert(w->io, o, wf_sequential_ms(o->scale) + ex->opt.row_budget_ms, ex->opt.db_timeout_ms, &id,
-                            msg, sizeof msg);
+    double budget_ms = wf_sequential_ms(o->recipe, o->scale) + (double)o->recipe->nsteps * ex->opt.step_slack_ms +
+                       ex->opt.row_budget_ms;
+    int err = ex->io.insert(w->io, o, budget_ms, ex->opt.db_timeout_ms, &id, msg, sizeof msg);
     flight_slice("insert order", id, t0); /* flight recorder */
     if (err || id <= 0) {
         order_not_recorded(o, err ? msg : "no id returned");
@@ -209,7 +210,8 @@ void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out)
 
 double exec_blocking_row_budget_ms(const struct executor_limits *lim)
 {
-    return (double)wf_nsteps * lim->step_slack_ms + 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
+    (void)lim->step_slack_ms; /* per step: added per order, for its recipe (run_order) */
+    return 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
 }
 
 struct exec_blocking *exec_blocking_new(struct evloop *loop, const struct blocking_io *io,

@@ -54,7 +54,7 @@ struct blocking_io {
 struct exec_blocking_options {
     long step_slack_ms;   /* a step fails this long after its planned duration */
     long db_timeout_ms;   /* bound on the row's INSERT and UPDATE */
-    double row_budget_ms; /* the row's deadline, beyond the steps' planned time */
+    double row_budget_ms; /* the row's deadline, beyond the steps' planned time and slack */
     int workers;
 };
 

@@ -46,8 +46,9 @@ struct executor_ops {
     void (*abort_all)(void *ex);
     void (*stats)(void *ex, struct executor_stats *out);
     /* How long an order's row may stay running beyond the steps' planned
-     * time, whatever the database does, when this executor runs it: past
-     * it the sweep fails the row as abandoned. */
+     * time and their slack (step_slack_ms each, which the executor adds
+     * per order, for its recipe's steps), whatever the database does, when
+     * this executor runs it: past it the sweep fails the row as abandoned. */
     double (*row_budget_ms)(const struct executor_limits *lim);
 };
 

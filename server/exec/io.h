@@ -74,14 +74,14 @@ struct brew_service {
     void (*abandon)(void *ctx, struct io_req *r);
     /* Once it runs, it holds the loop thread until it ends: nothing else
      * on the loop runs meanwhile, so the executor starts no step after it
-     * in the table until it ended (wf_expected_ms plays it out so). */
+     * in the recipe's table until it ended (wf_expected_ms plays it out so). */
     int holds_loop;
     void *ctx;
 };
 
 /* A kitchen call: what to call (borrowed during start only). */
 struct kitchen_args {
-    const struct step_def *step; /* an IO_HTTP step of wf_steps */
+    const struct step_def *step; /* an IO_HTTP step of the order's recipe */
     double scale;
     long timeout_ms;         /* the whole call's bound */
     const char *traceparent; /* sent with the call (NULL or "" = none) */

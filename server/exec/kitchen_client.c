@@ -40,7 +40,32 @@ int kc_url(const struct step_def *step, const char *kitchen_url, double scale, c
     while (base > 0 && kitchen_url[base - 1] == '/')
         base--;
     int n = snprintf(buf, len, "%.*s%s?ms=%d", (int)base, kitchen_url, step->target, wf_step_ms(step, scale));
-    return n < 0 || (size_t)n >= len ? -1 : 0;
+    if (n < 0 || (size_t)n >= len)
+        return -1;
+    if (!step->result)
+        return 0;
+    /* &result=, every byte but the unreserved ones percent-encoded. */
+    size_t off = (size_t)n;
+    int m = snprintf(buf + off, len - off, "&result=");
+    if (m < 0 || (size_t)m >= len - off)
+        return -1;
+    off += (size_t)m;
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)step->result; *p; p++) {
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    strchr("-._~", *p) != NULL;
+        if (off + (plain ? 1 : 3) >= len)
+            return -1;
+        if (plain) {
+            buf[off++] = (char)*p;
+        } else {
+            buf[off++] = '%';
+            buf[off++] = hex[*p >> 4];
+            buf[off++] = hex[*p & 15];
+        }
+    }
+    buf[off] = '\0';
+    return 0;
 }
 
 int kc_parse_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen)

@@ -32,7 +32,8 @@ struct kc_response {
 struct step_def;
 
 /* Writes the kitchen URL of an HTTP step ({kitchen}{target}?ms=N, the
- * step's duration at scale) into buf. Returns 0 or -1 if it does not fit. */
+ * step's duration at scale, and &result=R, percent-encoded, for a task
+ * step with a result) into buf. Returns 0 or -1 if it does not fit. */
 int kc_url(const struct step_def *step, const char *kitchen_url, double scale, char *buf, size_t len);
 /* Extracts "result" from a kitchen answer. Returns 0, or -1 with err. */
 int kc_parse_result(const char *body, size_t len, char *out, size_t outlen, char *err, size_t errlen);
@@ -63,7 +64,7 @@ typedef void (*kc_call_cb)(struct kc_call *c, int err, const char *result, const
 /* What to call; borrowed during kc_call_start only. */
 struct kc_call_args {
     const char *kitchen_url;
-    const struct step_def *step; /* an IO_HTTP step of wf_steps */
+    const struct step_def *step; /* an IO_HTTP step of the order's recipe */
     double scale;
     long timeout_ms;         /* the whole transfer's bound */
     const char *traceparent; /* sent as the traceparent header (NULL or "" = none) */

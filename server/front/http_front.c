@@ -26,6 +26,7 @@
 #include "pgpool.h"
 #include "probes.h"
 #include "procstat.h"
+#include "recipes_route.h"
 #include "report.h"
 #include "rush.h"
 #include "trace.h"
@@ -108,6 +109,7 @@ void front_order_ended(struct front *f, const struct order *o)
 {
     f->inflight--;
     f->mixed -= wf_mode_blocks_loop(&wf_modes[o->mode]);
+    recipes_release(f->opt.recipes, o->recipe);
     metrics_order_ended(f->metrics, o);
     order_log_ended(o);
 }
@@ -127,6 +129,7 @@ void front_submit(struct front *f, struct order *o)
         trace_child(NULL, o->traceparent, sizeof o->traceparent);
     f->inflight++;
     f->mixed += wf_mode_blocks_loop(&wf_modes[o->mode]);
+    recipes_hold(f->opt.recipes, o->recipe);
     metrics_order_started(f->metrics, o->mode);
     const struct executor *x = front_executor(f, o->mode);
     x->ops->submit(x->ex, o);
@@ -158,23 +161,6 @@ static enum MHD_Result answer_metrics(struct front *f, struct MHD_Connection *c)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     return httpd_respond_as(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
                             MHD_RESPMEM_MUST_FREE);
-}
-
-/* GET /workflow[?scale=S]: the step and mode tables (workflow_json.h). */
-static enum MHD_Result route_workflow(struct front *f, struct MHD_Connection *c, const struct query_arg *args,
-                                      size_t nargs)
-{
-    double scale;
-    char err[200];
-    if (params_workflow(args, nargs, &scale, err, sizeof err) != 0)
-        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    struct wfjson_server server = {.default_scale = f->opt.default_scale, .modes = f->opt.modes};
-    json_t *j = wfjson_document(scale, &server);
-    char *body = report_dumps(j);
-    json_decref(j);
-    if (!body)
-        return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    return httpd_respond_take(c, MHD_HTTP_OK, body, strlen(body));
 }
 
 /* ---- routing ------------------------------------------------------------- */
@@ -271,11 +257,15 @@ unsigned front_admission_status(int admission)
     return admission == FRONT_MODE_OFF ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
-/* Starts one order per mode in modes[0..n) for one request (2 or more
- * make a comparison) and suspends the connection until all have ended. */
+/* Starts one order of the recipe called rname per mode in modes[0..n) for
+ * one request (2 or more make a comparison) and suspends the connection
+ * until all have ended. */
 static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, void **con_cls, const int *modes,
-                                    int norders, double scale)
+                                    int norders, double scale, const char *rname)
 {
+    const struct recipe *recipe = front_recipe(f, rname);
+    if (!recipe)
+        return recipes_respond_unknown(c, rname);
     char why[200];
     int admitted = front_admit(f, modes, norders, 1, why, sizeof why);
     if (admitted != FRONT_ADMITTED)
@@ -292,6 +282,7 @@ static enum MHD_Result start_orders(struct front *f, struct MHD_Connection *c, v
             req_free(r);
             return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         }
+        r->orders[i]->recipe = recipe;
         trace_child(traced ? &parent : NULL, r->orders[i]->traceparent, sizeof r->orders[i]->traceparent);
     }
     r->pending = norders;
@@ -308,7 +299,7 @@ static enum MHD_Result route_make_coffee(struct front *f, struct MHD_Connection 
     char err[200];
     if (params_make_coffee(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    return start_orders(f, c, con_cls, &p.mode, 1, p.scale);
+    return start_orders(f, c, con_cls, &p.mode, 1, p.scale, p.recipe);
 }
 
 static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, void **con_cls,
@@ -318,7 +309,7 @@ static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, 
     char err[200];
     if (params_compare(args->a, args->n, f->opt.default_scale, &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
-    return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale);
+    return start_orders(f, c, con_cls, p.modes, p.nmodes, p.scale, p.recipe);
 }
 
 enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
@@ -326,6 +317,9 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
 {
     (void)version, (void)upload_data;
     struct front *f = arg;
+    enum MHD_Result res; /* /recipes, and a recipe to look up first: recipes_route.h */
+    if (recipes_intercept(f, c, url, method, upload_data, upload_data_size, con_cls, &res))
+        return res;
     /* A method refused is answered at once, without reading a body; a
      * HEAD refused once its request was read, so the connection stays. */
     const char *allow;
@@ -375,13 +369,13 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return route_ready(f, c, con_cls);
     if (!strcmp(url, "/stats"))
         return route_stats(f, c, con_cls, args.a, args.n);
-    if (!strcmp(url, "/workflow"))
-        return route_workflow(f, c, args.a, args.n);
+    if (!strcmp(url, "/workflow") || !strcmp(url, "/recipes"))
+        return recipes_route(f, c, url, args.a, args.n);
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
     return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
                                "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
-                               "/stats, /workflow, /metrics, /trace, /livez, /readyz");
+                               "/stats, /workflow, /recipes, /metrics, /trace, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -389,7 +383,7 @@ void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum M
     (void)c;
     struct front *f = arg;
     struct req *r = *con_cls;
-    if (!r || httpd_request_unread(r))
+    if (!r || httpd_request_unread(r) || recipes_completed(f, con_cls))
         return;
     *con_cls = NULL;
     if (r->pending) {
@@ -444,6 +438,9 @@ void front_release(struct front *f)
 struct evloop *front_loop(const struct front *f) { return f->loop; }
 struct httpd *front_httpd(const struct front *f) { return f->httpd; }
 double front_default_scale(const struct front *f) { return f->opt.default_scale; }
+unsigned front_modes(const struct front *f) { return f->opt.modes; }
+struct recipes *front_recipes(const struct front *f) { return f->opt.recipes; }
+int front_closing(const struct front *f) { return !drain_taking_orders(&f->drain); }
 
 struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
                         const struct executor *execs, const struct front_options *opt)

@@ -16,6 +16,7 @@ struct pgpool;
 struct curl_loop;
 struct executor;
 struct front;
+struct recipes;
 
 struct front_options {
     const char *kitchen_url;
@@ -24,6 +25,7 @@ struct front_options {
     int max_mixed;    /* mixed orders in flight before a 503: each freezes the loop */
     unsigned modes;   /* bit mask of the wf_modes offered; others get 400 */
     const char *instance; /* this replica's name, stored with each order (borrowed, outlives the front) */
+    struct recipes *recipes; /* the stored recipes and their routes (recipes_route.h; borrowed, outlives the front) */
 };
 
 /* After the drain's timeout, orders are cancelled; this much later,
@@ -92,5 +94,11 @@ const struct executor *front_executor(const struct front *f, int mode);
 struct evloop *front_loop(const struct front *f);
 struct httpd *front_httpd(const struct front *f);
 double front_default_scale(const struct front *f);
+/* The bit mask of the modes offered (--modes). */
+unsigned front_modes(const struct front *f);
+/* The recipes this front knows (front_options.recipes), borrowed. */
+struct recipes *front_recipes(const struct front *f);
+/* Whether the front has stopped taking work (draining). */
+int front_closing(const struct front *f);
 
 #endif

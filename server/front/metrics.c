@@ -172,7 +172,8 @@ void metrics_order_ended(struct metrics *m, const struct order *o)
         mm->errors[o->error]++;
     observe(&mm->elapsed, duration_bounds, NDUR, (double)(o->steps_end_ns - o->arrived_ns) / 1e9);
     observe(&mm->queued, duration_bounds, NDUR, (double)o->queued_ns / 1e9);
-    for (int i = 0; i < wf_nsteps; i++) {
+    /* The steps' histograms are coffee's (their labels name its steps). */
+    for (int i = 0; o->recipe == &wf_coffee && i < wf_coffee.nsteps; i++) {
         const struct step_run *s = &o->steps[i];
         if (s->state == STEP_DONE)
             observe(&mm->steps[i], duration_bounds, NDUR, (double)(s->end_ns - s->start_ns) / 1e9);
@@ -234,10 +235,10 @@ static void render_orders(struct text_buf *b, const struct metrics *m)
         snprintf(labels, sizeof labels, "mode=\"%s\"", wf_modes[i].name);
         histogram(b, "coffee_order_queued_seconds", labels, &m->modes[i].queued, duration_bounds, NDUR);
     }
-    promtext_header(b, "coffee_step_duration_seconds", "histogram", "Duration of completed steps (end - start), by mode and step.");
+    promtext_header(b, "coffee_step_duration_seconds", "histogram", "Duration of completed steps of coffee orders (end - start), by mode and step.");
     for (int i = 0; i < wf_nmodes; i++) {
-        for (int s = 0; s < wf_nsteps; s++) {
-            snprintf(labels, sizeof labels, "mode=\"%s\",step=\"%s\"", wf_modes[i].name, wf_steps[s].name);
+        for (int s = 0; s < wf_coffee.nsteps; s++) {
+            snprintf(labels, sizeof labels, "mode=\"%s\",step=\"%s\"", wf_modes[i].name, wf_coffee.steps[s].name);
             histogram(b, "coffee_step_duration_seconds", labels, &m->modes[i].steps[s], duration_bounds, NDUR);
         }
     }

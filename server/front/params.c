@@ -2,6 +2,7 @@
  * Owns nothing, allocates nothing, does no I/O: safe to fuzz. */
 #include "params.h"
 
+#include "recipe.h"
 #include "workflow.h"
 
 #include <ctype.h>
@@ -66,10 +67,27 @@ static int parse_scale(const struct query_arg *args, size_t n, double default_sc
     return 0;
 }
 
+/* recipe (optional, once): a recipe's name (recipe_name_ok), borrowed from
+ * args; "coffee" when absent. Whether it is known is the front's to say. */
+static int parse_recipe(const struct query_arg *args, size_t n, const char **recipe, char *err, size_t errlen)
+{
+    const char *v = NULL;
+    int found = lookup_once(args, n, "recipe", &v, err, errlen);
+    if (found < 0)
+        return -1;
+    if (found && !recipe_name_ok(v)) {
+        snprintf(err, errlen, "recipe must be a name of 1 to %d letters, digits, _ or -, got '%.40s'",
+                 RECIPE_NAME_MAX, v ? v : "");
+        return -1;
+    }
+    *recipe = found ? v : "coffee";
+    return 0;
+}
+
 int params_make_coffee(const struct query_arg *args, size_t nargs, double default_scale, struct order_params *out,
                        char *err, size_t errlen)
 {
-    static const char *const known[] = {"mode", "scale", NULL};
+    static const char *const known[] = {"mode", "scale", "recipe", NULL};
     if (check_known(args, nargs, known, err, errlen) != 0)
         return -1;
     const char *m = NULL;
@@ -86,6 +104,8 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
         return -1;
     }
     out->mode = mode;
+    if (parse_recipe(args, nargs, &out->recipe, err, errlen) != 0)
+        return -1;
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
@@ -148,7 +168,7 @@ static int parse_modes(const char *list, struct compare_params *out, char *err, 
 int params_compare(const struct query_arg *args, size_t nargs, double default_scale, struct compare_params *out,
                    char *err, size_t errlen)
 {
-    static const char *const known[] = {"modes", "scale", NULL};
+    static const char *const known[] = {"modes", "scale", "recipe", NULL};
     if (check_known(args, nargs, known, err, errlen) != 0)
         return -1;
     const char *list = NULL;
@@ -157,13 +177,18 @@ int params_compare(const struct query_arg *args, size_t nargs, double default_sc
         return -1;
     if (parse_modes(found ? (list ? list : "") : PARAMS_COMPARE_DEFAULT, out, err, errlen) != 0)
         return -1;
+    if (parse_recipe(args, nargs, &out->recipe, err, errlen) != 0)
+        return -1;
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 
-int params_workflow(const struct query_arg *args, size_t nargs, double *scale, char *err, size_t errlen)
+int params_workflow(const struct query_arg *args, size_t nargs, double *scale, const char **recipe, char *err,
+                    size_t errlen)
 {
-    static const char *const known[] = {"scale", NULL};
+    static const char *const known[] = {"scale", "recipe", NULL};
     if (check_known(args, nargs, known, err, errlen) != 0)
+        return -1;
+    if (parse_recipe(args, nargs, recipe, err, errlen) != 0)
         return -1;
     return parse_scale(args, nargs, 1.0, scale, err, errlen);
 }
@@ -171,7 +196,7 @@ int params_workflow(const struct query_arg *args, size_t nargs, double *scale, c
 int params_rush(const struct query_arg *args, size_t nargs, double default_scale, struct rush_params *out, char *err,
                 size_t errlen)
 {
-    static const char *const known[] = {"modes", "customers", "scale", NULL};
+    static const char *const known[] = {"modes", "customers", "scale", "recipe", NULL};
     if (check_known(args, nargs, known, err, errlen) != 0)
         return -1;
     const char *list = NULL, *n = NULL;
@@ -194,6 +219,8 @@ int params_rush(const struct query_arg *args, size_t nargs, double default_scale
         return -1;
     }
     out->customers = (int)customers;
+    if (parse_recipe(args, nargs, &out->recipe, err, errlen) != 0)
+        return -1;
     return parse_scale(args, nargs, default_scale, &out->scale, err, errlen);
 }
 

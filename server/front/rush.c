@@ -20,6 +20,8 @@
 #include "metrics.h"
 #include "order.h"
 #include "procstat.h"
+#include "recipe.h"
+#include "recipes_route.h"
 #include "report.h"
 #include "stats.h"
 #include "text.h"
@@ -75,6 +77,7 @@ struct rush {
     struct httpd *httpd;
     struct evloop *loop;
     struct rush_params p;
+    char recipe[RECIPE_NAME_MAX + 1]; /* p.recipe's copy: the request's arguments go first */
     int total, ended;
     enum rush_state state;
     int64_t start_ns;
@@ -182,6 +185,7 @@ static json_t *summary_json(struct rush *r, int k)
         return NULL;
     int bad = 0;
     bad |= json_object_set_new(j, "mode", json_string(wf_modes[mode].name));
+    bad |= json_object_set_new(j, "recipe", json_string(r->recipe));
     bad |= json_object_set_new(j, "customers", json_integer(r->p.customers));
     bad |= json_object_set_new(j, "ok", json_integer(m->ok));
     bad |= json_object_set_new(j, "failed", json_integer(m->ended - m->ok));
@@ -322,7 +326,9 @@ static void on_order_done(struct order *o, void *arg)
 /* ---- the request ---------------------------------------------------------- */
 
 /* Returns new, with every order made (not submitted), or NULL. */
-static struct rush *rush_new(struct front *f, struct MHD_Connection *c, const struct rush_params *p)
+/* recipe: borrowed, outlives the rush's orders (front_submit holds it). */
+static struct rush *rush_new(struct front *f, struct MHD_Connection *c, const struct rush_params *p,
+                             const struct recipe *recipe)
 {
     struct rush *r = calloc(1, sizeof *r);
     if (!r)
@@ -332,6 +338,8 @@ static struct rush *rush_new(struct front *f, struct MHD_Connection *c, const st
     r->httpd = front_httpd(f);
     r->loop = front_loop(f);
     r->p = *p;
+    snprintf(r->recipe, sizeof r->recipe, "%s", recipe->name);
+    r->p.recipe = r->recipe;
     r->start_ns = clock_mono_ns(); /* before the first order arrives */
     r->total = p->customers * p->nmodes;
     r->tick.cb = on_tick;
@@ -349,6 +357,7 @@ static struct rush *rush_new(struct front *f, struct MHD_Connection *c, const st
         *s = (struct rush_slot){.r = r, .seq = i, .k = i % p->nmodes};
         if (!(s->o = order_new(p->modes[s->k], p->scale, on_order_done, s)))
             goto fail;
+        s->o->recipe = recipe;
     }
     return r;
 fail:
@@ -367,8 +376,8 @@ static json_t *start_json(struct rush *r)
             modes = NULL;
         }
     }
-    return json_pack("{s:o, s:i, s:f, s:i, s:i, s:i}", "modes", modes, "customers", r->p.customers, "scale",
-                     r->p.scale, "workers", g.workers, "db_pool", g.pool_size, "threads_before", r->threads_before);
+    return json_pack("{s:o, s:s, s:i, s:f, s:i, s:i, s:i}", "modes", modes, "recipe", r->recipe,
+                     "customers", r->p.customers, "scale", r->p.scale, "workers", g.workers, "db_pool", g.pool_size, "threads_before", r->threads_before);
 }
 
 enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const struct query_arg *args, size_t nargs)
@@ -377,10 +386,13 @@ enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const stru
     char err[200];
     if (params_rush(args, nargs, front_default_scale(f), &p, err, sizeof err) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, err);
+    const struct recipe *recipe = front_recipe(f, p.recipe);
+    if (!recipe)
+        return recipes_respond_unknown(c, p.recipe);
     int admitted = front_admit(f, p.modes, p.nmodes, p.customers, err, sizeof err);
     if (admitted != FRONT_ADMITTED)
         return httpd_respond_error(c, front_admission_status(admitted), err);
-    struct rush *r = rush_new(f, c, &p);
+    struct rush *r = rush_new(f, c, &p, recipe);
     if (!r)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     r->threads_before = r->threads_max = procstat_threads();

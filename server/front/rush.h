@@ -1,4 +1,4 @@
-/* rush: GET /rush?modes=M1[,M2...]&customers=N[&scale=S], rush hour.
+/* rush: GET /rush?modes=M1[,M2...]&customers=N[&scale=S][&recipe=R], rush hour.
  *
  * The server places N orders of each asked mode at the same instant,
  * through the front's admission, executors, rows and metrics (exactly as N

@@ -35,6 +35,7 @@ static const struct appliance appliances[] = {
     {"/kettle", "kettle", "Boiled water"},
     {"/grinder", "grinder", "Ground coffee"},
     {"/toaster", "toaster", "Toast bread ready!"},
+    {"/task", "task", NULL}, /* answers the result it is given (a recipe's timed task) */
 };
 #define NAPPLIANCES (sizeof appliances / sizeof appliances[0])
 
@@ -46,6 +47,7 @@ struct kreq {
     struct MHD_Connection *conn;
     const struct appliance *app;
     int ms;
+    char result[KITCHEN_RESULT_MAX + 1]; /* a task's; "" for an appliance */
     enum kitchen_fault fault; /* as set when the request arrived */
     int suspended;
     unsigned status; /* set when the answer is ready */
@@ -102,7 +104,7 @@ static int parse_fault(const char *pair, size_t len, enum kitchen_fault faults[]
     int app = eq ? appliance_index(pair, (size_t)(eq - pair)) : -1;
     int kind = eq ? lookup(fault_names, NFAULTS, eq + 1, len - (size_t)(eq - pair) - 1) : -1;
     if (app < 0 || kind < 0) {
-        snprintf(err, errlen, "bad fault '%.*s': want kettle|grinder|toaster=none|500|garbage|close|hang",
+        snprintf(err, errlen, "bad fault '%.*s': want kettle|grinder|toaster|task=none|500|garbage|close|hang",
                  (int)(len < 64 ? len : 64), pair);
         return -1;
     }
@@ -186,8 +188,22 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
     (void)kind, (void)value;
     int *n = cls;
     if (!strcmp(key, "ms"))
-        (*n)++;
+        n[0]++;
+    else if (!strcmp(key, "result"))
+        n[1]++;
     return MHD_YES;
+}
+
+/* Whether text is a result a task may answer (KITCHEN_RESULT_MAX). */
+static int result_ok(const char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+    if (n == 0 || n > KITCHEN_RESULT_MAX)
+        return 0;
+    for (const char *p = text; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+            return 0;
+    return 1;
 }
 
 static enum MHD_Result answer(struct kreq *r)
@@ -208,7 +224,7 @@ static enum MHD_Result answer(struct kreq *r)
         break;
     }
     int n = snprintf(body, sizeof body, "{\"appliance\":\"%s\",\"ms\":%d,\"result\":\"%s\"}", r->app->name, r->ms,
-                     r->app->result);
+                     r->app->result ? r->app->result : r->result);
     return httpd_respond(r->conn, MHD_HTTP_OK, body, (size_t)n, NULL);
 }
 
@@ -219,7 +235,7 @@ static enum MHD_Result add_fault(void *cls, enum MHD_ValueKind kind, const char 
     int app = appliance_index(key, strlen(key));
     int f = value ? lookup(fault_names, NFAULTS, value, strlen(value)) : -1;
     if (app < 0 || f < 0) {
-        snprintf(fa->err, sizeof fa->err, "bad fault '%.40s=%.40s': want kettle|grinder|toaster=none|500|garbage|close|hang",
+        snprintf(fa->err, sizeof fa->err, "bad fault '%.40s=%.40s': want kettle|grinder|toaster|task=none|500|garbage|close|hang",
                  key, value ? value : "");
         return MHD_NO;
     }
@@ -240,8 +256,9 @@ static enum MHD_Result route_faults(struct kitchen *k, struct MHD_Connection *c,
         memcpy(k->faults, fa.faults, sizeof k->faults); /* unnamed appliances: none */
     }
     char body[160];
-    int n = snprintf(body, sizeof body, "{\"kettle\":\"%s\",\"grinder\":\"%s\",\"toaster\":\"%s\"}",
-                     fault_names[k->faults[0]], fault_names[k->faults[1]], fault_names[k->faults[2]]);
+    int n = snprintf(body, sizeof body, "{\"kettle\":\"%s\",\"grinder\":\"%s\",\"toaster\":\"%s\",\"task\":\"%s\"}",
+                     fault_names[k->faults[0]], fault_names[k->faults[1]], fault_names[k->faults[2]],
+                     fault_names[k->faults[3]]);
     return httpd_respond(c, MHD_HTTP_OK, body, (size_t)n, NULL);
 }
 
@@ -293,13 +310,20 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
         return httpd_respond(c, MHD_HTTP_OK, "{\"status\":\"ok\"}", 15, NULL);
     const struct appliance *app = find_appliance(url);
     if (!app)
-        return httpd_respond_error(c, MHD_HTTP_NOT_FOUND, "no such appliance: use /kettle, /grinder or /toaster");
-    int nms = 0;
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_arg, &nms);
+        return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
+                                   "no such appliance: use /kettle, /grinder, /toaster or /task");
+    int nargs[2] = {0, 0}; /* ms, result */
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_arg, nargs);
     const char *ms_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ms");
     int64_t ms;
-    if (nms != 1 || parse_int64(ms_text, 0, KITCHEN_MAX_MS, &ms) != 0)
+    if (nargs[0] != 1 || parse_int64(ms_text, 0, KITCHEN_MAX_MS, &ms) != 0)
         return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, "ms must be given once, a whole number from 0 to 60000");
+    const char *result = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "result");
+    if (app->result && nargs[1])
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST, "result is for /task only: an appliance says its own");
+    if (!app->result && (nargs[1] != 1 || !result_ok(result)))
+        return httpd_respond_error(c, MHD_HTTP_BAD_REQUEST,
+                                   "result must be given once, 1 to 48 printable ASCII characters but \" and \\");
     if (k->shutting_down)
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "kitchen is shutting down");
     if (log_enabled(LOG_DEBUG)) {
@@ -319,6 +343,8 @@ enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char 
     r->conn = c;
     r->app = app;
     r->ms = (int)ms;
+    if (!app->result)
+        snprintf(r->result, sizeof r->result, "%s", result);
     r->fault = k->faults[app - appliances];
     r->timer.cb = on_timer;
     /* A hanging request never answers: its timer only looks, every

@@ -21,6 +21,9 @@ struct httpd;
 struct kitchen;
 
 #define KITCHEN_MAX_MS 60000
+/* The longest result a task (GET /task?ms=N&result=TEXT) answers, in
+ * bytes; each printable ASCII but " and \ (so the answer needs no escape). */
+#define KITCHEN_RESULT_MAX 48
 
 enum kitchen_fault {
     FAULT_NONE,    /* answer normally */

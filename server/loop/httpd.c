@@ -363,6 +363,8 @@ int httpd_request_read(void **con_cls, size_t *upload_data_size)
 
 int httpd_request_unread(const void *con_cls) { return con_cls == &reading_mark; }
 
+void httpd_request_reread(void **con_cls) { *con_cls = (void *)&reading_mark; }
+
 void httpd_resume(struct httpd *h, struct MHD_Connection *c)
 {
     MHD_resume_connection(c);

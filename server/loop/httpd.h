@@ -58,6 +58,10 @@ void httpd_resume(struct httpd *h, struct MHD_Connection *c);
  * then *con_cls is NULL, or the context the handler stored (a resumed
  * request). */
 int httpd_request_read(void **con_cls, size_t *upload_data_size);
+/* Hands a resumed request back to the gate as if it had just been read
+ * whole: the next httpd_request_read passes it (with *con_cls NULL) to
+ * the handler's routes, which may suspend it again. */
+void httpd_request_reread(void **con_cls);
 /* Whether con_cls (in a completion callback) is the gate's own mark: a
  * request that ended before it was read whole, with no context to free. */
 int httpd_request_unread(const void *con_cls);

@@ -37,7 +37,7 @@ static int step_change_ok(enum step_state from, enum step_state to)
 
 static void step_set(struct order *o, int step, enum step_state next)
 {
-    CHECK(step >= 0 && step < wf_nsteps);
+    CHECK(step >= 0 && step < o->recipe->nsteps);
     CHECK(step_change_ok(o->steps[step].state, next));
     o->steps[step].state = next;
 }
@@ -57,6 +57,7 @@ struct order *order_new(int mode, double scale, order_done_fn on_done, void *don
     if (!o)
         return NULL;
     o->mode = mode;
+    o->recipe = &wf_coffee;
     o->scale = scale;
     o->arrived_ns = clock_mono_ns();
     o->started_wall = clock_wall_s();
@@ -135,7 +136,7 @@ void order_step_fail(struct order *o, int step, enum order_error error, const ch
 
 long order_step_limit_ms(const struct order *o, int step, long slack_ms)
 {
-    return wf_step_ms(&wf_steps[step], o->scale) + slack_ms;
+    return wf_step_ms(&o->recipe->steps[step], o->scale) + slack_ms;
 }
 
 void order_step_end(struct order *o, int step, int err, const char *result, const char *msg, int64_t now)
@@ -145,7 +146,7 @@ void order_step_end(struct order *o, int step, int err, const char *result, cons
         return;
     }
     char full[240];
-    snprintf(full, sizeof full, "%s: %s", wf_steps[step].name, msg ? msg : "failed");
+    snprintf(full, sizeof full, "%s: %s", o->recipe->steps[step].name, msg ? msg : "failed");
     order_step_fail(o, step, (enum order_error)err, full, now);
 }
 
@@ -159,7 +160,7 @@ void order_not_recorded(struct order *o, const char *why)
 void order_abandon_steps(struct order *o, int64_t now)
 {
     forget_report(o);
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < o->recipe->nsteps; i++) {
         struct step_run *s = &o->steps[i];
         if (s->state == STEP_RUNNING || s->state == STEP_WAITING) {
             step_set(o, i, STEP_ABANDONED);
@@ -172,13 +173,28 @@ unsigned order_ready(const struct order *o)
 {
     if (o->status == ORDER_FAILED)
         return 0;
-    return wf_ready(o->done, o->started, wf_modes[o->mode].ignore_deps);
+    return wf_ready(o->recipe, o->done, o->started, wf_modes[o->mode].ignore_deps);
 }
 
 void order_results(const struct order *o, const char *results[WF_MAX_STEPS])
 {
-    for (int i = 0; i < wf_nsteps; i++)
+    for (int i = 0; i < o->recipe->nsteps; i++)
         results[i] = o->steps[i].state == STEP_DONE ? o->steps[i].result : NULL;
+}
+
+int order_completed(const struct order *o, int out[WF_MAX_STEPS])
+{
+    int n = 0;
+    for (int i = 0; i < o->recipe->nsteps; i++) {
+        if (o->steps[i].state != STEP_DONE)
+            continue;
+        /* Insertion: a stable sort by end time, at most WF_MAX_STEPS. */
+        int j = n++;
+        for (; j > 0 && o->steps[out[j - 1]].end_ns > o->steps[i].end_ns; j--)
+            out[j] = out[j - 1];
+        out[j] = i;
+    }
+    return n;
 }
 
 void order_end_steps(struct order *o, int64_t now)
@@ -186,7 +202,7 @@ void order_end_steps(struct order *o, int64_t now)
     forget_report(o);
     CHECK(o->status != ORDER_DONE); /* once per order */
     o->steps_end_ns = now;
-    if (o->status == ORDER_RUNNING && o->done == WF_ALL_STEPS)
+    if (o->status == ORDER_RUNNING && o->done == wf_all_steps(o->recipe))
         status_set(o, ORDER_DONE);
     order_flight_record(o); /* flight recorder: the finished timeline */
 }

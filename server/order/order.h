@@ -67,6 +67,7 @@ typedef void (*order_done_fn)(struct order *o, void *arg);
 struct order {
     int64_t id; /* from the database; 0 until the row exists */
     int mode;   /* index into wf_modes */
+    const struct recipe *recipe; /* borrowed, outlives the order: its steps (order_new: &wf_coffee) */
     double scale;
     double started_wall; /* seconds since the epoch, for started_at */
     const char *instance; /* borrowed, outlives the order: the replica running it (NULL = none) */
@@ -92,7 +93,8 @@ struct order {
     struct order *next;  /* the executor's queue link */
 };
 
-/* Returns a new order that arrived now, or NULL. */
+/* Returns a new order of the coffee recipe that arrived now, or NULL (set
+ * o->recipe before submitting it for another). */
 struct order *order_new(int mode, double scale, order_done_fn on_done, void *done_arg);
 /* Frees o; accepts NULL. The executor must be done with it. */
 void order_free(struct order *o);
@@ -127,6 +129,9 @@ void order_abandon_steps(struct order *o, int64_t now);
 unsigned order_ready(const struct order *o);
 /* The results of the steps, for the ingredients of step (NULL where none). */
 void order_results(const struct order *o, const char *results[WF_MAX_STEPS]);
+/* The indexes of the steps done, in the order they ended (ties: table
+ * order); returns how many. */
+int order_completed(const struct order *o, int out[WF_MAX_STEPS]);
 /* Ends the timeline, once: status done when every step is done. */
 void order_end_steps(struct order *o, int64_t now);
 

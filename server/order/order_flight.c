@@ -5,6 +5,8 @@
 #include "flight.h"
 #include "order.h"
 
+#include <stdio.h>
+
 _Static_assert(WF_MAX_STEPS <= FLIGHT_MAX_STEPS, "the flight entry holds every step");
 
 void order_flight_record(const struct order *o)
@@ -16,11 +18,11 @@ void order_flight_record(const struct order *o)
                              .status = order_status_name(o->status),
                              .arrived_ns = o->arrived_ns,
                              .end_ns = o->steps_end_ns,
-                             .nsteps = wf_nsteps};
+                             .nsteps = o->recipe->nsteps};
     int64_t in_steps = 0;
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < o->recipe->nsteps; i++) {
         const struct step_run *s = &o->steps[i];
-        f.steps[i].name = wf_steps[i].name;
+        snprintf(f.steps[i].name, sizeof f.steps[i].name, "%s", o->recipe->steps[i].name);
         f.steps[i].start_ns = s->start_ns;
         f.steps[i].end_ns = s->end_ns ? s->end_ns : o->steps_end_ns;
         f.steps[i].queued_ns = s->queued_ns;

@@ -23,13 +23,14 @@ void order_log_ended(const struct order *o)
     const struct log_field fields[] = {
         {"order_id", o->id ? id : NULL},
         {"mode", wf_modes[o->mode].name},
+        {"recipe", o->recipe != &wf_coffee ? o->recipe->name : NULL},
         {"status", order_status_name(o->status)},
         {"elapsed_ms", elapsed},
         {"queued_ms", queued},
         {"instance", o->instance},
         {"trace_id", trace_id[0] ? trace_id : NULL},
         {"traceparent", o->traceparent[0] ? o->traceparent : NULL},
-        {"failed_step", failed && o->failed_step >= 0 ? wf_steps[o->failed_step].name : NULL},
+        {"failed_step", failed && o->failed_step >= 0 ? o->recipe->steps[o->failed_step].name : NULL},
         {"error", failed ? o->errmsg : NULL},
     };
     log_event(level, "order", "order ended", fields, sizeof fields / sizeof fields[0]);

@@ -19,7 +19,7 @@ static json_t *ms_since(const struct order *o, int64_t t)
 static json_t *step_json(const struct order *o, int i)
 {
     const struct step_run *s = &o->steps[i];
-    json_t *j = wfjson_step(&wf_steps[i], o->scale);
+    json_t *j = wfjson_step(o->recipe, &o->recipe->steps[i], o->scale);
     int bad = !j;
     bad = bad || json_object_set_new(j, "start_ms", ms_since(o, s->start_ns)) != 0;
     bad = bad || json_object_set_new(j, "queued_ms", json_real(report_ms(s->queued_ns))) != 0;
@@ -36,7 +36,7 @@ static json_t *step_json(const struct order *o, int i)
 json_t *report_steps(const struct order *o)
 {
     json_t *steps = json_array();
-    for (int i = 0; steps && i < wf_nsteps; i++) {
+    for (int i = 0; steps && i < o->recipe->nsteps; i++) {
         if (json_array_append_new(steps, step_json(o, i)) != 0) {
             json_decref(steps);
             return NULL;
@@ -45,10 +45,24 @@ json_t *report_steps(const struct order *o)
     return steps;
 }
 
+/* The names of the steps done, in the order they ended. Returns new. */
+static json_t *completed_json(const struct order *o)
+{
+    int done[WF_MAX_STEPS];
+    int n = order_completed(o, done);
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(o->recipe->steps[done[i]].name)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
 json_t *report_order(const struct order *o)
 {
     json_t *results = json_array();
-    for (int i = 0; results && i < wf_nsteps; i++)
+    for (int i = 0; results && i < o->recipe->nsteps; i++)
         if (o->steps[i].state == STEP_DONE)
             json_array_append_new(results, json_string(o->steps[i].result));
     json_t *j = json_pack("{s:I, s:s, s:f, s:s, s:f, s:f, s:f, s:f, s:o, s:o}",
@@ -58,10 +72,16 @@ json_t *report_order(const struct order *o)
                           "status", order_status_name(o->status),
                           "elapsed_ms", report_ms(o->steps_end_ns - o->arrived_ns),
                           "queued_ms", report_ms(o->queued_ns),
-                          "critical_path_ms", wf_critical_path_ms(o->scale),
-                          "sequential_ms", wf_sequential_ms(o->scale),
+                          "critical_path_ms", wf_critical_path_ms(o->recipe, o->scale),
+                          "sequential_ms", wf_sequential_ms(o->recipe, o->scale),
                           "steps", report_steps(o),
                           "result", results);
+    /* An order of another recipe than coffee names it and the order its
+     * steps ended in (coffee's answer stays as it was). */
+    if (j && o->recipe != &wf_coffee) {
+        json_object_set_new(j, "recipe", json_string(o->recipe->name));
+        json_object_set_new(j, "completed", completed_json(o));
+    }
     if (j && o->traceparent[0])
         json_object_set_new(j, "traceparent", json_string(o->traceparent));
     if (j && o->instance)
@@ -69,7 +89,7 @@ json_t *report_order(const struct order *o)
     if (j && o->status == ORDER_FAILED) {
         json_object_set_new(j, "error", json_string(o->errmsg));
         json_object_set_new(j, "failed_step",
-                            o->failed_step >= 0 ? json_string(wf_steps[o->failed_step].name) : json_null());
+                            o->failed_step >= 0 ? json_string(o->recipe->steps[o->failed_step].name) : json_null());
     }
     return j;
 }

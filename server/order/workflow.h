@@ -1,7 +1,7 @@
-/* workflow: the coffee workflow as data, and the modes that run it.
+/* workflow: the recipes (workflows as data) and the modes that run them.
  *
- * The step table is the one definition of the workflow: both executors walk
- * it. It knows nothing of HTTP, JSON or SQL: what a step says to the kitchen
+ * A recipe's step table is the one definition of its workflow: both
+ * executors walk the table of the order's recipe (o->recipe). It knows nothing of HTTP, JSON or SQL: what a step says to the kitchen
  * is kitchen_client's, to the database db's, and how the I/O is performed
  * (blocking or on the loop) is the executor's business only. */
 #ifndef COFFEE_WORKFLOW_H
@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define WF_MAX_STEPS 8
+#define WF_MAX_STEPS 16 /* a recipe's steps: its bit masks are unsigned */
 #define WF_MAX_MODES 8
 #define WF_RESULT_MAX 64 /* longest result string kept, NUL included */
 
@@ -24,11 +24,29 @@ struct step_def {
     unsigned after;    /* bit mask of the steps this one depends on */
     double planned_ms; /* at scale 1 */
     const char *target; /* IO_HTTP: the appliance's path at the kitchen */
+    const char *result; /* IO_HTTP to "/task": what the kitchen's task answers
+                           (NULL: the appliance says its own) */
 };
 
-extern const struct step_def wf_steps[];
-extern const int wf_nsteps;
-#define WF_ALL_STEPS ((1u << wf_nsteps) - 1u)
+/* A recipe: a named step table. Table order is a topological order (every
+ * step comes after the steps it depends on); the blocking executor runs
+ * the steps in exactly this order. An order borrows its recipe, which
+ * outlives it (the built-ins are static; a teacher's: recipe.h). */
+struct recipe {
+    const char *name;
+    int nsteps; /* 1..WF_MAX_STEPS */
+    const struct step_def *steps;
+    const char *lesson; /* what it shows, a sentence (may be "") */
+};
+
+/* The built-in recipes, coffee first (the default of an order). */
+extern const struct recipe wf_coffee;
+extern const struct recipe *const wf_recipes[];
+extern const int wf_nrecipes;
+/* The built-in recipe called name, or NULL. */
+const struct recipe *wf_recipe_builtin(const char *name);
+/* The bit mask of all of r's steps. */
+unsigned wf_all_steps(const struct recipe *r);
 
 /* How a mode runs the workflow. */
 enum exec_kind {
@@ -64,8 +82,8 @@ extern const int wf_nmodes;
 
 /* Index of the mode called name, or -1. */
 int wf_mode_lookup(const char *name);
-/* Index of the step called name (e.g. "boil_water"), or -1. */
-int wf_step_lookup(const char *name);
+/* Index of r's step called name (e.g. "boil_water"), or -1. */
+int wf_step_lookup(const struct recipe *r, const char *name);
 /* "blocking|async|..." (static storage), for error messages. */
 const char *wf_mode_names(void);
 
@@ -79,22 +97,22 @@ int wf_mode_blocks_loop(const struct mode_def *mode);
 
 /* Steps not yet started whose dependencies are all done (or all steps not
  * yet started, when ignore_deps). */
-unsigned wf_ready(unsigned done, unsigned started, int ignore_deps);
+unsigned wf_ready(const struct recipe *r, unsigned done, unsigned started, int ignore_deps);
 /* Duration of step at scale, in whole milliseconds (what is asked of the
  * kitchen or the database). */
 int wf_step_ms(const struct step_def *step, double scale);
-/* Longest dependency chain, in ms at scale. */
-double wf_critical_path_ms(double scale);
-/* All steps one after another, in ms at scale. */
-double wf_sequential_ms(double scale);
-/* The elapsed time to expect of an order of mode at scale, in ms: the
- * workflow played out on paper as the mode's executor runs it. A step
+/* r's longest dependency chain, in ms at scale. */
+double wf_critical_path_ms(const struct recipe *r, double scale);
+/* All of r's steps one after another, in ms at scale. */
+double wf_sequential_ms(const struct recipe *r, double scale);
+/* The elapsed time to expect of an order of recipe r in mode at scale, in
+ * ms: the workflow played out on paper as the mode's executor runs it. A step
  * that blocks (every step of EXEC_BLOCKING, the SQL steps of a mode
  * that wf_mode_blocks_loop) holds its thread until it ends, so nothing else starts
  * or is seen to end meanwhile; the others overlap. Ready steps start in
  * table order. blocking: the sequential sum; async: the critical path;
  * naive: the longest step; mixed: the critical path plus what waited
  * behind the blocking brew. */
-double wf_expected_ms(const struct mode_def *mode, double scale);
+double wf_expected_ms(const struct recipe *r, const struct mode_def *mode, double scale);
 
 #endif

@@ -23,13 +23,15 @@ struct wfjson_server {
     unsigned modes;       /* bit mask of the wf_modes offered (--modes) */
 };
 
-/* One step's definition at scale: {"name", "io", "after": [names],
- * "planned_ms"}. Returns new. */
-json_t *wfjson_step(const struct step_def *step, double scale);
-/* The whole document at scale: scale, default_scale, scale_max, steps,
- * critical_path_ms, sequential_ms, modes (each: name, executor,
- * respects_dependencies, blocks_loop, expected_ms, offered, lesson) and
- * compare_default. Returns new. */
-json_t *wfjson_document(double scale, const struct wfjson_server *server);
+/* One step of r's at scale: {"name", "io", "after": [names], "planned_ms"}
+ * (an order's steps say this of themselves). Returns new. */
+json_t *wfjson_step(const struct recipe *r, const struct step_def *step, double scale);
+/* Recipe r's whole document at scale: name, lesson, scale, default_scale,
+ * scale_max, steps (each as wfjson_step, with "calls" and, for a task,
+ * "returns": the shape POST /recipes takes), critical_path_ms,
+ * sequential_ms, modes (each: name, executor, respects_dependencies,
+ * blocks_loop, expected_ms, offered, lesson) and compare_default. Returns
+ * new. */
+json_t *wfjson_document(const struct recipe *r, double scale, const struct wfjson_server *server);
 
 #endif

@@ -498,6 +498,78 @@ test('compare of three modes draws one timeline per mode', async () => {
   }
 });
 
+// ---- recipes: the picker and the editor -----------------------------------
+
+test('the recipe picker lists GET /recipes and draws the chosen recipe; orders follow it', async () => {
+  const listed = (await (await fetch(base + '/recipes')).json()).recipes.map((r) => r.name);
+  await page.waitForFunction((n) => document.querySelectorAll('#recipe-pick option').length >= n, listed.length);
+  assert.deepEqual(await page.$$eval('#recipe-pick option', (els) => els.map((e) => e.value)), listed);
+  await page.selectOption('#recipe-pick', 'gather');
+  await page.waitForFunction(() => document.querySelectorAll('#recipe-svg text[data-step]').length === 3);
+  assert.equal(await page.textContent('.recipe text[data-step=B]'), 'HTTP · 4 s');
+  assert.equal(await page.textContent('#recipe-crit'), '4 s');
+  assert.equal(await page.textContent('#recipe-seq'), '7 s');
+  assert.equal(await page.locator('#recipe-svg path[d^="M"]').count(), 1, 'no arrow but the marker: A, B, C at once');
+  // The mode cards expect what /workflow?recipe=gather says.
+  const w = await (await fetch(base + '/workflow?recipe=gather')).json();
+  for (const c of await modeCards(page))
+    assert.equal(c.factor, w.modes.find((m) => m.name === c.name).expected_ms, c.name);
+  await page.fill('#scale', SCALE);
+  await clickAndWait('#btn-async', '.run[data-kind=order] .order[data-mode=async]');
+  const d = await drawn('.run[data-kind=order] .order[data-mode=async] >> nth=0');
+  assert.equal(d.json.recipe, 'gather');
+  assert.deepEqual(d.json.result, ['A1', 'B2', 'C3']);
+  assert.deepEqual(d.json.completed, ['C', 'A', 'B']);
+  checkGeometry(d);
+  assert.match(d.head, /A1, B2, C3 · ended C → A → B/);
+  await page.selectOption('#recipe-pick', 'coffee');
+  await page.waitForFunction(() => document.querySelectorAll('#recipe-svg text[data-step]').length === 4);
+  assert.equal(await page.textContent('#recipe-crit'), '4 s');
+  assert.equal(await page.textContent('#recipe-seq'), '6.9 s');
+});
+
+test('the recipe editor draws as it parses, shows the server\'s 400, saves a recipe that then races', async () => {
+  await page.click('#recipe-editor summary');
+  const mine = { name: 'eggs_first', lesson: 'eggs after the pan', steps: [
+    { name: 'pan', io: 'http', after: [], planned_ms: 1000, calls: '/task', returns: 'Hot pan' },
+    { name: 'eggs', io: 'http', after: ['pan'], planned_ms: 2000, calls: '/task', returns: 'Eggs' },
+    { name: 'juice', io: 'http', after: [], planned_ms: 500, calls: '/task', returns: 'Juice' }] };
+  await page.fill('#recipe-json', '{"name": "eggs_first", "steps": [');
+  await page.waitForFunction(() => /not JSON yet/.test(document.getElementById('recipe-edit-state').textContent));
+  await page.fill('#recipe-json', JSON.stringify(mine));
+  await page.waitForFunction(() => document.querySelectorAll('#recipe-svg text[data-step]').length === 3);
+  assert.equal(await page.locator('#recipe-svg g[stroke] path').count(), 1, 'one arrow: pan -> eggs');
+  // A cycle: drawn as far as it goes, refused by the server, which names it.
+  const bad = JSON.parse(JSON.stringify(mine));
+  bad.steps[0].after = ['eggs'];
+  await page.fill('#recipe-json', JSON.stringify(bad));
+  await page.click('#recipe-save');
+  await page.waitForSelector('#recipe-edit-state[data-status="400"]');
+  assert.match(await page.textContent('#recipe-edit-state'), /HTTP 400: .*cycle/);
+  assert.equal((await fetch(base + '/workflow?recipe=eggs_first')).status, 404, 'nothing stored');
+  await page.fill('#recipe-json', JSON.stringify(mine));
+  await page.click('#recipe-save');
+  await page.waitForSelector('#recipe-edit-state[data-status="201"]');
+  assert.equal(await page.inputValue('#recipe-pick'), 'eggs_first');
+  assert.equal(await page.textContent('#recipe-crit'), '3 s');
+  await page.fill('#scale', SCALE);
+  for (const mode of ['async', 'blocking']) {
+    await clickAndWait('#btn-' + mode, `.run[data-kind=order] .order[data-mode=${mode}]`);
+    const d = await drawn(`.run[data-kind=order] .order[data-mode=${mode}] >> nth=0`);
+    assert.equal(d.json.recipe, 'eggs_first');
+    assert.equal(d.json.status, 'done');
+    assert.deepEqual(d.json.result, ['Hot pan', 'Eggs', 'Juice']);
+    checkGeometry(d);
+  }
+  // A rush of it.
+  await page.fill('#rush-customers', '5');
+  await page.fill('#rush-scale', SCALE);
+  await page.click('#btn-rush');
+  await page.waitForFunction(() => window.coffee.rush.done, null, { timeout: 60000 });
+  await page.selectOption('#recipe-pick', 'coffee');
+  await page.waitForFunction(() => document.querySelectorAll('#recipe-svg text[data-step]').length === 4);
+});
+
 test('clear empties the history', async () => {
   await page.click('#clear');
   await page.waitForSelector('#runs .empty');

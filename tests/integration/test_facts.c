@@ -57,12 +57,12 @@ static void test_scale_1(void)
     /* The steps, in table order, each as the table says. */
     json_t *steps = json_object_get(w, "steps");
     CU_ASSERT_FATAL(json_is_array(steps));
-    CU_ASSERT_EQUAL_FATAL((int)json_array_size(steps), wf_nsteps);
-    for (int i = 0; i < wf_nsteps; i++) {
+    CU_ASSERT_EQUAL_FATAL((int)json_array_size(steps), wf_coffee.nsteps);
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         json_t *s = json_array_get(steps, (size_t)i);
-        CU_ASSERT_STRING_EQUAL(jstr(s, "name"), wf_steps[i].name);
-        CU_ASSERT_STRING_EQUAL(jstr(s, "io"), wf_steps[i].io == IO_HTTP ? "http" : "sql");
-        CU_ASSERT_DOUBLE_EQUAL(jnum(s, "planned_ms"), wf_steps[i].planned_ms, 1e-9);
+        CU_ASSERT_STRING_EQUAL(jstr(s, "name"), wf_coffee.steps[i].name);
+        CU_ASSERT_STRING_EQUAL(jstr(s, "io"), wf_coffee.steps[i].io == IO_HTTP ? "http" : "sql");
+        CU_ASSERT_DOUBLE_EQUAL(jnum(s, "planned_ms"), wf_coffee.steps[i].planned_ms, 1e-9);
     }
     CU_ASSERT_DOUBLE_EQUAL(jnum(named(steps, "boil_water"), "planned_ms"), 3000.0, 1e-9);
     CU_ASSERT_STRING_EQUAL(jstr(named(steps, "brew_coffee"), "io"), "sql");
@@ -129,9 +129,9 @@ static void test_matches_an_order(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(w);
     CU_ASSERT_DOUBLE_EQUAL(jnum(w, "critical_path_ms"), jnum(o, "critical_path_ms"), 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(jnum(w, "sequential_ms"), jnum(o, "sequential_ms"), 1e-9);
-    for (int i = 0; i < wf_nsteps; i++)
-        CU_ASSERT_DOUBLE_EQUAL(jnum(jstep(o, wf_steps[i].name), "planned_ms"),
-                               jnum(named(json_object_get(w, "steps"), wf_steps[i].name), "planned_ms"), 1e-9);
+    for (int i = 0; i < wf_coffee.nsteps; i++)
+        CU_ASSERT_DOUBLE_EQUAL(jnum(jstep(o, wf_coffee.steps[i].name), "planned_ms"),
+                               jnum(named(json_object_get(w, "steps"), wf_coffee.steps[i].name), "planned_ms"), 1e-9);
     json_decref(o);
     json_decref(w);
 }

@@ -15,8 +15,8 @@ static int teardown(void) { return child_stop(&kitchen, 10) == 0 ? 0 : -1; }
 
 static void check_appliance(const char *path, const char *appliance, const char *result)
 {
-    char url[128];
-    snprintf(url, sizeof url, "%s%s?ms=120", kitchen.base_url, path);
+    char url[192];
+    snprintf(url, sizeof url, "%s%s%sms=120", kitchen.base_url, path, strchr(path, '?') ? "&" : "?");
     struct http_result r;
     CU_ASSERT_EQUAL_FATAL(http_get(url, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -38,6 +38,11 @@ static void test_appliances(void)
     check_appliance("/kettle", "kettle", "Boiled water");
     check_appliance("/grinder", "grinder", "Ground coffee");
     check_appliance("/toaster", "toaster", "Toast bread ready!");
+    /* A task answers the result it is given (decoded), after its delay. */
+    check_appliance("/task?result=A1", "task", "A1");
+    check_appliance("/task?result=Do%20other%20work%20here...", "task", "Do other work here...");
+    check_appliance("/task?result=123456789012345678901234567890123456789012345678", "task",
+                    "123456789012345678901234567890123456789012345678"); /* 48: the longest */
 }
 
 static void test_zero_delay(void)
@@ -63,6 +68,14 @@ static void test_bad_input(void)
         {"GET", "/kettle?ms=1.5", 400},    {"GET", "/kettle?ms=99999999999999999999", 400},
         {"GET", "/kettle?ms=%2031", 400},  {"GET", "/fridge?ms=1", 404},
         {"POST", "/kettle?ms=1", 405},     {"DELETE", "/toaster?ms=1", 405},
+        /* a task: its result once, 1 to 48 printable characters but " and \ */
+        {"GET", "/task?ms=1", 400},        {"GET", "/task?ms=1&result=", 400},
+        {"GET", "/task?ms=1&result=a&result=b", 400},
+        {"GET", "/task?ms=1&result=1234567890123456789012345678901234567890123456789", 400},
+        {"GET", "/task?ms=1&result=%22", 400}, {"GET", "/task?ms=1&result=a%5Cb", 400},
+        {"GET", "/task?ms=1&result=a%0Ab", 400}, {"GET", "/task?ms=1&result=%C3%A9", 400},
+        {"GET", "/task?ms=60001&result=A1", 400}, {"GET", "/task?result=A1", 400},
+        {"GET", "/kettle?ms=1&result=A1", 400}, /* an appliance says its own */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char url[160];

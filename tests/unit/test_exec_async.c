@@ -48,7 +48,11 @@ static struct {
     struct db_outcome db[Q_KINDS];
     struct kitchen_outcome kitchen[WF_MAX_STEPS];
     int finish_lost; /* the first this many finishes end lost with their connection */
+    const struct recipe *recipe; /* the orders' recipe (NULL: coffee) */
 } script;
+
+/* The recipe the fakes check the executor's calls against. */
+static const struct recipe *recipe(void) { return script.recipe ? script.recipe : &wf_coffee; }
 
 /* A request a fake holds until it answers or is abandoned. */
 struct pending {
@@ -78,8 +82,8 @@ static struct {
 
 static int step_index(const char *name)
 {
-    for (int i = 0; i < wf_nsteps; i++)
-        if (strcmp(wf_steps[i].name, name) == 0)
+    for (int i = 0; i < wf_coffee.nsteps; i++)
+        if (strcmp(wf_coffee.steps[i].name, name) == 0)
             return i;
     CU_FAIL_FATAL("no such step");
     return -1;
@@ -163,7 +167,7 @@ static void fake_finish(void *ctx, struct io_req *r, struct order *o, long timeo
 
 static void fake_brew(void *ctx, struct io_req *r, const struct order *o, int step, long timeout_ms)
 {
-    CU_ASSERT_EQUAL(wf_steps[step].io, IO_SQL);
+    CU_ASSERT_EQUAL(recipe()->steps[step].io, IO_SQL);
     CU_ASSERT(o->id > 0);
     CU_ASSERT_EQUAL(timeout_ms, order_step_limit_ms(o, step, 700));
     db_start(ctx, r, Q_BREW);
@@ -217,9 +221,10 @@ static void fake_start(void *ctx, struct io_req *r, const struct kitchen_args *a
 {
     CU_ASSERT_PTR_EQUAL(ctx, &g);
     g.in_call++;
-    int step = (int)(a->step - wf_steps);
-    CU_ASSERT_FATAL(step >= 0 && step < wf_nsteps && wf_steps[step].io == IO_HTTP);
-    if (step == step_index("toast_bread") && brew_pending())
+    const struct recipe *rc = recipe();
+    int step = (int)(a->step - rc->steps);
+    CU_ASSERT_FATAL(step >= 0 && step < rc->nsteps && rc->steps[step].io == IO_HTTP);
+    if (rc == &wf_coffee && step == step_index("toast_bread") && brew_pending())
         g.toast_during_brew = 1;
     g.starts[step]++;
     g.kitchen_timeout_ms[step] = a->timeout_ms;
@@ -279,8 +284,8 @@ static struct exec_async *setup(void)
     script.db[Q_INSERT] = (struct db_outcome){.delay_ms = 2, .rows = 1, .value = "42"};
     script.db[Q_BREW] = (struct db_outcome){.delay_ms = 5, .rows = 1, .value = "coffee"};
     script.db[Q_FINISH] = (struct db_outcome){.delay_ms = 2, .rows = 0, .value = ""};
-    for (int i = 0; i < wf_nsteps; i++)
-        script.kitchen[i] = (struct kitchen_outcome){.delay_ms = 5, .err = 0, .result_or_msg = wf_steps[i].name};
+    for (int i = 0; i < wf_coffee.nsteps; i++)
+        script.kitchen[i] = (struct kitchen_outcome){.delay_ms = 5, .err = 0, .result_or_msg = wf_coffee.steps[i].name};
     g.loop = evloop_new(64);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g.loop);
     struct exec_async_services svc = fake_services();
@@ -347,6 +352,35 @@ static int starts_with(const char *s, const char *prefix) { return strncmp(s, pr
 
 /* ---- the tests ---------------------------------------------------------------- */
 
+/* gather's lesson through the executor: A, B and C start at once (while
+ * the row is inserted), end in time order (C, A, B), and the results stay
+ * in the table's order. */
+static void test_other_recipe(void)
+{
+    struct exec_async *ex = setup();
+    script.recipe = wf_recipe_builtin("gather");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(script.recipe);
+    static const int delay[] = {20, 40, 10};
+    static const char *const result[] = {"A1", "B2", "C3"};
+    for (int i = 0; i < 3; i++)
+        script.kitchen[i] = (struct kitchen_outcome){.delay_ms = delay[i], .result_or_msg = result[i]};
+    struct order *o = new_order("async");
+    o->recipe = script.recipe;
+    submit(ex, o);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(g.starts[i], 1); /* all at once */
+    run_until_done(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    int done[WF_MAX_STEPS];
+    CU_ASSERT_EQUAL_FATAL(order_completed(o, done), 3);
+    CU_ASSERT(done[0] == 2 && done[1] == 0 && done[2] == 1);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(o->steps[i].result, result[i]);
+    CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
+    CU_ASSERT_EQUAL(g.submits[Q_FINISH], 1);
+    teardown(ex, o);
+}
+
 static void test_all_steps_done(void)
 {
     struct exec_async *ex = setup();
@@ -365,12 +399,12 @@ static void test_all_steps_done(void)
     CU_ASSERT_EQUAL(o->error, OERR_NONE);
     CU_ASSERT_EQUAL(o->id, 42);
     CU_ASSERT_EQUAL(o->failed_step, -1);
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
-        if (wf_steps[i].io == IO_HTTP) {
+        if (wf_coffee.steps[i].io == IO_HTTP) {
             CU_ASSERT_EQUAL(g.starts[i], 1);
             CU_ASSERT_EQUAL(g.kitchen_answers[i], 1);
-            CU_ASSERT_STRING_EQUAL(o->steps[i].result, wf_steps[i].name);
+            CU_ASSERT_STRING_EQUAL(o->steps[i].result, wf_coffee.steps[i].name);
             CU_ASSERT_EQUAL(g.kitchen_timeout_ms[i], order_step_limit_ms(o, i, opt.step_slack_ms));
             CU_ASSERT_STRING_EQUAL(g.kitchen_trace[i], o->traceparent);
         }
@@ -518,7 +552,7 @@ static void finish_fails(int error, int lost, int want_submits)
     CU_ASSERT_EQUAL(o->error, OERR_DB);
     CU_ASSERT_EQUAL(o->failed_step, -1);
     CU_ASSERT_TRUE(starts_with(o->errmsg, "could not record the order: "));
-    for (int i = 0; i < wf_nsteps; i++)
+    for (int i = 0; i < wf_coffee.nsteps; i++)
         CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
     teardown(ex, o);
 }
@@ -558,8 +592,8 @@ static void test_naive_starts_everything(void)
     struct exec_async *ex = setup();
     struct order *o = new_order("naive");
     submit(ex, o);
-    for (int i = 0; i < wf_nsteps; i++)
-        CU_ASSERT_EQUAL(g.starts[i], wf_steps[i].io == IO_HTTP ? 1 : 0);
+    for (int i = 0; i < wf_coffee.nsteps; i++)
+        CU_ASSERT_EQUAL(g.starts[i], wf_coffee.steps[i].io == IO_HTTP ? 1 : 0);
     CU_ASSERT_EQUAL(g.submits[Q_BREW], 0);
     run_until_done(1);
     CU_ASSERT_EQUAL(g.submits[Q_BREW], 1);
@@ -753,6 +787,7 @@ static void test_two_orders_apart(void)
 int main(void)
 {
     static const struct harness_test tests[] = {
+        {"an order of another recipe: its own table, ends in time order", test_other_recipe},
         {"every step done: the order is done, each callback once", test_all_steps_done},
         {"insert fails: OERR_DB, kitchen calls abandoned", test_insert_fails},
         {"insert waits too long for a connection (busy)", test_insert_busy},

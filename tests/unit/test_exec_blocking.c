@@ -43,7 +43,11 @@ static struct {
     int finish_lost;    /* the first this many finishes fail with their connection lost */
     int finish_error;   /* the finishes after those fail so (0: succeed) */
     int finish_lost_too; /* and say their connection was lost */
+    const struct recipe *recipe; /* the orders' recipe (NULL: coffee) */
 } script;
+
+/* The recipe the fakes check the executor's calls against. */
+static const struct recipe *recipe(void) { return script.recipe ? script.recipe : &wf_coffee; }
 
 static struct {
     pthread_mutex_t lock;
@@ -73,7 +77,7 @@ struct fake_worker {
 
 static int step_index(const char *name)
 {
-    int i = wf_step_lookup(name);
+    int i = wf_step_lookup(&wf_coffee, name);
     CU_ASSERT_FATAL(i >= 0);
     return i;
 }
@@ -150,9 +154,10 @@ static void seq_add(int step)
 static int fake_kitchen(void *arg, const struct kitchen_args *a, char *result, size_t rlen, char *msg, size_t mlen)
 {
     struct fake_worker *w = arg;
-    int step = (int)(a->step - wf_steps);
+    const struct recipe *r = recipe();
+    int step = (int)(a->step - r->steps);
     pthread_mutex_lock(&g.lock);
-    if (step < 0 || step >= wf_nsteps || wf_steps[step].io != IO_HTTP) {
+    if (step < 0 || step >= r->nsteps || r->steps[step].io != IO_HTTP) {
         g.bad_args++;
         pthread_mutex_unlock(&g.lock);
         return OERR_INTERNAL;
@@ -181,7 +186,7 @@ static int fake_insert(void *arg, const struct order *o, double budget_ms, long 
 {
     (void)arg;
     pthread_mutex_lock(&g.lock);
-    g.bad_args += !(budget_ms > wf_sequential_ms(o->scale) && timeout_ms == 1000);
+    g.bad_args += !(o->recipe == recipe() && budget_ms > wf_sequential_ms(recipe(), o->scale) && timeout_ms == 1000);
     int n = g.calls[C_INSERT]++;
     if (n < MAX_CALLS)
         g.insert_order[n] = llround(o->scale * 1000);
@@ -199,7 +204,7 @@ static int fake_brew(void *arg, const struct order *o, int step, long timeout_ms
 {
     struct fake_worker *w = arg;
     pthread_mutex_lock(&g.lock);
-    g.bad_args += !(wf_steps[step].io == IO_SQL && o->id > 0 && timeout_ms == order_step_limit_ms(o, step, SLACK_MS));
+    g.bad_args += !(recipe()->steps[step].io == IO_SQL && o->id > 0 && timeout_ms == order_step_limit_ms(o, step, SLACK_MS));
     g.calls[C_BREW]++;
     seq_add(step);
     if (script.hang_brew)
@@ -339,11 +344,11 @@ static void test_all_steps_done(void)
     CU_ASSERT_EQUAL(o->id, 42);
     CU_ASSERT_EQUAL(o->failed_step, -1);
     /* One step at a time, in table order. */
-    CU_ASSERT_EQUAL_FATAL(g.nseq, wf_nsteps);
-    for (int i = 0; i < wf_nsteps; i++) {
+    CU_ASSERT_EQUAL_FATAL(g.nseq, wf_coffee.nsteps);
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         CU_ASSERT_EQUAL(g.step_seq[i], i);
         CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
-        if (wf_steps[i].io == IO_HTTP) {
+        if (wf_coffee.steps[i].io == IO_HTTP) {
             CU_ASSERT_EQUAL(g.kitchen_timeout_ms[i], order_step_limit_ms(o, i, SLACK_MS));
             CU_ASSERT_STRING_EQUAL(g.kitchen_trace[i], o->traceparent);
         }
@@ -352,6 +357,31 @@ static void test_all_steps_done(void)
     CU_ASSERT_STRING_EQUAL(o->steps[step_index("toast_bread")].result, "toast_bread done");
     CU_ASSERT_EQUAL(g.calls[C_INSERT], 1);
     CU_ASSERT_EQUAL(g.calls[C_BREW], 1);
+    CU_ASSERT_EQUAL(g.calls[C_FINISH], 1);
+    teardown(ex, &o, 1);
+}
+
+/* An order of another recipe (gather): the runner walks o->recipe's table,
+ * not coffee's: its three kitchen tasks in table order, no brew. */
+static void test_other_recipe(void)
+{
+    struct exec_blocking *ex = setup(1);
+    script.recipe = wf_recipe_builtin("gather");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(script.recipe);
+    struct order *o = new_order("blocking", 0.01);
+    o->recipe = script.recipe;
+    exec_blocking_submit(ex, o);
+    run_until(1);
+    CU_ASSERT_EQUAL(o->status, ORDER_DONE);
+    CU_ASSERT_EQUAL_FATAL(g.nseq, 3);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(g.step_seq[i], i);
+        CU_ASSERT_EQUAL(o->steps[i].state, STEP_DONE);
+        CU_ASSERT_EQUAL(g.kitchen_timeout_ms[i], order_step_limit_ms(o, i, SLACK_MS));
+    }
+    CU_ASSERT_STRING_EQUAL(o->steps[2].result, "C done");
+    CU_ASSERT_EQUAL(g.calls[C_KITCHEN], 3);
+    CU_ASSERT_EQUAL(g.calls[C_BREW], 0);
     CU_ASSERT_EQUAL(g.calls[C_FINISH], 1);
     teardown(ex, &o, 1);
 }
@@ -555,6 +585,7 @@ int main(void)
     pthread_cond_init(&g.cond, NULL);
     static const struct harness_test tests[] = {
         {"every step done, one at a time in table order", test_all_steps_done},
+        {"an order of another recipe: its own table", test_other_recipe},
         {"insert fails: nothing runs, OERR_DB", test_insert_fails},
         {"insert times out: nothing runs, OERR_DB", test_insert_times_out},
         {"insert returns no id", test_insert_no_id},

@@ -21,10 +21,10 @@ static struct order *new_order(void)
 static void test_all_done(void)
 {
     struct order *o = new_order();
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         CU_ASSERT_TRUE(order_ready(o) & (1u << i));
         order_step_start(o, i, 1);
-        if (wf_steps[i].io == IO_SQL) {
+        if (wf_coffee.steps[i].io == IO_SQL) {
             order_step_waiting(o, i);
             CU_ASSERT_EQUAL(o->steps[i].state, STEP_WAITING);
         }
@@ -115,7 +115,7 @@ static void ended_twice_done(void *arg)
 {
     (void)arg;
     struct order *o = new_order();
-    for (int i = 0; i < wf_nsteps; i++) {
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         order_step_start(o, i, 1);
         order_step_done(o, i, "ok", 2);
     }

@@ -310,14 +310,26 @@ static void test_workflow(void)
         {"no value", {{"scale", NULL}}, 1, 0, 0},
         {"repeated", {{"scale", "1"}, {"scale", "2"}}, 2, 0, 0},
         {"unknown key", {{"mode", "async"}}, 1, 0, 0},
+        {"a recipe", {{"recipe", "gather"}}, 1, 1, 1.0},
+        {"a recipe's name: any letters", {{"recipe", "My-own_2"}}, 1, 1, 1.0},
+        {"a recipe named twice", {{"recipe", "gather"}, {"recipe", "hello"}}, 2, 0, 0},
+        {"a recipe without a name", {{"recipe", ""}}, 1, 0, 0},
+        {"a recipe without a value", {{"recipe", NULL}}, 1, 0, 0},
+        {"a recipe name with a space", {{"recipe", "a b"}}, 1, 0, 0},
+        {"a recipe name too long", {{"recipe", "abcdefghijklmnopqrstuvwxyz0123456"}}, 1, 0, 0},
     };
     for (size_t i = 0; i < NELEMS(cases); i++) {
         double scale = -7;
+        const char *recipe = NULL;
         char err[256] = "";
-        int rc = params_workflow(cases[i].args, cases[i].nargs, &scale, err, sizeof err);
+        int rc = params_workflow(cases[i].args, cases[i].nargs, &scale, &recipe, err, sizeof err);
         CHECK_CASE(rc == (cases[i].ok ? 0 : -1), cases[i].name);
         if (cases[i].ok)
-            CHECK_CASE(scale == cases[i].scale, cases[i].name);
+            CHECK_CASE(scale == cases[i].scale && recipe &&
+                           !strcmp(recipe, cases[i].args[0].key && !strcmp(cases[i].args[0].key, "recipe")
+                                               ? cases[i].args[0].value
+                                               : "coffee"),
+                       cases[i].name);
         else
             CHECK_CASE(err[0] != '\0', cases[i].name);
     }

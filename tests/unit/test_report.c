@@ -18,10 +18,10 @@ static int BOIL, GRIND, BREW, TOAST;
 
 static int find_steps(void)
 {
-    BOIL = wf_step_lookup("boil_water");
-    GRIND = wf_step_lookup("grind_coffee_bean");
-    BREW = wf_step_lookup("brew_coffee");
-    TOAST = wf_step_lookup("toast_bread");
+    BOIL = wf_step_lookup(&wf_coffee, "boil_water");
+    GRIND = wf_step_lookup(&wf_coffee, "grind_coffee_bean");
+    BREW = wf_step_lookup(&wf_coffee, "brew_coffee");
+    TOAST = wf_step_lookup(&wf_coffee, "toast_bread");
     return BOIL < 0 || GRIND < 0 || BREW < 0 || TOAST < 0 ? -1 : 0;
 }
 
@@ -291,6 +291,51 @@ static void test_order_text_built_once(void)
     order_free(o); /* frees the text too (ASan checks) */
 }
 
+/* gather_tasks.py's lesson: results in the order asked for (A1, B2, C3),
+ * completions in time order (C, A, B); coffee's answer has neither
+ * "recipe" nor "completed" (it stays as it was). */
+static void test_recipe_order(void)
+{
+    struct order *o = new_order();
+    o->recipe = wf_recipe_builtin("gather");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o->recipe);
+    for (int i = 0; i < 3; i++)
+        order_step_start(o, i, T0 + 1000);
+    order_step_done(o, 2, "C3", T0 + 1000000000);
+    order_step_done(o, 0, "A1", T0 + 2000000000);
+    order_step_done(o, 1, "B2", T0 + 4000000000LL);
+    order_end_steps(o, T0 + 4000000000LL);
+    int done[WF_MAX_STEPS];
+    CU_ASSERT_EQUAL(order_completed(o, done), 3);
+    CU_ASSERT(done[0] == 2 && done[1] == 0 && done[2] == 1);
+    json_t *r = report_order(o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_STRING_EQUAL(str_at(r, "status"), "done");
+    CU_ASSERT_STRING_EQUAL(str_at(r, "recipe"), "gather");
+    static const char *const results[] = {"A1", "B2", "C3"}, *const completed[] = {"C", "A", "B"};
+    json_t *res = json_object_get(r, "result"), *comp = json_object_get(r, "completed");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(res), 3);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(comp), 3);
+    for (size_t i = 0; i < 3; i++) {
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(res, i)), results[i]);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(comp, i)), completed[i]);
+    }
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(r, "critical_path_ms")), 4000, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(r, "sequential_ms")), 7000, 1e-9);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(r, "steps")), 3);
+    json_decref(r);
+    order_free(o);
+
+    o = done_order();
+    r = report_order(o);
+    CU_ASSERT_PTR_NULL(json_object_get(r, "recipe"));
+    CU_ASSERT_PTR_NULL(json_object_get(r, "completed"));
+    CU_ASSERT_EQUAL(order_completed(o, done), 4); /* grind, boil, toast, brew */
+    CU_ASSERT(done[0] == GRIND && done[1] == BOIL && done[2] == TOAST && done[3] == BREW);
+    json_decref(r);
+    order_free(o);
+}
+
 int main(void)
 {
     static const struct harness_test tests[] = {
@@ -302,6 +347,7 @@ int main(void)
         {"report_dumps round trip", test_dumps_round_trip},
         {"order_results and a running order", test_order_results},
         {"report_order_text: built once, forgotten when the order changes", test_order_text_built_once},
+        {"an order of another recipe: its results in table order, its completions in time order", test_recipe_order},
         {NULL, NULL},
     };
     return harness_main("report", find_steps, NULL, tests);

@@ -13,8 +13,8 @@
 /* Index of the step called name, or -1. */
 static int step_index(const char *name)
 {
-    for (int i = 0; i < wf_nsteps; i++)
-        if (!strcmp(wf_steps[i].name, name))
+    for (int i = 0; i < wf_coffee.nsteps; i++)
+        if (!strcmp(wf_coffee.steps[i].name, name))
             return i;
     return -1;
 }
@@ -30,23 +30,23 @@ static unsigned bit(const char *name)
 
 static void test_table_is_topological(void)
 {
-    CU_ASSERT_FATAL(wf_nsteps > 0 && wf_nsteps <= WF_MAX_STEPS);
-    for (int i = 0; i < wf_nsteps; i++) {
+    CU_ASSERT_FATAL(wf_coffee.nsteps > 0 && wf_coffee.nsteps <= WF_MAX_STEPS);
+    for (int i = 0; i < wf_coffee.nsteps; i++) {
         /* Every dependency has a lower index: no bit at i or above. */
-        CU_ASSERT_EQUAL(wf_steps[i].after >> i, 0u);
-        CU_ASSERT_PTR_NOT_NULL(wf_steps[i].name);
-        CU_ASSERT(wf_steps[i].planned_ms > 0);
+        CU_ASSERT_EQUAL(wf_coffee.steps[i].after >> i, 0u);
+        CU_ASSERT_PTR_NOT_NULL(wf_coffee.steps[i].name);
+        CU_ASSERT(wf_coffee.steps[i].planned_ms > 0);
         /* HTTP steps need a kitchen target; SQL steps have none. */
-        if (wf_steps[i].io == IO_HTTP)
-            CU_ASSERT(wf_steps[i].target && wf_steps[i].target[0] == '/');
+        if (wf_coffee.steps[i].io == IO_HTTP)
+            CU_ASSERT(wf_coffee.steps[i].target && wf_coffee.steps[i].target[0] == '/');
     }
 }
 
 static void test_names_unique(void)
 {
-    for (int i = 0; i < wf_nsteps; i++)
-        for (int j = i + 1; j < wf_nsteps; j++)
-            CU_ASSERT_STRING_NOT_EQUAL(wf_steps[i].name, wf_steps[j].name);
+    for (int i = 0; i < wf_coffee.nsteps; i++)
+        for (int j = i + 1; j < wf_coffee.nsteps; j++)
+            CU_ASSERT_STRING_NOT_EQUAL(wf_coffee.steps[i].name, wf_coffee.steps[j].name);
     for (int i = 0; i < wf_nmodes; i++)
         for (int j = i + 1; j < wf_nmodes; j++)
             CU_ASSERT_STRING_NOT_EQUAL(wf_modes[i].name, wf_modes[j].name);
@@ -55,11 +55,11 @@ static void test_names_unique(void)
 static void test_expected_steps(void)
 {
     const unsigned boil = bit("boil_water"), grind = bit("grind_coffee_bean");
-    CU_ASSERT_EQUAL(wf_nsteps, 4);
-    CU_ASSERT_EQUAL(wf_steps[step_index("brew_coffee")].after, boil | grind);
-    CU_ASSERT_EQUAL(wf_steps[step_index("brew_coffee")].io, IO_SQL);
-    CU_ASSERT_EQUAL(wf_steps[step_index("toast_bread")].after, boil | grind);
-    CU_ASSERT_EQUAL(WF_ALL_STEPS, 0xfu);
+    CU_ASSERT_EQUAL(wf_coffee.nsteps, 4);
+    CU_ASSERT_EQUAL(wf_coffee.steps[step_index("brew_coffee")].after, boil | grind);
+    CU_ASSERT_EQUAL(wf_coffee.steps[step_index("brew_coffee")].io, IO_SQL);
+    CU_ASSERT_EQUAL(wf_coffee.steps[step_index("toast_bread")].after, boil | grind);
+    CU_ASSERT_EQUAL(wf_all_steps(&wf_coffee), 0xfu);
 }
 
 /* ---- wf_ready ----------------------------------------------------------- */
@@ -69,33 +69,33 @@ static void test_ready(void)
     const unsigned boil = bit("boil_water"), grind = bit("grind_coffee_bean");
     const unsigned brew = bit("brew_coffee"), toast = bit("toast_bread");
     /* Nothing done: the two independent steps are ready. */
-    CU_ASSERT_EQUAL(wf_ready(0, 0, 0), boil | grind);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, 0, 0, 0), boil | grind);
     /* Started steps are excluded. */
-    CU_ASSERT_EQUAL(wf_ready(0, boil, 0), grind);
-    CU_ASSERT_EQUAL(wf_ready(0, boil | grind, 0), 0u);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, 0, boil, 0), grind);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, 0, boil | grind, 0), 0u);
     /* Boil done only: nothing new becomes ready. */
-    CU_ASSERT_EQUAL(wf_ready(boil, boil | grind, 0), 0u);
-    CU_ASSERT_EQUAL(wf_ready(grind, boil | grind, 0), 0u);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, boil, boil | grind, 0), 0u);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, grind, boil | grind, 0), 0u);
     /* Both done: brew and toast. */
-    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind, 0), brew | toast);
-    CU_ASSERT_EQUAL(wf_ready(boil | grind, boil | grind | brew, 0), toast);
-    CU_ASSERT_EQUAL(wf_ready(WF_ALL_STEPS, WF_ALL_STEPS, 0), 0u);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, boil | grind, boil | grind, 0), brew | toast);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, boil | grind, boil | grind | brew, 0), toast);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, wf_all_steps(&wf_coffee), wf_all_steps(&wf_coffee), 0), 0u);
     /* Ignoring dependencies (naive): every step not started is ready. */
-    CU_ASSERT_EQUAL(wf_ready(0, 0, 1), WF_ALL_STEPS);
-    CU_ASSERT_EQUAL(wf_ready(0, boil, 1), grind | brew | toast);
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, 0, 0, 1), wf_all_steps(&wf_coffee));
+    CU_ASSERT_EQUAL(wf_ready(&wf_coffee, 0, boil, 1), grind | brew | toast);
 }
 
 /* ---- durations ---------------------------------------------------------- */
 
 static void test_path_lengths(void)
 {
-    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(1.0), 4000.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(1.0), 6900.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(0.0), 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(0.0), 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(0.25), 1000.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(0.25), 1725.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(10.0), 40000.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(&wf_coffee, 1.0), 4000.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(&wf_coffee, 1.0), 6900.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(&wf_coffee, 0.0), 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(&wf_coffee, 0.0), 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(&wf_coffee, 0.25), 1000.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(&wf_coffee, 0.25), 1725.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(&wf_coffee, 10.0), 40000.0, 1e-9);
 }
 
 /* The elapsed each mode should show, played out from the table: the
@@ -111,14 +111,14 @@ static void test_expected(void)
     for (size_t i = 0; i < NELEMS(cases); i++) {
         int m = wf_mode_lookup(cases[i].mode);
         CU_ASSERT_FATAL(m >= 0);
-        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[m], 1.0), cases[i].ms, 1e-9);
-        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[m], 0.1), cases[i].ms / 10, 1e-9);
-        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[m], 0.0), 0.0, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[m], 1.0), cases[i].ms, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[m], 0.1), cases[i].ms / 10, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[m], 0.0), 0.0, 1e-9);
         CU_ASSERT_PTR_NOT_NULL(wf_modes[m].lesson);
     }
     /* The two executors' figures are the two path lengths. */
-    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[wf_mode_lookup("blocking")], 0.25), wf_sequential_ms(0.25), 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_modes[wf_mode_lookup("async")], 0.25), wf_critical_path_ms(0.25), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("blocking")], 0.25), wf_sequential_ms(&wf_coffee, 0.25), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("async")], 0.25), wf_critical_path_ms(&wf_coffee, 0.25), 1e-9);
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_BLOCKING), "blocking");
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_ASYNC), "async");
     CU_ASSERT_STRING_EQUAL(wf_io_name(IO_HTTP), "http");
@@ -139,7 +139,7 @@ static void test_step_ms_rounding(void)
         {1000, 10.0, 10000},
     };
     for (size_t i = 0; i < NELEMS(cases); i++) {
-        struct step_def d = {"x", IO_HTTP, 0, cases[i].planned, "/x"};
+        struct step_def d = {"x", IO_HTTP, 0, cases[i].planned, "/x", NULL};
         CU_ASSERT_EQUAL(wf_step_ms(&d, cases[i].scale), cases[i].want);
     }
 }
@@ -163,7 +163,7 @@ static void test_mode_lookup(void)
 
 static void test_http_url(void)
 {
-    const struct step_def *boil = &wf_steps[step_index("boil_water")];
+    const struct step_def *boil = &wf_coffee.steps[step_index("boil_water")];
     char buf[128];
     CU_ASSERT_EQUAL(kc_url(boil, "http://127.0.0.1:8081", 1.0, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "http://127.0.0.1:8081/kettle?ms=3000");
@@ -178,6 +178,67 @@ static void test_http_url(void)
     CU_ASSERT_STRING_EQUAL(buf, want);
     CU_ASSERT_EQUAL(kc_url(boil, "http://k", 1.0, buf, n), -1); /* one short */
     CU_ASSERT_EQUAL(kc_url(boil, "http://k", 1.0, buf, 4), -1);
+}
+
+/* A task step's URL carries its result, percent-encoded but for the
+ * unreserved bytes; one that does not fit fails whole. */
+static void test_task_url(void)
+{
+    struct step_def t = {"other", IO_HTTP, 0, 2000, "/task", "Do other work: 1+1 ~ \"2\""};
+    char buf[160];
+    CU_ASSERT_EQUAL(kc_url(&t, "http://k/", 0.5, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "http://k/task?ms=1000&result=Do%20other%20work%3A%201%2B1%20~%20%222%22");
+    const char *want = "http://k/task?ms=1000&result=Do%20other%20work%3A%201%2B1%20~%20%222%22";
+    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want) + 1), 0); /* exact fit */
+    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want)), -1);    /* one short */
+    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want) - 1), -1); /* inside a %XX */
+    struct step_def a = {"A", IO_HTTP, 0, 2000, "/task", "A1"};
+    CU_ASSERT_EQUAL(kc_url(&a, "http://k", 0.001, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "http://k/task?ms=2&result=A1");
+}
+
+/* The seed's programs as recipes: their figures are the blog post's. */
+static void test_builtin_recipes(void)
+{
+    static const struct {
+        const char *name;
+        int nsteps;
+        double critical, sequential; /* ms at scale 1 */
+    } cases[] = {
+        {"coffee", 4, 4000, 6900},
+        {"gather", 3, 4000, 7000},
+        {"create_tasks", 3, 4000, 6000},
+        {"hello", 1, 1000, 1000},
+    };
+    CU_ASSERT_EQUAL(wf_nrecipes, (int)NELEMS(cases));
+    CU_ASSERT_PTR_EQUAL(wf_recipes[0], &wf_coffee);
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        const struct recipe *r = wf_recipe_builtin(cases[i].name);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT_STRING_EQUAL(r->name, cases[i].name);
+        CU_ASSERT_EQUAL(r->nsteps, cases[i].nsteps);
+        CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(r, 1.0), cases[i].critical, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(r, 1.0), cases[i].sequential, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(r, &wf_modes[wf_mode_lookup("blocking")], 0.1),
+                               cases[i].sequential / 10, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(r, &wf_modes[wf_mode_lookup("async")], 0.1), cases[i].critical / 10,
+                               1e-9);
+        CU_ASSERT_EQUAL(wf_all_steps(r), (1u << cases[i].nsteps) - 1u);
+        for (int s = 0; s < r->nsteps; s++) {
+            CU_ASSERT_EQUAL(wf_step_lookup(r, r->steps[s].name), s);
+            CU_ASSERT_EQUAL(r->steps[s].after >> s, 0u); /* topological */
+            if (r != &wf_coffee)
+                CU_ASSERT(r->steps[s].io == IO_HTTP && !strcmp(r->steps[s].target, "/task") && r->steps[s].result);
+        }
+    }
+    const struct recipe *g = wf_recipe_builtin("gather");
+    CU_ASSERT_STRING_EQUAL(g->steps[0].result, "A1");
+    CU_ASSERT_STRING_EQUAL(g->steps[1].result, "B2");
+    CU_ASSERT_STRING_EQUAL(g->steps[2].result, "C3");
+    CU_ASSERT_EQUAL(wf_ready(g, 0, 0, 0), 7u); /* all at once */
+    CU_ASSERT_PTR_NULL(wf_recipe_builtin("tea"));
+    CU_ASSERT_PTR_NULL(wf_recipe_builtin(""));
+    CU_ASSERT_EQUAL(wf_step_lookup(g, "boil_water"), -1);
 }
 
 static void test_parse_http_result(void)
@@ -221,52 +282,52 @@ static void test_parse_http_result(void)
 
 static void test_ingredients(void)
 {
-    const struct step_def *brew = &wf_steps[step_index("brew_coffee")];
+    const struct step_def *brew = &wf_coffee.steps[step_index("brew_coffee")];
     const int b = step_index("boil_water"), g = step_index("grind_coffee_bean");
     const char *results[WF_MAX_STEPS] = {NULL};
     char buf[256];
 
     results[b] = "Boiled water";
     results[g] = "Ground coffee";
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"Boiled water\",\"Ground coffee\"}");
 
     /* Results of steps brew does not depend on are not ingredients. */
     results[step_index("toast_bread")] = "Toast";
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"Boiled water\",\"Ground coffee\"}");
 
     results[b] = "say \"hi\"";
     results[g] = "back\\slash";
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"say \\\"hi\\\"\",\"back\\\\slash\"}");
 
     results[b] = NULL;
     results[g] = "Ground coffee";
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{\"Ground coffee\"}");
 
     results[g] = NULL;
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, sizeof buf), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{}");
 }
 
 static void test_ingredients_too_small(void)
 {
-    const struct step_def *brew = &wf_steps[step_index("brew_coffee")];
+    const struct step_def *brew = &wf_coffee.steps[step_index("brew_coffee")];
     const char *results[WF_MAX_STEPS] = {NULL};
     results[step_index("boil_water")] = "Boiled water";
     results[step_index("grind_coffee_bean")] = "Ground \"coffee\"";
     const char *want = "{\"Boiled water\",\"Ground \\\"coffee\\\"\"}";
     size_t n = strlen(want);
     char buf[128];
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, n + 1), 0); /* exact fit */
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, n + 1), 0); /* exact fit */
     CU_ASSERT_STRING_EQUAL(buf, want);
     for (size_t len = 0; len <= n; len++)
-        CU_ASSERT_EQUAL(db_ingredients_literal(brew, results, buf, len), -1);
+        CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, results, buf, len), -1);
     const char *none[WF_MAX_STEPS] = {NULL};
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, none, buf, 2), -1); /* "{}" needs 3 */
-    CU_ASSERT_EQUAL(db_ingredients_literal(brew, none, buf, 3), 0);
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, none, buf, 2), -1); /* "{}" needs 3 */
+    CU_ASSERT_EQUAL(db_ingredients_literal(&wf_coffee, brew, none, buf, 3), 0);
     CU_ASSERT_STRING_EQUAL(buf, "{}");
 }
 
@@ -279,6 +340,8 @@ int main(void)
         {"wf_ready", test_ready},
         {"critical path and sequential durations", test_path_lengths},
         {"wf_expected_ms per mode", test_expected},
+        {"the built-in recipes (the seed's programs)", test_builtin_recipes},
+        {"a task step's URL", test_task_url},
         {"wf_step_ms rounds to nearest", test_step_ms_rounding},
         {"wf_mode_lookup", test_mode_lookup},
         {"kc_url (kitchen_client)", test_http_url},
