@@ -67,7 +67,7 @@ struct executor {
 };
 
 /* The executors' ops tables (each defined in its executor's file). */
-extern const struct executor_ops exec_blocking_ops, exec_async_ops;
+extern const struct executor_ops exec_blocking_ops, exec_async_ops, exec_threads_ops;
 /* Every executor's ops, indexed by enum exec_kind (wf_modes[].exec). */
 extern const struct executor_ops *const exec_executors[EXEC_KINDS];
 

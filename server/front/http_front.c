@@ -80,6 +80,7 @@ static unsigned front_status_for(int order_error)
         return MHD_HTTP_GATEWAY_TIMEOUT;
     case OERR_DB:
     case OERR_SHUTDOWN:
+    case OERR_OVERLOAD:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;

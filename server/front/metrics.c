@@ -34,7 +34,7 @@ struct histogram {
 };
 
 /* Errors an order can end with, as label values (index = enum order_error). */
-static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal", "shutdown"};
+static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal", "shutdown", "overload"};
 #define NERRORS (sizeof error_names / sizeof error_names[0])
 _Static_assert(NERRORS == OERR_COUNT, "one name per enum order_error");
 static const char *const reject_names[] = {"overload", "draining"};
