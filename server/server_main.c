@@ -1,6 +1,7 @@
 /* coffee-server: wires configuration, the loop, the database pool, the
  * kitchen client, both executors and the HTTP front together; then runs
  * the loop until SIGINT/SIGTERM and the drain of in-flight requests. */
+#include "brew_offload.h"
 #include "brew_on_loop.h"
 #include "config.h"
 #include "curl_loop.h"
@@ -62,6 +63,7 @@ struct settings {
     int max_threads;
     int threads_db_pool;
     int threads_stack_kb;
+    int offload_threads;
     const char *modes;
     int sweep_interval_ms;
     const char *instance;
@@ -144,6 +146,9 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "one, then 503"},
         {"threads-stack-kb", "THREADS_STACK_KB", OPT_INT, &st->threads_stack_kb, 64, 65536,
          "stack of each threads-mode order's thread, KiB (default 256; glibc's default is 8192)"},
+        {"offload-threads", "OFFLOAD_THREADS", OPT_INT, &st->offload_threads, 1, 1000,
+         "the offload mode's brew threads (each with its own PGconn); a brew waits for one no longer than its "
+         "own timeout"},
         {"modes", "MODES", OPT_STRING, &st->modes, 0, 0, "the modes this server offers, comma-separated"},
         {"sweep-interval-ms", "SWEEP_INTERVAL_MS", OPT_INT, &st->sweep_interval_ms, 0, 3600000,
          "how often rows left running past their deadline (by a server that died) are failed; 0 = never"},
@@ -193,7 +198,8 @@ int main(int argc, char **argv)
         .max_threads = 2000,
         .threads_db_pool = 32,
         .threads_stack_kb = EXEC_THREADS_STACK_KB,
-        .modes = "blocking,async,naive,mixed,threads",
+        .offload_threads = 8,
+        .modes = "blocking,async,naive,mixed,threads,offload",
         .sweep_interval_ms = 10000,
     };
     /* The host name is the default instance: a container's is its id, so
@@ -227,7 +233,7 @@ int main(int argc, char **argv)
      * bounded. */
     int kitchen_fds = st.kitchen_connections ? st.kitchen_connections : 2 * st.max_inflight + st.kitchen_keepalive;
     int want_fds = st.max_connections + kitchen_fds + st.db_pool + st.workers * 2 + st.max_threads +
-                   st.threads_db_pool + 64;
+                   st.threads_db_pool + st.offload_threads + 64;
     int nofile = proc_raise_nofile(want_fds);
     if (nofile < want_fds)
         log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it",
@@ -266,6 +272,7 @@ int main(int argc, char **argv)
     struct curl_loop *http = NULL;
     struct store_pgpool *store = NULL;
     struct brew_on_loop *loop_brew = NULL;
+    struct brew_offload *offload = NULL;
     struct kc_service *kitchen_calls = NULL;
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
@@ -308,10 +315,16 @@ int main(int argc, char **argv)
     store = pool ? store_pgpool_new(srv.loop, pool) : NULL;
     loop_brew = brew_on_loop_new(srv.loop, db, wd, DB_CONNECT_TIMEOUT_MS);
     kitchen_calls = http ? kc_service_new(srv.loop, http, kitchen) : NULL;
+    offload = brew_offload_new(srv.loop, db, wd, DB_CONNECT_TIMEOUT_MS, st.offload_threads, err, sizeof err);
+    if (!offload) {
+        log_error("%s", err);
+        goto out;
+    }
     if (store && loop_brew && kitchen_calls) {
         struct exec_async_services svc = {.store = store_pgpool_store(store), .kitchen = kc_service(kitchen_calls)};
         svc.brew[BREW_POOL] = store_pgpool_brew(store);
         svc.brew[BREW_ON_LOOP] = brew_on_loop_service(loop_brew);
+        svc.brew[BREW_OFFLOAD] = brew_offload_service(offload);
         async = exec_async_new(srv.loop, &svc, &aopt);
     }
     if (!async) {
@@ -397,6 +410,7 @@ out:
     exec_async_free(async);
     kc_service_free(kitchen_calls);
     brew_on_loop_free(loop_brew);
+    brew_offload_free(offload);
     store_pgpool_free(store);
     curl_loop_free(http);
     pgpool_free(pool);

@@ -38,6 +38,9 @@ const struct mode_def wf_modes[] = {
      "Blocking calls one after another, but a thread of its own per order: no queue for a worker, so a crowd "
      "finishes in one order's time. The bill: a thread, its stack and context switches per order in flight, "
      "and statements that queue for a shared connection pool."},
+    {"offload", EXEC_ASYNC, BREW_OFFLOAD, 0,
+     "Async, with the blocking brew handed to a worker thread that the loop awaits (asyncio's to_thread): the "
+     "loop keeps running, nothing stalls; each brew in flight costs a thread of a bounded pool."},
 };
 const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
 _Static_assert(sizeof wf_modes / sizeof wf_modes[0] <= WF_MAX_MODES, "raise WF_MAX_MODES");

@@ -106,7 +106,7 @@ static void test_expected(void)
     static const struct {
         const char *mode;
         double ms; /* at scale 1 */
-    } cases[] = {{"blocking", 6900}, {"async", 4000}, {"naive", 3000}, {"mixed", 4900}, {"threads", 6900}};
+    } cases[] = {{"blocking", 6900}, {"async", 4000}, {"naive", 3000}, {"mixed", 4900}, {"threads", 6900}, {"offload", 4000}};
     CU_ASSERT_EQUAL(wf_nmodes, (int)NELEMS(cases));
     for (size_t i = 0; i < NELEMS(cases); i++) {
         int m = wf_mode_lookup(cases[i].mode);
@@ -160,7 +160,7 @@ static void test_mode_lookup(void)
     CU_ASSERT_EQUAL(wf_mode_lookup("turbo"), -1);
     CU_ASSERT_EQUAL(wf_mode_lookup(""), -1);
     CU_ASSERT_EQUAL(wf_mode_lookup("Async"), -1);
-    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async|naive|mixed|threads");
+    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async|naive|mixed|threads|offload");
 }
 
 /* ---- kitchen URLs and answers ------------------------------------------- */
