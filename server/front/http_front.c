@@ -197,7 +197,8 @@ void front_gauges(struct front *f, struct metrics_gauges *g)
                                  .pool_waiting = ps.waiting, .threads = procstat_threads()};
     for (int k = 0; k < EXEC_KINDS; k++) {
         struct executor_stats es;
-        f->execs[k].ops->stats(f->execs[k].ex, &es);
+        f->execs[k].ops->stats(f->execs[k].ex, &g->exec[k]);
+        es = g->exec[k];
         g->workers += es.workers;
         g->workers_busy += es.workers_busy;
         g->workers_queued += es.queued;

@@ -5,7 +5,8 @@
  * gets a JSON 503 with Retry-After and never a row; a statement that waits
  * for the shared pool past its deadline fails its order with 503, and the
  * row still ends failed; a server with 1,500 threads in flight drains,
- * cancels and exits 0. */
+ * cancels and exits 0; /rush's summaries and /metrics say what each
+ * mode cost (threads, context switches, CPU, connections). */
 #include "harness.h"
 
 #include "clock.h"
@@ -256,6 +257,56 @@ static void test_shutdown_many(void)
     crowd_free(&c);
 }
 
+/* The summary of mode in a /rush stream's text (new), or NULL. */
+static json_t *summary_of(const char *text, const char *mode)
+{
+    const char *p = text;
+    while ((p = strstr(p, "event: summary\ndata: ")) != NULL) {
+        p += strlen("event: summary\ndata: ");
+        const char *end = strchr(p, '\n');
+        json_t *j = json_loadb(p, end ? (size_t)(end - p) : strlen(p), 0, NULL);
+        if (j && jstr(j, "mode") && !strcmp(jstr(j, "mode"), mode))
+            return j;
+        json_decref(j);
+    }
+    return NULL;
+}
+
+/* /rush?modes=threads,async: each summary says what its mode cost; the
+ * threads lane a thread per order in flight, the async lane the loop's
+ * one; /metrics says the same per executor. */
+static void test_cost_fields(void)
+{
+    char url[200];
+    snprintf(url, sizeof url, "%s/rush?modes=threads,async&customers=50&scale=0.1", st.server.base_url);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(http_get(url, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *t = summary_of(r.body, "threads"), *a = summary_of(r.body, "async");
+    CU_ASSERT_FATAL(t && a);
+    printf("\n  threads: %.0f threads, %.0f switches, %.1f ms CPU, %.0f connections; async: %.0f, %.0f, %.1f, %.0f\n",
+           jnum(t, "threads_peak"), jnum(t, "context_switches"), jnum(t, "cpu_ms"), jnum(t, "db_connections_used"),
+           jnum(a, "threads_peak"), jnum(a, "context_switches"), jnum(a, "cpu_ms"), jnum(a, "db_connections_used"));
+    CU_ASSERT_EQUAL(jnum(t, "ok"), 50);
+    CU_ASSERT_EQUAL(jnum(t, "threads_peak"), 50); /* all 50 in flight at once, a thread each */
+    CU_ASSERT(jnum(t, "context_switches") >= 50); /* each thread blocked at least once */
+    CU_ASSERT(jnum(t, "cpu_ms") > 0);
+    CU_ASSERT(jnum(t, "db_connections_used") >= 1 && jnum(t, "db_connections_used") <= 32);
+    CU_ASSERT_STRING_EQUAL(jstr(t, "cost_scope"), "threads");
+    CU_ASSERT_EQUAL(jnum(a, "ok"), 50);
+    CU_ASSERT(jnum(a, "threads_peak") >= 1 && jnum(a, "threads_peak") < 50); /* the loop (and busy offload threads) */
+    CU_ASSERT(jnum(a, "context_switches") > 0);
+    CU_ASSERT(jnum(a, "cpu_ms") > 0);
+    CU_ASSERT_STRING_EQUAL(jstr(a, "cost_scope"), "async");
+    CU_ASSERT(http_metric(&st.server, "coffee_executor_threads_peak{executor=\"threads\"}") >= 50);
+    CU_ASSERT(http_metric(&st.server, "coffee_executor_context_switches_total{executor=\"threads\"}") >=
+              jnum(t, "context_switches"));
+    CU_ASSERT(http_metric(&st.server, "coffee_executor_cpu_seconds_total{executor=\"async\"}") > 0);
+    json_decref(t);
+    json_decref(a);
+    http_result_free(&r);
+}
+
 static void test_clean_exit(void) { CU_ASSERT_EQUAL(child_stop(&st.server, 30), 0); }
 
 int main(void)
@@ -266,6 +317,7 @@ int main(void)
         {"over --max-threads: JSON 503 with Retry-After, and no row", test_over_max_threads},
         {"the shared pool's wait has a deadline: 503, the row failed", test_pool_deadline},
         {"1,500 threads in flight: drain, cancel, exit 0", test_shutdown_many},
+        {"/rush and /metrics say what threads and async cost", test_cost_fields},
         {"the server exits 0", test_clean_exit},
         {NULL, NULL},
     };
