@@ -65,7 +65,7 @@ static int parse_settings(struct settings *st, int argc, char **argv)
 {
     const struct opt opts[] = {
         {"url", "COFFEE_URL", OPT_STRING, &st->url, 0, 0, "base URL of coffee-server"},
-        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, naive, mixed, or both (blocking then async)"},
+        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, naive, mixed, threads, offload, or both (blocking then async)"},
         {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},
         {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 100000, "requests kept in flight (raise ulimit -n for more than ~1000)"},
         {"scale", "COFFEE_SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX,

@@ -124,7 +124,7 @@ test('GET / answers the page as HTML', async () => {
   }
   await page.goto(base + '/');
   await page.waitForSelector('#btn-async');
-  for (const m of ['blocking', 'async', 'naive', 'mixed', 'compare'])
+  for (const m of ['blocking', 'async', 'naive', 'mixed', 'threads', 'offload', 'compare'])
     assert.ok(await page.isVisible('#btn-' + m), m + ' button');
 });
 
@@ -155,11 +155,13 @@ test('the mode buttons, lessons and recipe come from GET /workflow', async () =>
     await p2.goto(base + '/');
     await p2.waitForSelector('#btn-async');
     const cards = await modeCards(p2);
-    assert.deepEqual(cards.map((c) => c.name), ['blocking', 'async', 'mixed']);
+    assert.deepEqual(cards.map((c) => c.name), ['blocking', 'async', 'mixed', 'threads', 'offload']);
     for (const c of cards) assert.equal(c.lesson, 'served lesson of ' + c.name);
     assert.equal(cards.find((c) => c.name === 'mixed').disabled, true, 'a mode not offered is disabled');
-    assert.deepEqual(await p2.$$eval('#modes .pick input', (els) => els.map((e) => e.value)), ['blocking', 'mixed', 'async']);
-    assert.deepEqual(await p2.$$eval('#rush-modes input', (els) => els.map((e) => e.value)), ['blocking', 'async', 'mixed']);
+    assert.deepEqual(await p2.$$eval('#modes .pick input', (els) => els.map((e) => e.value)),
+                     ['blocking', 'mixed', 'threads', 'offload', 'async']);
+    assert.deepEqual(await p2.$$eval('#rush-modes input', (els) => els.map((e) => e.value)),
+                     ['blocking', 'async', 'mixed', 'threads', 'offload']);
     assert.equal(await p2.textContent('.recipe text[data-step=brew_coffee]'), 'SQL · 1.23 s');
     assert.equal(await p2.textContent('#recipe-seq'), '7.13 s');
   } finally {
