@@ -13,7 +13,10 @@
 # (server-measured, /rush's summary), errors by kind (the orders' own
 # error texts, step names stripped), threads peak (the executor's and the
 # process's), RSS and VSZ peak (VmHWM, VmPeak), context switches per order
-# (the whole server process, and the executor's own threads), server and
+# (the whole server process: its live threads' /proc counts, plus, for
+# threads, the order threads that ended meanwhile, which /proc no longer
+# lists, as their executor counted them; and the executor's own threads),
+# server and
 # PostgreSQL CPU per order, database connections peak (the executor's, and
 # PostgreSQL's client backends as sampled). And the limits it ran under:
 # ulimit -n and -u, kernel threads-max, max_connections, the threads
@@ -50,14 +53,14 @@ s6_point() {
     sampler=$!
     cpu_snapshot "$RAW/$tag.cpu0"
     tick0=$(proc_ticks "$pid" | awk '{ print $1 + $2 }')
-    cs0=$(proc_ctxsw "$pid")
+    cs0=$(proc_ctxsw "$pid" | awk '{ print $1 + $2 }')
     t0=$(now)
     curl -sN --max-time "$S6_BOUND_S" "$SERVER_URL/rush?modes=$mode&customers=$c&scale=$S6_SCALE" \
         >"$RAW/$tag.sse" 2>"$RAW/$tag.curl" || true
     t1=$(now)
     cpu_snapshot "$RAW/$tag.cpu1"
     tick1=$(proc_ticks "$pid" | awk '{ print $1 + $2 }')
-    cs1=$(proc_ctxsw "$pid")
+    cs1=$(proc_ctxsw "$pid" | awk '{ print $1 + $2 }')
     local hwm peak
     hwm=$(proc_status "$pid" VmHWM)
     peak=$(proc_status "$pid" VmPeak)
@@ -91,7 +94,7 @@ s6_point() {
           errors: ($o.errors + (if $c > $o.ended then {("unfinished at the \($bound) s bound"): ($c - $o.ended)} else {} end)),
           threads_peak: ($summary.threads_peak // null), process_threads_peak: ([$samples[1], ($summary.threads_during // 0)] | max),
           rss_peak_mb: ($hwm / 1024), vsz_peak_mb: ($peak / 1024),
-          context_switches_per_order: (if $ok > 0 then $cs / $ok else null end),
+          context_switches_per_order: (if $ok > 0 then ($cs + (if $mode == "threads" then ($summary.context_switches // 0) else 0 end)) / $ok else null end),
           executor_context_switches_per_order: (if $summary != null and $ok > 0 then $summary.context_switches / $ok else null end),
           server_cpu_ms_per_order: (if $ok > 0 then $ticks / $hz * 1000 / $ok else null end),
           postgres_cpu_ms_per_order: (if $ok > 0 then $pgticks / $hz * 1000 / $ok else null end),
