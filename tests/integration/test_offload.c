@@ -127,6 +127,25 @@ static void test_queue_bound(void)
     CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
 }
 
+/* /compare takes the new modes: threads (the sequential sum) against
+ * offload (the critical path), one order each at the same moment. */
+static void test_compare(void)
+{
+    char url[200];
+    long status;
+    snprintf(url, sizeof url, "%s/compare?modes=threads,offload&scale=0.1", st.server.base_url);
+    json_t *c = http_get_json(url, &status);
+    CU_ASSERT_EQUAL_FATAL(status, 200);
+    json_t *t = json_object_get(c, "threads"), *o = json_object_get(c, "offload");
+    CU_ASSERT_FATAL(t && o);
+    CU_ASSERT_STRING_EQUAL(jstr(t, "status"), "done");
+    CU_ASSERT_STRING_EQUAL(jstr(o, "status"), "done");
+    CU_ASSERT(jnum(t, "elapsed_ms") >= 690);
+    CU_ASSERT(jnum(o, "elapsed_ms") >= 400 && jnum(o, "elapsed_ms") < 400 + harness_slack(150));
+    CU_ASSERT(jnum(c, "speedup") > 1.4); /* 690 / 400 = 1.7 */
+    json_decref(c);
+}
+
 static void test_clean_exit(void) { CU_ASSERT_EQUAL(child_stop(&st.server, 30), 0); }
 
 int main(void)
@@ -135,6 +154,7 @@ int main(void)
         {"one offload order: the critical path, toast beside the brew, its row done", test_one_order},
         {"an async order sent during an offload brew is not stalled", test_no_stall},
         {"a brew waits for an offload thread no longer than its bound", test_queue_bound},
+        {"/compare?modes=threads,offload: the sum against the critical path", test_compare},
         {"the server exits 0", test_clean_exit},
         {NULL, NULL},
     };
