@@ -296,7 +296,11 @@ test('rush hour: 50 customers in two modes, one canvas row per order, as streame
     assert.equal(lane.summary.ok, 50);
     assert.match(lane.text, /orders\/s/);
     assert.match(lane.text, /p50 \/ p99 \/ max/);
+    // The cost line: the threads, switches and CPU the summary says, under the lane.
+    assert.match(lane.text, new RegExp(`cost${lane.summary.threads_peak} threads?, ${lane.summary.context_switches} context switches`));
   }
+  assert.equal(got.out.blocking.summary.threads_peak, 8); // its workers
+  assert.equal(got.out.async.summary.threads_peak, 1);    // the loop
   assert.equal(ids.size, 100, 'one order id per row');
   // Blocking runs --workers (8) at a time: waves, and a queue; async one wave.
   assert.ok(got.out.blocking.waves > 1, 'blocking shows ' + got.out.blocking.waves + ' waves');
