@@ -161,8 +161,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
                           "usage: coffee-server [options]\n"
-                          "Makes coffee two ways: blocking calls on worker threads, or non-blocking I/O on one "
-                          "event loop.\n"
+                          "Makes coffee with blocking calls (on a pool of worker threads, or a thread per order\n"
+                          "with a 256 KiB stack: --threads-stack-kb) or with non-blocking I/O on one event loop.\n"
                           "Endpoints: /make-coffee?mode=blocking|async|naive|mixed|threads|offload[&scale=S],\n"
                           "           /compare[?modes=M1,M2,...][&scale=S], /rush?modes=M1[,M2...]&customers=N[&scale=S],\n"
                           "           /orders/{id}, /stats, /metrics, /livez, /readyz\n"

@@ -28,7 +28,7 @@ enum job_state {
 
 struct job {
     struct brew_offload *b;
-    struct io_req *req; /* NULL once abandoned; loop thread only */
+    struct io_req *req;   /* NULL once abandoned; loop thread only */
     enum job_state state; /* guarded by b->lock */
     struct job *next;     /* the queue */
     struct db_stmt st;
@@ -69,8 +69,8 @@ struct brew_offload {
 static void job_complete(struct job *j)
 {
     struct io_req *r = j->req;
-    struct io_result out = {.error = j->error, .msg = j->msg, .waited_ns = j->waited_ns,
-                            .text = j->has_text ? j->text : NULL};
+    struct io_result out = {
+        .error = j->error, .msg = j->msg, .waited_ns = j->waited_ns, .text = j->has_text ? j->text : NULL};
     evloop_timer_stop(j->b->loop, &j->timer);
     if (r) {
         r->impl = NULL;
@@ -130,8 +130,12 @@ static void brew_start(void *ctx, struct io_req *r, const struct order *o, int s
         io_later_fail(&b->later, r, OERR_INTERNAL, "out of memory");
         return;
     }
-    *j = (struct job){.b = b, .req = r, .timeout_ms = timeout_ms, .queued_at_ns = clock_mono_ns(),
-                      .timer = {.cb = on_queue_timeout}, .done_task = {.fn = on_job_posted}};
+    *j = (struct job){.b = b,
+                      .req = r,
+                      .timeout_ms = timeout_ms,
+                      .queued_at_ns = clock_mono_ns(),
+                      .timer = {.cb = on_queue_timeout},
+                      .done_task = {.fn = on_job_posted}};
     if (db_stmt_brew(&j->st, o, step) != 0) /* as the pool's brew: the database rejects it */
         j->st = (struct db_stmt){.what = "brew", .sql = "SELECT brew_coffee(NULL, NULL, NULL)"};
     if (evloop_timer_start(b->loop, &j->timer, (int64_t)timeout_ms * NS_PER_MS) != 0) {
@@ -271,7 +275,8 @@ struct brew_offload *brew_offload_new(struct evloop *loop, const struct db_confi
     pthread_cond_init(&b->work, NULL);
     for (int i = 0; i < threads; i++) {
         struct offload_thread *t = &b->threads[i];
-        *t = (struct offload_thread){.b = b, .db = {.config = config, .wd = wd, .connect_timeout_ms = connect_timeout_ms}};
+        *t = (struct offload_thread){.b = b,
+                                     .db = {.config = config, .wd = wd, .connect_timeout_ms = connect_timeout_ms}};
         int rc = pthread_create(&t->thread, NULL, offload_main, t);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start an offload thread: %s", strerror(rc));
@@ -304,6 +309,6 @@ void brew_offload_free(struct brew_offload *b)
 
 struct brew_service brew_offload_service(struct brew_offload *b)
 {
-    return (struct brew_service){.start = brew_start, .abandon = brew_abandon, .holds_loop = 0, .ctx = b,
-                                 .stats = brew_offload_stats};
+    return (struct brew_service){
+        .start = brew_start, .abandon = brew_abandon, .holds_loop = 0, .ctx = b, .stats = brew_offload_stats};
 }

@@ -34,7 +34,7 @@ struct exec_threads {
     pthread_cond_t gone;  /* live reached 0 */
     int live, peak;
     struct thread_usage ended; /* summed over the threads that ended */
-    atomic_int cancelling; /* 1 cancel, 2 abort */
+    atomic_int cancelling;     /* 1 cancel, 2 abort */
 };
 
 static const char cancel_msg[] = "cancelled: the server is shutting down";
@@ -52,8 +52,11 @@ static void *order_thread(void *arg)
         order_fail(o, OERR_INTERNAL, err); /* before its row: there is none */
         order_end_steps(o, clock_mono_ns());
     } else {
-        struct order_runner r = {.io = &ex->io, .w = w, .cancelling = &ex->cancelling,
-                                 .step_slack_ms = ex->opt.step_slack_ms, .db_timeout_ms = ex->opt.db_timeout_ms,
+        struct order_runner r = {.io = &ex->io,
+                                 .w = w,
+                                 .cancelling = &ex->cancelling,
+                                 .step_slack_ms = ex->opt.step_slack_ms,
+                                 .db_timeout_ms = ex->opt.db_timeout_ms,
                                  .row_budget_ms = ex->opt.row_budget_ms};
         order_run_blocking(&r, o);
         ex->io.worker_free(w);
@@ -204,10 +207,22 @@ int exec_threads_free(struct exec_threads *ex)
     return 0;
 }
 
-static void ops_submit(void *ex, struct order *o) { exec_threads_submit(ex, o); }
-static void ops_cancel_all(void *ex) { exec_threads_cancel_all(ex); }
-static void ops_abort_all(void *ex) { exec_threads_abort_all(ex); }
-static void ops_stats(void *ex, struct executor_stats *out) { exec_threads_stats(ex, out); }
+static void ops_submit(void *ex, struct order *o)
+{
+    exec_threads_submit(ex, o);
+}
+static void ops_cancel_all(void *ex)
+{
+    exec_threads_cancel_all(ex);
+}
+static void ops_abort_all(void *ex)
+{
+    exec_threads_abort_all(ex);
+}
+static void ops_stats(void *ex, struct executor_stats *out)
+{
+    exec_threads_stats(ex, out);
+}
 
 const struct executor_ops exec_threads_ops = {
     .name = "threads",

@@ -22,8 +22,7 @@ static void run_step(const struct order_runner *r, struct order *o, int i)
     int err;
     order_step_start(o, i, clock_mono_ns());
     if (d->io == IO_HTTP) {
-        struct kitchen_args a = {.step = d, .scale = o->scale, .timeout_ms = limit_ms,
-                                 .traceparent = o->traceparent};
+        struct kitchen_args a = {.step = d, .scale = o->scale, .timeout_ms = limit_ms, .traceparent = o->traceparent};
         err = r->io->kitchen(r->w, &a, result, sizeof result, msg, sizeof msg);
     } else {
         err = r->io->brew(r->w, o, i, limit_ms, result, sizeof result, msg, sizeof msg);
@@ -56,8 +55,8 @@ void order_run_blocking(const struct order_runner *r, struct order *o)
 {
     char msg[260] = "";
     int64_t id = 0;
-    int err = r->io->insert(r->w, o, wf_sequential_ms(o->scale) + r->row_budget_ms, r->db_timeout_ms, &id, msg,
-                            sizeof msg);
+    int err =
+        r->io->insert(r->w, o, wf_sequential_ms(o->scale) + r->row_budget_ms, r->db_timeout_ms, &id, msg, sizeof msg);
     if (err || id <= 0) {
         order_not_recorded(o, err ? msg : "no id returned");
         order_end_steps(o, clock_mono_ns());

@@ -23,8 +23,7 @@ struct sync_pool {
     long timeouts;
 };
 
-struct sync_pool *sync_pool_new(int size, const struct db_config *config, struct watchdog *wd,
-                                long connect_timeout_ms)
+struct sync_pool *sync_pool_new(int size, const struct db_config *config, struct watchdog *wd, long connect_timeout_ms)
 {
     struct sync_pool *p = calloc(1, sizeof *p);
     if (!p)
@@ -133,8 +132,8 @@ void sync_pool_cancel(struct sync_pool *p)
 void sync_pool_stats(struct sync_pool *p, struct sync_pool_stats *out)
 {
     pthread_mutex_lock(&p->lock);
-    *out = (struct sync_pool_stats){.size = p->size, .busy = p->busy, .peak = p->peak, .waiting = p->waiting,
-                                    .timeouts = p->timeouts};
+    *out = (struct sync_pool_stats){
+        .size = p->size, .busy = p->busy, .peak = p->peak, .waiting = p->waiting, .timeouts = p->timeouts};
     /* A lent slot is its borrower's (connected or connecting): counted
      * as open, its conn not read. */
     out->opened = p->busy;

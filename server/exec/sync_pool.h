@@ -18,17 +18,16 @@ struct sync_pool;
 
 struct sync_pool_stats {
     int size;
-    int busy;    /* slots lent now */
-    int opened;  /* slots holding an open connection now */
-    int peak;    /* the most slots lent at once */
-    int waiting; /* threads waiting for a slot now */
+    int busy;      /* slots lent now */
+    int opened;    /* slots holding an open connection now */
+    int peak;      /* the most slots lent at once */
+    int waiting;   /* threads waiting for a slot now */
     long timeouts; /* waits that ended at their deadline */
 };
 
 /* Returns new with size slots, none connected, or NULL. config and wd are
  * borrowed and must outlive it; connect_timeout_ms bounds each connect. */
-struct sync_pool *sync_pool_new(int size, const struct db_config *config, struct watchdog *wd,
-                                long connect_timeout_ms);
+struct sync_pool *sync_pool_new(int size, const struct db_config *config, struct watchdog *wd, long connect_timeout_ms);
 /* Closes every connection and frees p; accepts NULL. Nothing may be lent. */
 void sync_pool_free(struct sync_pool *p);
 /* Borrows a slot, waiting at most wait_ms for one: returns it (borrowed

@@ -57,7 +57,8 @@ void cost_render(struct text_buf *b, const struct executor_stats *stats, const c
     for (int k = 0; k < n; k++)
         text_buf_put(b, "coffee_executor_cpu_seconds_total{executor=\"%s\"} %.6f\n", names[k],
                      (double)stats[k].cpu_ns / 1e9);
-    promtext_header(b, "coffee_executor_db_connections", "gauge", "Database connections an executor's orders hold now.");
+    promtext_header(b, "coffee_executor_db_connections", "gauge",
+                    "Database connections an executor's orders hold now.");
     for (int k = 0; k < n; k++)
         text_buf_put(b, "coffee_executor_db_connections{executor=\"%s\"} %d\n", names[k], stats[k].db_connections);
     promtext_header(b, "coffee_executor_db_connections_peak", "gauge",

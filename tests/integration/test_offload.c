@@ -18,8 +18,14 @@
 static struct stack st;
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 static void pause_ms(long ms) /* between polls of the database, not synchronisation */
 {
@@ -92,8 +98,8 @@ static void test_no_stall(void)
 static void test_queue_bound(void)
 {
     struct child server;
-    const char *args[] = {"--kitchen-url", st.kitchen.base_url, "--offload-threads", "1", "--step-timeout-ms", "300",
-                          NULL};
+    const char *args[] = {
+        "--kitchen-url", st.kitchen.base_url, "--offload-threads", "1", "--step-timeout-ms", "300", NULL};
     CU_ASSERT_EQUAL_FATAL(child_start(&server, "coffee-server", args), 0);
     char url[160];
     snprintf(url, sizeof url, "%s/make-coffee?mode=offload&scale=1", server.base_url);
@@ -146,7 +152,10 @@ static void test_compare(void)
     json_decref(c);
 }
 
-static void test_clean_exit(void) { CU_ASSERT_EQUAL(child_stop(&st.server, 30), 0); }
+static void test_clean_exit(void)
+{
+    CU_ASSERT_EQUAL(child_stop(&st.server, 30), 0);
+}
 
 int main(void)
 {

@@ -27,7 +27,10 @@ static int setup(void)
     static const char *const args[] = {"--max-inflight", "5000", NULL};
     return stack_setup(&st, args, &db);
 }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* A server of its own on st's kitchen, with extra args (NULL-terminated). */
 static void start_server(struct child *server, const char *const *extra)
@@ -65,7 +68,10 @@ static int crowd_start(struct crowd *c, const char *url, int n)
         c->urls[i] = url;
     return pthread_create(&c->thread, NULL, crowd_main, c) == 0 ? 0 : -1;
 }
-static void crowd_wait(struct crowd *c) { pthread_join(c->thread, NULL); }
+static void crowd_wait(struct crowd *c)
+{
+    pthread_join(c->thread, NULL);
+}
 static void crowd_free(struct crowd *c)
 {
     for (int i = 0; i < c->n; i++)
@@ -171,8 +177,7 @@ static void test_over_max_threads(void)
     CU_ASSERT_EQUAL(db_count(db, "SELECT count(*) FROM orders WHERE instance = 'threads-over-max' AND "
                                  "status = 'done'"),
                     MAX);
-    CU_ASSERT_EQUAL(http_metric(&server, "coffee_order_errors_total{mode=\"threads\",error=\"overload\"}"),
-                    N - MAX);
+    CU_ASSERT_EQUAL(http_metric(&server, "coffee_order_errors_total{mode=\"threads\",error=\"overload\"}"), N - MAX);
     crowd_free(&c);
     CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
 }
@@ -225,8 +230,9 @@ static void test_shutdown_many(void)
 {
     enum { N = 1500 };
     struct child server;
-    static const char *const extra[] = {"--drain-timeout-ms", "300", "--max-inflight", "5000", "--max-threads",
-                                        "5000", "--instance", "threads-shutdown", NULL};
+    static const char *const extra[] = {
+        "--drain-timeout-ms", "300", "--max-inflight", "5000", "--max-threads", "5000", "--instance",
+        "threads-shutdown",   NULL};
     start_server(&server, extra);
     char url[160];
     snprintf(url, sizeof url, "%s/make-coffee?mode=threads&scale=2", server.base_url);
@@ -307,7 +313,10 @@ static void test_cost_fields(void)
     http_result_free(&r);
 }
 
-static void test_clean_exit(void) { CU_ASSERT_EQUAL(child_stop(&st.server, 30), 0); }
+static void test_clean_exit(void)
+{
+    CU_ASSERT_EQUAL(child_stop(&st.server, 30), 0);
+}
 
 int main(void)
 {

@@ -5,11 +5,11 @@
  * the stats count the threads and, once they ended, their cost; a cancel
  * stops threads waiting in a kitchen call, and an order submitted after it
  * is refused before its row. */
-#include "harness.h"
 #include "clock.h"
 #include "evloop.h"
 #include "exec_threads.h"
 #include "executor.h"
+#include "harness.h"
 #include "io.h"
 #include "order.h"
 
@@ -35,7 +35,10 @@ static void *fake_new(void *ctx, int index, const atomic_int *cancelling, char *
     (void)ctx, (void)index, (void)err, (void)errlen;
     return (void *)cancelling; /* the context is the cancel flag */
 }
-static void fake_free(void *w) { (void)w; }
+static void fake_free(void *w)
+{
+    (void)w;
+}
 
 /* Waits (bounded) until released or cancelled, as a kitchen transfer. */
 static int fake_kitchen(void *w, const struct kitchen_args *a, char *result, size_t rlen, char *msg, size_t mlen)
@@ -91,8 +94,11 @@ static int fake_finish(void *w, struct order *o, long timeout_ms, int *lost, cha
     return 0;
 }
 
-static const struct blocking_io fake_io = {.worker_new = fake_new, .worker_free = fake_free,
-                                           .kitchen = fake_kitchen, .insert = fake_insert, .brew = fake_brew,
+static const struct blocking_io fake_io = {.worker_new = fake_new,
+                                           .worker_free = fake_free,
+                                           .kitchen = fake_kitchen,
+                                           .insert = fake_insert,
+                                           .brew = fake_brew,
                                            .finish = fake_finish};
 
 static void on_done(struct order *o, void *arg)
@@ -143,8 +149,12 @@ static struct exec_threads *setup(int max_threads)
     pthread_mutex_unlock(&g.lock);
     g.loop = evloop_new(64);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g.loop);
-    struct exec_threads_options opt = {.step_slack_ms = 1000, .db_timeout_ms = 1000, .row_budget_ms = 1000,
-                                       .max_threads = max_threads, .stack_kb = 128, .join_wait_ms = 5000};
+    struct exec_threads_options opt = {.step_slack_ms = 1000,
+                                       .db_timeout_ms = 1000,
+                                       .row_budget_ms = 1000,
+                                       .max_threads = max_threads,
+                                       .stack_kb = 128,
+                                       .join_wait_ms = 5000};
     char err[200];
     struct exec_threads *ex = exec_threads_new(g.loop, &fake_io, NULL, &opt, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
@@ -160,7 +170,7 @@ static void test_max_threads(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(o[i]);
         exec_threads_submit(ex, o[i]);
     }
-    CU_ASSERT_EQUAL(g.done, 0); /* never inside submit */
+    CU_ASSERT_EQUAL(g.done, 0);     /* never inside submit */
     CU_ASSERT(kitchens_waiting(2)); /* two threads, at once */
     run_until(1);                   /* the third, refused */
     CU_ASSERT_EQUAL(o[2]->status, ORDER_FAILED);
