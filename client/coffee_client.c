@@ -71,7 +71,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
 {
     const struct opt opts[] = {
         {"url", "COFFEE_URL", OPT_STRING, &st->url, 0, 0, "base URL of coffee-server"},
-        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0, "blocking, async, naive, mixed, or both (blocking then async)"},
+        {"mode", "COFFEE_MODE", OPT_STRING, &st->mode, 0, 0,
+         "blocking, async, naive, mixed, threads, offload, or both (blocking then async)"},
         {"recipe", "COFFEE_RECIPE", OPT_STRING, &st->recipe, 0, 0,
          "the recipe to order: coffee, gather, create_tasks, hello, or one posted to /recipes"},
         {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},

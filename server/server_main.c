@@ -1,6 +1,7 @@
 /* coffee-server: wires configuration, the loop, the database pool, the
  * kitchen client, both executors and the HTTP front together; then runs
  * the loop until SIGINT/SIGTERM and the drain of in-flight requests. */
+#include "brew_offload.h"
 #include "brew_on_loop.h"
 #include "clock.h"
 #include "config.h"
@@ -10,6 +11,7 @@
 #include "flight.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
+#include "exec_threads.h"
 #include "executor.h"
 #include "http_front.h"
 #include "kitchen_client.h"
@@ -22,6 +24,7 @@
 #include "recipes_route.h"
 #include "store_pgpool.h"
 #include "sweep.h"
+#include "sync_pool.h"
 #include "watchdog.h"
 #include "worker_io.h"
 
@@ -63,6 +66,10 @@ struct settings {
     int db_wait_ms;
     int db_timeout_ms;
     int max_mixed;
+    int max_threads;
+    int threads_db_pool;
+    int threads_stack_kb;
+    int offload_threads;
     const char *modes;
     int sweep_interval_ms;
     const char *instance;
@@ -161,11 +168,23 @@ static int parse_settings(struct settings *st, int argc, char **argv)
          "kitchen connections the async executor opens at once (0 = no limit); calls over it wait for one, "
          "and the wait counts against the step's timeout"},
         {"db-wait-ms", "DB_WAIT_MS", OPT_INT, &st->db_wait_ms, 1, 3600000,
-         "an async query waits this long at most for a free database connection, then 503 with Retry-After"},
+         "an async query (or a threads-mode statement) waits this long at most for a free database connection, "
+         "then 503 with Retry-After"},
         {"db-timeout-ms", "DB_TIMEOUT_MS", OPT_INT, &st->db_timeout_ms, 1, 600000,
          "bound on writing an order's row (INSERT, final UPDATE), both modes; past it 503"},
         {"max-mixed", "MAX_MIXED", OPT_INT, &st->max_mixed, 0, 1000,
          "mixed orders in flight at once (each freezes the event loop for its brew); over it 503"},
+        {"max-threads", "MAX_THREADS", OPT_INT, &st->max_threads, 1, 100000,
+         "threads-mode orders (one thread each) in flight at once; over it, or when the system refuses a "
+         "thread, 503 with Retry-After and no row"},
+        {"threads-db-pool", "THREADS_DB_POOL", OPT_INT, &st->threads_db_pool, 1, 1000,
+         "the threads mode's shared blocking database connections; a statement waits --db-wait-ms at most for "
+         "one, then 503"},
+        {"threads-stack-kb", "THREADS_STACK_KB", OPT_INT, &st->threads_stack_kb, 64, 65536,
+         "stack of each threads-mode order's thread, KiB (default 256; glibc's default is 8192)"},
+        {"offload-threads", "OFFLOAD_THREADS", OPT_INT, &st->offload_threads, 1, 1000,
+         "the offload mode's brew threads (each with its own PGconn); a brew waits for one no longer than its "
+         "own timeout"},
         {"modes", "MODES", OPT_STRING, &st->modes, 0, 0, "the modes this server offers, comma-separated"},
         {"sweep-interval-ms", "SWEEP_INTERVAL_MS", OPT_INT, &st->sweep_interval_ms, 0, 3600000,
          "how often rows left running past their deadline (by a server that died) are failed; 0 = never"},
@@ -181,9 +200,9 @@ static int parse_settings(struct settings *st, int argc, char **argv)
     char err[300];
     int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
                           "usage: coffee-server [options]\n"
-                          "Makes coffee two ways: blocking calls on worker threads, or non-blocking I/O on one "
-                          "event loop.\n"
-                          "Endpoints: /make-coffee?mode=blocking|async|naive|mixed[&scale=S],\n"
+                          "Makes coffee with blocking calls (on a pool of worker threads, or a thread per order\n"
+                          "with a 256 KiB stack: --threads-stack-kb) or with non-blocking I/O on one event loop.\n"
+                          "Endpoints: /make-coffee?mode=blocking|async|naive|mixed|threads|offload[&scale=S],\n"
                           "           /compare[?modes=M1,M2,...][&scale=S], /rush?modes=M1[,M2...]&customers=N[&scale=S],\n"
                           "           /orders/{id}, /stats, /metrics, /trace[?seconds=S], /livez, /readyz\n"
                           "Every wait is bounded: a kitchen step by its planned time plus --step-timeout-ms, a\n"
@@ -216,7 +235,11 @@ int main(int argc, char **argv)
         .db_wait_ms = 10000,
         .db_timeout_ms = 5000,
         .max_mixed = 1,
-        .modes = "blocking,async,naive,mixed",
+        .max_threads = 2000,
+        .threads_db_pool = 32,
+        .threads_stack_kb = EXEC_THREADS_STACK_KB,
+        .offload_threads = 8,
+        .modes = "blocking,async,naive,mixed,threads,offload",
         .sweep_interval_ms = 10000,
         .stall_ms = 50,
     };
@@ -250,7 +273,8 @@ int main(int argc, char **argv)
      * max_connections) and up to two kitchen connections, unless those are
      * bounded. */
     int kitchen_fds = st.kitchen_connections ? st.kitchen_connections : 2 * st.max_inflight + st.kitchen_keepalive;
-    int want_fds = st.max_connections + kitchen_fds + st.db_pool + st.workers * 2 + 64;
+    int want_fds = st.max_connections + kitchen_fds + st.db_pool + st.workers * 2 + st.max_threads +
+                   st.threads_db_pool + st.offload_threads + 64;
     int nofile = proc_raise_nofile(want_fds);
     if (nofile < want_fds)
         log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it",
@@ -292,11 +316,14 @@ int main(int argc, char **argv)
     struct curl_loop *http = NULL;
     struct store_pgpool *store = NULL;
     struct brew_on_loop *loop_brew = NULL;
+    struct brew_offload *offload = NULL;
     struct kc_service *kitchen_calls = NULL;
     struct exec_async *async = NULL;
     struct exec_blocking *blocking = NULL;
     struct sweep *sweep = NULL;
     struct recipes *recipes = NULL;
+    struct sync_pool *threads_pool = NULL;
+    struct exec_threads *threads = NULL;
     rc = 1;
     if (flight_init(!st.no_trace, st.stall_ms) != 0) /* before the loop: it reads the thresholds */
         log_warn("no memory for the flight recorder: GET /trace will be empty");
@@ -336,10 +363,16 @@ int main(int argc, char **argv)
     store = pool ? store_pgpool_new(srv.loop, pool) : NULL;
     loop_brew = brew_on_loop_new(srv.loop, db, wd, DB_CONNECT_TIMEOUT_MS);
     kitchen_calls = http ? kc_service_new(srv.loop, http, kitchen) : NULL;
+    offload = brew_offload_new(srv.loop, db, wd, DB_CONNECT_TIMEOUT_MS, st.offload_threads, err, sizeof err);
+    if (!offload) {
+        log_error("%s", err);
+        goto out;
+    }
     if (store && loop_brew && kitchen_calls) {
         struct exec_async_services svc = {.store = store_pgpool_store(store), .kitchen = kc_service(kitchen_calls)};
         svc.brew[BREW_POOL] = store_pgpool_brew(store);
         svc.brew[BREW_ON_LOOP] = brew_on_loop_service(loop_brew);
+        svc.brew[BREW_OFFLOAD] = brew_offload_service(offload);
         async = exec_async_new(srv.loop, &svc, &aopt);
     }
     if (!async) {
@@ -358,6 +391,25 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out;
     }
+    /* The threads mode's: a thread per order, its statements on the
+     * shared blocking pool. */
+    threads_pool = sync_pool_new(st.threads_db_pool, db, wd, DB_CONNECT_TIMEOUT_MS);
+    if (!threads_pool) {
+        log_error("out of memory");
+        goto out;
+    }
+    struct worker_io_config tcfg = wcfg;
+    tcfg.pool = threads_pool;
+    tcfg.pool_wait_ms = st.db_wait_ms;
+    struct blocking_io tio = worker_io(&tcfg);
+    struct exec_threads_options topt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
+                                        .row_budget_ms = row_budget_ms, .max_threads = st.max_threads,
+                                        .stack_kb = st.threads_stack_kb, .join_wait_ms = 5000};
+    threads = exec_threads_new(srv.loop, &tio, threads_pool, &topt, err, sizeof err);
+    if (!threads) {
+        log_error("%s", err);
+        goto out;
+    }
     if (st.sweep_interval_ms > 0 && !(sweep = sweep_start(srv.loop, pool, st.sweep_interval_ms))) {
         log_error("out of memory");
         goto out;
@@ -370,7 +422,8 @@ int main(int argc, char **argv)
                                  .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
                                  .instance = st.instance, .recipes = recipes};
     struct executor execs[EXEC_KINDS] = {[EXEC_BLOCKING] = {exec_executors[EXEC_BLOCKING], blocking},
-                                         [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async}};
+                                         [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async},
+                                         [EXEC_THREADS] = {exec_executors[EXEC_THREADS], threads}};
     srv.front = front_new(srv.loop, pool, http, execs, &fopt);
     if (!srv.front) {
         log_error("out of memory");
@@ -405,12 +458,16 @@ out:
         evloop_timer_stop(srv.loop, &srv.close_timer);
     httpd_free(srv.httpd);
     exec_blocking_free(blocking); /* joins the workers */
+    if (exec_threads_free(threads) > 0) /* they still post to the loop: end now, freeing nothing */
+        return rc;
+    sync_pool_free(threads_pool);
     sweep_free(sweep);
     front_free(srv.front);
     exec_async_free(async);
     recipes_free(recipes); /* after the executors: no order borrows a recipe */
     kc_service_free(kitchen_calls);
     brew_on_loop_free(loop_brew);
+    brew_offload_free(offload);
     store_pgpool_free(store);
     curl_loop_free(http);
     pgpool_free(pool);

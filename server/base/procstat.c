@@ -1,5 +1,6 @@
 /* procstat: /proc/self figures and the build info (see procstat.h). Owns
  * nothing. COFFEE_VERSION and COFFEE_COMMIT come from CMake. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "procstat.h"
 
 #include "promtext.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -97,6 +99,17 @@ static int read_stat(unsigned long long *utime, unsigned long long *stime, unsig
     *stime = v[15 - 3];
     *threads = v[20 - 3];
     *start = v[22 - 3];
+    return 0;
+}
+
+int thread_usage_self(struct thread_usage *u)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) != 0)
+        return -1;
+    u->context_switches = (int64_t)ru.ru_nvcsw + ru.ru_nivcsw;
+    u->cpu_ns = ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+                ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
     return 0;
 }
 

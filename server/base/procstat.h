@@ -6,7 +6,17 @@
 #ifndef COFFEE_PROCSTAT_H
 #define COFFEE_PROCSTAT_H
 
+#include <stdint.h>
+
 struct text_buf;
+
+/* What one thread has cost so far (getrusage(RUSAGE_THREAD)). */
+struct thread_usage {
+    int64_t context_switches; /* voluntary + involuntary */
+    int64_t cpu_ns;           /* user + system */
+};
+/* The calling thread's usage: 0, or -1 (errno set). */
+int thread_usage_self(struct thread_usage *u);
 
 /* Threads of this process now (num_threads of /proc/self/stat), or -1. */
 int procstat_threads(void);

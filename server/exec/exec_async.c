@@ -19,6 +19,7 @@
 #include "list.h"
 #include "log.h"
 #include "order.h"
+#include "procstat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,7 @@ struct exec_async {
     struct exec_async_options opt;
     struct list_node orders; /* running aorders */
     int aborting; /* exec_async_abort_all was called: nothing waits any more */
+    int db_peak;  /* the most store connections busy, as sampled by stats */
 };
 
 /* The order's states in sequence; any may end at once (a failed insert,
@@ -315,7 +317,19 @@ void exec_async_abort_all(struct exec_async *ex)
 void exec_async_stats(struct exec_async *ex, struct executor_stats *out)
 {
     const struct order_store *st = &ex->svc.store;
-    *out = (struct executor_stats){.db_connections = st->connections_busy ? st->connections_busy(st->ctx) : 0};
+    int busy = st->connections_busy ? st->connections_busy(st->ctx) : 0;
+    if (busy > ex->db_peak)
+        ex->db_peak = busy;
+    /* Its own thread is the loop, the caller's (the HTTP front's too: the
+     * front's work on the loop is counted here, for every mode). */
+    struct thread_usage u = {0};
+    (void)thread_usage_self(&u);
+    *out = (struct executor_stats){.db_connections = busy, .db_connections_peak = ex->db_peak, .threads = 1,
+                                   .threads_peak = 1, .context_switches = u.context_switches, .cpu_ns = u.cpu_ns};
+    /* And the threads its brew services keep (offload's pool). */
+    for (int k = 0; k < BREW_KINDS; k++)
+        if (ex->svc.brew[k].stats)
+            ex->svc.brew[k].stats(ex->svc.brew[k].ctx, out);
 }
 
 double exec_async_row_budget_ms(const struct executor_limits *lim)

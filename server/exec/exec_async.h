@@ -61,7 +61,10 @@ void exec_async_cancel_all(struct exec_async *ex);
  * by the sweep later). on_done runs on a later pass. For a shutdown that
  * cannot wait any more. Loop thread only. */
 void exec_async_abort_all(struct exec_async *ex);
-/* No workers of its own; db_connections: its store's connections_busy. */
+/* No workers of its own; db_connections: its store's connections_busy
+ * (and its peak as sampled by these calls); its threads and their cost:
+ * the loop's (getrusage of the calling thread: call it on the loop),
+ * plus what its brew services add (brew_service.stats). Loop thread. */
 void exec_async_stats(struct exec_async *ex, struct executor_stats *out);
 /* Its row budget (executor.h): every step's slack, the brew's wait for a
  * connection and the finish's wait and run, twice (it goes out again if

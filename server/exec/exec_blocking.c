@@ -11,10 +11,10 @@
 #include "evloop.h"
 #include "executor.h"
 #include "flight.h"
-#include "finish_retry.h"
-#include "io.h"
 #include "log.h"
 #include "order.h"
+#include "order_runner.h"
+#include "procstat.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +27,7 @@ struct worker {
     pthread_t thread;
     int started;
     void *io; /* its services' context */
+    struct thread_usage usage; /* its thread's, after its last order (guarded by the lock) */
 };
 
 struct exec_blocking {
@@ -45,81 +46,27 @@ struct exec_blocking {
 
 static const char cancel_msg[] = "cancelled: the server is shutting down";
 
-/* Performs step i of o and records its outcome. */
-static void run_step(struct worker *w, struct order *o, int i)
-{
-    const struct step_def *d = &o->recipe->steps[i];
-    const struct blocking_io *io = &w->ex->io;
-    long limit_ms = order_step_limit_ms(o, i, w->ex->opt.step_slack_ms);
-    char result[WF_RESULT_MAX] = "", msg[260] = "";
-    int err;
-    int64_t t0 = clock_mono_ns(); /* flight recorder: the blocking call's slice */
-    order_step_start(o, i, t0);
-    if (d->io == IO_HTTP) {
-        struct kitchen_args a = {.step = d, .scale = o->scale, .timeout_ms = limit_ms,
-                                 .traceparent = o->traceparent};
-        err = io->kitchen(w->io, &a, result, sizeof result, msg, sizeof msg);
-    } else {
-        err = io->brew(w->io, o, i, limit_ms, result, sizeof result, msg, sizeof msg);
-    }
-    flight_slice(d->name, o->id, t0); /* flight recorder: the blocking call's slice */
-    order_step_end(o, i, err, result, msg, clock_mono_ns());
-}
-
-/* Writes the order's outcome to its row, sent once more when the
- * connection it went out on was lost (finish_retry.h). */
-static void record_outcome(struct worker *w, struct order *o)
-{
-    struct exec_blocking *ex = w->ex;
-    char msg[260] = "";
-    int err = 0, lost = 0, sent = 0;
-    do {
-        if (atomic_load(&ex->cancelling) == 2) {
-            err = OERR_DB;
-            snprintf(msg, sizeof msg, "the server is stopping");
-            break;
-        }
-        err = ex->io.finish(w->io, o, ex->opt.db_timeout_ms, &lost, msg, sizeof msg);
-        sent++;
-    } while (err && finish_send_again(lost, sent, atomic_load(&ex->cancelling) == 2));
-    if (err == OERR_INTERNAL)
-        order_fail(o, OERR_INTERNAL, msg);
-    else if (err)
-        order_not_recorded(o, msg);
-}
-
-/* Runs a whole order, blocking: row, steps in table order, outcome. */
+/* Runs a whole order, blocking (order_runner.h), after its wait for a
+ * worker. */
 static void run_order(struct worker *w, struct order *o)
 {
     struct exec_blocking *ex = w->ex;
-    char msg[260] = "";
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
+    struct order_runner r = {.io = &ex->io, .w = w->io, .cancelling = &ex->cancelling,
+                             .step_slack_ms = ex->opt.step_slack_ms, .db_timeout_ms = ex->opt.db_timeout_ms,
+                             .row_budget_ms = ex->opt.row_budget_ms};
+    order_run_blocking(&r, o);
+}
 
-    int64_t id = 0, t0 = clock_mono_ns(); /* flight recorder: the INSERT's slice */
-    double budget_ms = wf_sequential_ms(o->recipe, o->scale) + (double)o->recipe->nsteps * ex->opt.step_slack_ms +
-                       ex->opt.row_budget_ms;
-    int err = ex->io.insert(w->io, o, budget_ms, ex->opt.db_timeout_ms, &id, msg, sizeof msg);
-    flight_slice("insert order", id, t0); /* flight recorder */
-    if (err || id <= 0) {
-        order_not_recorded(o, err ? msg : "no id returned");
-        order_end_steps(o, clock_mono_ns());
+/* The worker's own cost so far (its thread's getrusage), for stats. */
+static void note_usage(struct worker *w)
+{
+    struct thread_usage u;
+    if (thread_usage_self(&u) != 0)
         return;
-    }
-    o->id = id;
-
-    /* One ready step at a time, lowest index first: the table's order. */
-    unsigned ready;
-    while ((ready = order_ready(o)) != 0) {
-        if (atomic_load(&ex->cancelling)) {
-            order_fail(o, OERR_SHUTDOWN, cancel_msg);
-            break;
-        }
-        run_step(w, o, __builtin_ctz(ready));
-    }
-    order_end_steps(o, clock_mono_ns());
-    t0 = clock_mono_ns(); /* flight recorder: the UPDATE's slice */
-    record_outcome(w, o);
-    flight_slice("record outcome", o->id, t0); /* flight recorder */
+    pthread_mutex_lock(&w->ex->lock);
+    w->usage = u;
+    pthread_mutex_unlock(&w->ex->lock);
 }
 
 static void *worker_main(void *arg)
@@ -131,6 +78,7 @@ static void *worker_main(void *arg)
     /* Connect now, so the first order does not pay for it. */
     if (!atomic_load(&ex->cancelling) && ex->io.connect && ex->io.connect(w->io, err, sizeof err) != 0)
         log_warn("worker %d: %s (will retry with the next order)", w->index, err);
+    note_usage(w);
     for (;;) {
         pthread_mutex_lock(&ex->lock);
         while (!ex->head && !ex->stopping)
@@ -148,6 +96,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&ex->lock);
 
         run_order(w, o);
+        note_usage(w); /* before the end is posted: a summary made then counts it */
 
         pthread_mutex_lock(&ex->lock);
         ex->busy--;
@@ -200,17 +149,25 @@ void exec_blocking_abort_all(struct exec_blocking *ex)
 
 void exec_blocking_stats(struct exec_blocking *ex, struct executor_stats *out)
 {
+    *out = (struct executor_stats){0};
     pthread_mutex_lock(&ex->lock);
     out->workers = ex->opt.workers;
     out->workers_busy = ex->busy;
     out->queued = ex->queued;
     out->db_connections = ex->busy;
+    /* Each worker keeps its own connection, open or not: as many as workers. */
+    out->db_connections_peak = ex->opt.workers;
+    out->threads = out->threads_peak = ex->opt.workers;
+    for (int i = 0; ex->workers && i < ex->opt.workers; i++) {
+        out->context_switches += ex->workers[i].usage.context_switches;
+        out->cpu_ns += ex->workers[i].usage.cpu_ns;
+    }
     pthread_mutex_unlock(&ex->lock);
 }
 
 double exec_blocking_row_budget_ms(const struct executor_limits *lim)
 {
-    (void)lim->step_slack_ms; /* per step: added per order, for its recipe (run_order) */
+    (void)lim->step_slack_ms; /* per step: added per order, for its recipe (order_runner.c) */
     return 6.0 * lim->connect_timeout_ms + 2.0 * lim->db_timeout_ms + 1000;
 }
 

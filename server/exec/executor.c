@@ -5,6 +5,7 @@
 const struct executor_ops *const exec_executors[EXEC_KINDS] = {
     [EXEC_BLOCKING] = &exec_blocking_ops,
     [EXEC_ASYNC] = &exec_async_ops,
+    [EXEC_THREADS] = &exec_threads_ops,
 };
 
 double executor_row_budget_ms(const struct executor_limits *lim)

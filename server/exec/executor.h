@@ -12,6 +12,8 @@
 
 #include "workflow.h"
 
+#include <stdint.h>
+
 struct order;
 
 /* What an executor says of itself, sampled by /metrics and /rush. */
@@ -20,6 +22,13 @@ struct executor_stats {
     int workers_busy;   /* of them, running an order */
     int queued;         /* orders waiting for one of its threads */
     int db_connections; /* database connections its orders hold now */
+    /* What serving its orders has cost (the threads it runs them on and
+     * the connections it holds), since it started: */
+    int threads;              /* threads of its own serving orders now (the loop counts one) */
+    int threads_peak;         /* the most at once */
+    int64_t context_switches; /* voluntary + involuntary, of those threads (getrusage(RUSAGE_THREAD)) */
+    int64_t cpu_ns;           /* user + system CPU of those threads */
+    int db_connections_peak;  /* the most database connections it held (or kept open) at once */
 };
 
 /* The server's bounds an executor's row budget is made of (its flags). */
@@ -59,7 +68,7 @@ struct executor {
 };
 
 /* The executors' ops tables (each defined in its executor's file). */
-extern const struct executor_ops exec_blocking_ops, exec_async_ops;
+extern const struct executor_ops exec_blocking_ops, exec_async_ops, exec_threads_ops;
 /* Every executor's ops, indexed by enum exec_kind (wf_modes[].exec). */
 extern const struct executor_ops *const exec_executors[EXEC_KINDS];
 

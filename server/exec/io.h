@@ -25,6 +25,7 @@
 
 struct order;
 struct step_def;
+struct executor_stats;
 
 /* How a request ended. text and msg are borrowed for the callback only. */
 struct io_result {
@@ -76,6 +77,10 @@ struct brew_service {
      * on the loop runs meanwhile, so the executor starts no step after it
      * in the recipe's table until it ended (wf_expected_ms plays it out so). */
     int holds_loop;
+    /* Adds the threads and connections of its own that serve brews, and
+     * what they cost, to an executor's stats (executor.h); any thread.
+     * NULL: it has none (it runs on the loop, on the store's pool). */
+    void (*stats)(void *ctx, struct executor_stats *add);
     void *ctx;
 };
 

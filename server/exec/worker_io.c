@@ -11,6 +11,7 @@
 #include "io.h"
 #include "kitchen_client.h"
 #include "order.h"
+#include "sync_pool.h"
 #include "watchdog.h"
 
 #include <stdio.h>
@@ -91,20 +92,28 @@ static int kitchen_call(void *arg, const struct kitchen_args *a, char *result, s
     return err;
 }
 
-/* Runs st on w's connection (connecting first when it is not, or was
- * closed by the server since: nothing was sent on it, so nothing is
- * lost). Returns the result (PQclear it), or NULL with *err an
- * order_error, msg set, and *lost when the connection went away. */
+/* Runs st on w's connection, or on one borrowed from the shared pool for
+ * this statement only (connecting first when it is not, or was closed by
+ * the server since: nothing was sent on it, so nothing is lost). Returns
+ * the result (PQclear it), or NULL with *err an order_error, msg set, and
+ * *lost when the connection went away. */
 static PGresult *run(struct wio *w, const struct db_stmt *st, long timeout_ms, int *err, int *lost, char *msg,
                      size_t mlen)
 {
     *err = OERR_DB;
     *lost = 0;
-    if (db_sync_ensure(&w->db, msg, mlen) != 0)
-        return NULL;
-    PGresult *r = db_sync_run(&w->db, st, timeout_ms, err, msg, mlen);
-    if (!r)
-        *lost = !db_sync_ok(&w->db);
+    struct sync_pool *pool = w->cfg->pool;
+    struct db_sync *d = pool ? sync_pool_get(pool, w->cfg->pool_wait_ms, msg, mlen) : &w->db;
+    if (!d)
+        return NULL; /* no connection free in time: nothing was sent */
+    PGresult *r = NULL;
+    if (db_sync_ensure(d, msg, mlen) == 0) {
+        r = db_sync_run(d, st, timeout_ms, err, msg, mlen);
+        if (!r)
+            *lost = !db_sync_ok(d);
+    }
+    if (pool)
+        sync_pool_put(pool, d);
     return r;
 }
 
@@ -169,11 +178,13 @@ static void abort_all(void *ctx)
 {
     const struct worker_io_config *cfg = ctx;
     watchdog_fire_all(cfg->wd);
+    if (cfg->pool) /* nobody waits for a connection any more */
+        sync_pool_cancel(cfg->pool);
 }
 
 struct blocking_io worker_io(const struct worker_io_config *cfg)
 {
-    return (struct blocking_io){.worker_new = worker_new, .worker_free = worker_free, .connect = worker_connect,
+    return (struct blocking_io){.worker_new = worker_new, .worker_free = worker_free,
                                 .kitchen = kitchen_call, .insert = insert, .brew = brew, .finish = finish,
-                                .abort = abort_all, .ctx = (void *)cfg};
+                                .abort = abort_all, .ctx = (void *)cfg, .connect = cfg->pool ? NULL : worker_connect};
 }

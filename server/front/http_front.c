@@ -51,6 +51,7 @@ static unsigned front_status_for(int order_error)
         return MHD_HTTP_GATEWAY_TIMEOUT;
     case OERR_DB:
     case OERR_SHUTDOWN:
+    case OERR_OVERLOAD:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -145,7 +146,8 @@ void front_gauges(struct front *f, struct metrics_gauges *g)
                                  .pool_waiting = ps.waiting, .threads = procstat_threads()};
     for (int k = 0; k < EXEC_KINDS; k++) {
         struct executor_stats es;
-        f->execs[k].ops->stats(f->execs[k].ex, &es);
+        f->execs[k].ops->stats(f->execs[k].ex, &g->exec[k]);
+        es = g->exec[k];
         g->workers += es.workers;
         g->workers_busy += es.workers_busy;
         g->workers_queued += es.queued;

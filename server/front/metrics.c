@@ -2,6 +2,7 @@
  * Owns: the metric values and the probe's timer. Renders into a growing
  * buffer; fixed-size state otherwise, so recording never allocates. */
 #include "metrics.h"
+#include "cost.h"
 
 #include "clock.h"
 #include "evloop.h"
@@ -35,7 +36,7 @@ struct histogram {
 };
 
 /* Errors an order can end with, as label values (index = enum order_error). */
-static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal", "shutdown"};
+static const char *const error_names[] = {"none", "kitchen", "timeout", "database", "internal", "shutdown", "overload"};
 #define NERRORS (sizeof error_names / sizeof error_names[0])
 _Static_assert(NERRORS == OERR_COUNT, "one name per enum order_error");
 static const char *const reject_names[] = {"overload", "draining"};
@@ -257,6 +258,11 @@ static void render_gauges(struct text_buf *b, const struct metrics *m, const str
     text_buf_put(b, "coffee_blocking_workers{state=\"busy\"} %d\n", g->workers_busy);
     promtext_header(b, "coffee_blocking_queue", "gauge", "Blocking orders waiting for a worker.");
     text_buf_put(b, "coffee_blocking_queue %d\n", g->workers_queued);
+
+    const char *names[EXEC_KINDS];
+    for (int k = 0; k < EXEC_KINDS; k++)
+        names[k] = exec_executors[k]->name;
+    cost_render(b, g->exec, names, EXEC_KINDS);
 
     if (g->threads >= 0) {
         promtext_header(b, "coffee_process_threads", "gauge", "Threads of the server process.");

@@ -8,6 +8,7 @@
 #ifndef COFFEE_METRICS_H
 #define COFFEE_METRICS_H
 
+#include "executor.h"
 #include <stdint.h>
 
 struct evloop;
@@ -27,6 +28,7 @@ struct metrics_gauges {
     int pool_size, pool_connected, pool_busy, pool_waiting;
     int workers, workers_busy, workers_queued;
     int threads; /* of the process, or -1 */
+    struct executor_stats exec[EXEC_KINDS]; /* each executor's, cost included (cost.h) */
 };
 
 /* Returns new, or NULL when out of memory. */

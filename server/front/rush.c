@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "clock.h"
+#include "cost.h"
 #include "evloop.h"
 #include "executor.h"
 #include "http_front.h"
@@ -69,6 +70,7 @@ struct rush_mode {
     double queued_sum_ms, queued_max_ms;
     int64_t last_end_ns;
     int db_connections_max; /* its executor's, sampled */
+    struct mode_cost cost;  /* its executor's threads, switches, CPU (cost.h) */
 };
 
 struct rush {
@@ -164,6 +166,7 @@ static void sample(struct rush *r)
         x->ops->stats(x->ex, &es);
         if (es.db_connections > r->modes[k].db_connections_max)
             r->modes[k].db_connections_max = es.db_connections;
+        cost_sample(&r->modes[k].cost, x);
     }
     int t = procstat_threads();
     if (t > r->threads_max)
@@ -204,6 +207,7 @@ static json_t *summary_json(struct rush *r, int k)
     /* A blocking worker holds its own PGconn; async orders share the pool. */
     bad |= json_object_set_new(j, "db_connections_used", json_integer(m->db_connections_max));
     bad |= json_object_set_new(j, "db_connections_kind", json_string(x->db_connections_kind));
+    bad |= cost_json(&m->cost, front_executor(r->f, mode), j);
     if (bad) {
         json_decref(j);
         return NULL;
@@ -412,6 +416,8 @@ enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const stru
         ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
     if (ok == MHD_YES) {
         rush_set_state(r, RUSH_STREAMING);
+        for (int k = 0; k < p.nmodes; k++)
+            cost_begin(&r->modes[k].cost, front_executor(f, p.modes[k]));
         for (int i = 0; i < r->total; i++)
             front_submit(f, r->slots[i].o);
         if (evloop_timer_start(r->loop, &r->tick, TICK_NS) != 0)

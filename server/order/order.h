@@ -58,6 +58,7 @@ enum order_error {
     OERR_DB,          /* the database failed or is unavailable: 503 */
     OERR_INTERNAL,    /* out of memory and the like: 500 */
     OERR_SHUTDOWN,    /* cancelled: the server stopped waiting for it: 503 */
+    OERR_OVERLOAD,    /* no room for it (a thread refused, --max-threads): 503, before its row */
     OERR_COUNT
 };
 

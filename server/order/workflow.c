@@ -66,6 +66,13 @@ const struct mode_def wf_modes[] = {
     {"mixed", EXEC_ASYNC, BREW_ON_LOOP, 0,
      "Async, but brew uses blocking libpq on the loop thread: the loop freezes, toast and every other async "
      "order stall."},
+    {"threads", EXEC_THREADS, BREW_SHARED, 0,
+     "Blocking calls one after another, but a thread of its own per order: no queue for a worker, so a crowd "
+     "finishes in one order's time. The bill: a thread, its stack and context switches per order in flight, "
+     "and statements that queue for a shared connection pool."},
+    {"offload", EXEC_ASYNC, BREW_OFFLOAD, 0,
+     "Async, with the blocking brew handed to a worker thread that the loop awaits (asyncio's to_thread): the "
+     "loop keeps running, nothing stalls; each brew in flight costs a thread of a bounded pool."},
 };
 const int wf_nmodes = (int)(sizeof wf_modes / sizeof wf_modes[0]);
 _Static_assert(sizeof wf_modes / sizeof wf_modes[0] <= WF_MAX_MODES, "raise WF_MAX_MODES");
@@ -159,7 +166,8 @@ const char *wf_io_name(enum step_io io)
 
 const char *wf_exec_name(enum exec_kind exec)
 {
-    return exec == EXEC_BLOCKING ? "blocking" : "async";
+    static const char *const names[EXEC_KINDS] = {"blocking", "async", "threads"};
+    return names[exec];
 }
 
 int wf_mode_blocks_loop(const struct mode_def *mode)
@@ -170,7 +178,7 @@ int wf_mode_blocks_loop(const struct mode_def *mode)
 /* Whether step blocks the thread that runs it in mode (see wf_expected_ms). */
 static int step_blocks(const struct mode_def *mode, const struct step_def *step)
 {
-    return mode->exec == EXEC_BLOCKING || (wf_mode_blocks_loop(mode) && step->io == IO_SQL);
+    return mode->exec != EXEC_ASYNC || (wf_mode_blocks_loop(mode) && step->io == IO_SQL);
 }
 
 double wf_expected_ms(const struct recipe *r, const struct mode_def *mode, double scale)

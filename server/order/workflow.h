@@ -52,6 +52,7 @@ unsigned wf_all_steps(const struct recipe *r);
 enum exec_kind {
     EXEC_BLOCKING, /* one worker thread runs the steps in table order */
     EXEC_ASYNC,    /* the event loop runs them as their dependencies end */
+    EXEC_THREADS,  /* a thread of its own per order runs them in table order */
     EXEC_KINDS
 };
 
@@ -63,6 +64,10 @@ enum brew_kind {
     BREW_POOL,    /* the async pool's connections, never blocking the loop */
     BREW_ON_LOOP, /* blocking libpq ON the loop thread (the seed's blocked
                      pourover): the loop stalls, a mistake on purpose */
+    BREW_SHARED,  /* blocking libpq on the order's thread, on a connection
+                     borrowed from a shared pool (threads) */
+    BREW_OFFLOAD, /* blocking libpq on an offload thread that the loop
+                     awaits (asyncio's to_thread): the loop runs on */
     BREW_KINDS
 };
 
@@ -89,7 +94,7 @@ const char *wf_mode_names(void);
 
 /* "http" or "sql" (static storage). */
 const char *wf_io_name(enum step_io io);
-/* "blocking" or "async" (static storage). */
+/* "blocking", "async" or "threads" (static storage). */
 const char *wf_exec_name(enum exec_kind exec);
 /* Whether mode's brew holds the event loop while it runs (BREW_ON_LOOP):
  * GET /workflow's blocks_loop, and what --max-mixed bounds. */

@@ -124,7 +124,7 @@ test('GET / answers the page as HTML', async () => {
   }
   await page.goto(base + '/');
   await page.waitForSelector('#btn-async');
-  for (const m of ['blocking', 'async', 'naive', 'mixed', 'compare'])
+  for (const m of ['blocking', 'async', 'naive', 'mixed', 'threads', 'offload', 'compare'])
     assert.ok(await page.isVisible('#btn-' + m), m + ' button');
 });
 
@@ -155,11 +155,13 @@ test('the mode buttons, lessons and recipe come from GET /workflow', async () =>
     await p2.goto(base + '/');
     await p2.waitForSelector('#btn-async');
     const cards = await modeCards(p2);
-    assert.deepEqual(cards.map((c) => c.name), ['blocking', 'async', 'mixed']);
+    assert.deepEqual(cards.map((c) => c.name), ['blocking', 'async', 'mixed', 'threads', 'offload']);
     for (const c of cards) assert.equal(c.lesson, 'served lesson of ' + c.name);
     assert.equal(cards.find((c) => c.name === 'mixed').disabled, true, 'a mode not offered is disabled');
-    assert.deepEqual(await p2.$$eval('#modes .pick input', (els) => els.map((e) => e.value)), ['blocking', 'mixed', 'async']);
-    assert.deepEqual(await p2.$$eval('#rush-modes input', (els) => els.map((e) => e.value)), ['blocking', 'async', 'mixed']);
+    assert.deepEqual(await p2.$$eval('#modes .pick input', (els) => els.map((e) => e.value)),
+                     ['blocking', 'mixed', 'threads', 'offload', 'async']);
+    assert.deepEqual(await p2.$$eval('#rush-modes input', (els) => els.map((e) => e.value)),
+                     ['blocking', 'async', 'mixed', 'threads', 'offload']);
     assert.equal(await p2.textContent('.recipe text[data-step=brew_coffee]'), 'SQL · 1.23 s');
     assert.equal(await p2.textContent('#recipe-seq'), '7.13 s');
   } finally {
@@ -294,7 +296,11 @@ test('rush hour: 50 customers in two modes, one canvas row per order, as streame
     assert.equal(lane.summary.ok, 50);
     assert.match(lane.text, /orders\/s/);
     assert.match(lane.text, /p50 \/ p99 \/ max/);
+    // The cost line: the threads, switches and CPU the summary says, under the lane.
+    assert.match(lane.text, new RegExp(`cost${lane.summary.threads_peak} threads?, ${lane.summary.context_switches} context switches`));
   }
+  assert.equal(got.out.blocking.summary.threads_peak, 8); // its workers
+  assert.equal(got.out.async.summary.threads_peak, 1);    // the loop
   assert.equal(ids.size, 100, 'one order id per row');
   // Blocking runs --workers (8) at a time: waves, and a queue; async one wave.
   assert.ok(got.out.blocking.waves > 1, 'blocking shows ' + got.out.blocking.waves + ' waves');

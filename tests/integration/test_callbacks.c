@@ -9,6 +9,7 @@
  * PostgreSQL and the real kitchen; run under AddressSanitizer, a callback
  * that frees its request also proves the caller never touches it after. */
 #include "harness.h"
+#include "brew_offload.h"
 #include "brew_on_loop.h"
 
 #include "clock.h"
@@ -315,10 +316,13 @@ static void test_exec_async_entry_points(void)
     struct store_pgpool *store = store_pgpool_new(the_loop, p);
     struct brew_on_loop *loop_brew = brew_on_loop_new(the_loop, c, wd, 5000);
     struct kc_service *ks = kc_service_new(the_loop, cl, kitchen.base_url);
-    CU_ASSERT_FATAL(store && loop_brew && ks);
+    char err[200];
+    struct brew_offload *offload = brew_offload_new(the_loop, c, wd, 5000, 1, err, sizeof err);
+    CU_ASSERT_FATAL(store && loop_brew && ks && offload);
     struct exec_async_services svc = {.store = store_pgpool_store(store), .kitchen = kc_service(ks)};
     svc.brew[BREW_POOL] = store_pgpool_brew(store);
     svc.brew[BREW_ON_LOOP] = brew_on_loop_service(loop_brew);
+    svc.brew[BREW_OFFLOAD] = brew_offload_service(offload);
     struct exec_async *ex = exec_async_new(the_loop, &svc, &opt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
     int mode = wf_mode_lookup("async");
@@ -351,6 +355,7 @@ static void test_exec_async_entry_points(void)
     exec_async_free(ex);
     kc_service_free(ks);
     brew_on_loop_free(loop_brew);
+    brew_offload_free(offload);
     store_pgpool_free(store);
     curl_loop_free(cl);
     pgpool_free(p);

@@ -80,11 +80,13 @@ static void test_scale_1(void)
     } modes[] = {{"blocking", "blocking", 1, 0, 1, 6900},
                  {"async", "async", 1, 0, 1, 4000},
                  {"naive", "async", 0, 0, 1, 3000},
-                 {"mixed", "async", 1, 1, 0, 4900}};
+                 {"mixed", "async", 1, 1, 0, 4900},
+                 {"threads", "threads", 1, 0, 0, 6900},
+                 {"offload", "async", 1, 0, 0, 4000}};
     json_t *ms = json_object_get(w, "modes");
     CU_ASSERT_EQUAL_FATAL((int)json_array_size(ms), wf_nmodes);
-    CU_ASSERT_EQUAL_FATAL(wf_nmodes, 4);
-    for (int i = 0; i < 4; i++) {
+    CU_ASSERT_EQUAL_FATAL(wf_nmodes, (int)(sizeof modes / sizeof modes[0]));
+    for (int i = 0; i < wf_nmodes; i++) {
         json_t *m = json_array_get(ms, (size_t)i);
         CU_ASSERT_STRING_EQUAL(jstr(m, "name"), modes[i].name);
         CU_ASSERT_STRING_EQUAL(jstr(m, "executor"), modes[i].executor);

@@ -7,6 +7,7 @@
  * only count; the tests assert the counts after the loop ran, then free
  * everything so that ASan sees leaks and late callbacks. */
 #include "harness.h"
+#include "brew_offload.h"
 #include "brew_on_loop.h"
 #include "clock.h"
 #include "evloop.h"
@@ -252,6 +253,7 @@ static struct exec_async_services fake_services(void)
     svc.brew[BREW_POOL] = (struct brew_service){.start = fake_brew, .abandon = fake_db_abandon, .ctx = &g};
     svc.brew[BREW_ON_LOOP] = svc.brew[BREW_POOL];
     svc.brew[BREW_ON_LOOP].holds_loop = 1;
+    svc.brew[BREW_OFFLOAD] = svc.brew[BREW_POOL];
     return svc;
 }
 static const struct exec_async_options opt = {.step_slack_ms = 700, .db_timeout_ms = 1000, .row_budget_ms = 1000};
@@ -648,15 +650,20 @@ static void test_real_brews_agree(void)
     struct evloop *loop = evloop_new(16);
     struct store_pgpool *sp = store_pgpool_new(loop, NULL);
     struct brew_on_loop *bl = brew_on_loop_new(loop, NULL, NULL, 1000);
-    CU_ASSERT_FATAL(loop && sp && bl);
+    char err[200];
+    struct brew_offload *bo = brew_offload_new(loop, NULL, NULL, 1000, 1, err, sizeof err);
+    CU_ASSERT_FATAL(loop && sp && bl && bo);
     CU_ASSERT_FALSE(store_pgpool_brew(sp).holds_loop);
     CU_ASSERT_TRUE(brew_on_loop_service(bl).holds_loop);
+    CU_ASSERT_FALSE(brew_offload_service(bo).holds_loop); /* offload: the loop runs on */
+    CU_ASSERT_FALSE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("offload")]));
     for (int m = 0; m < wf_nmodes; m++)
         if (wf_modes[m].exec == EXEC_ASYNC)
             CU_ASSERT_EQUAL(wf_mode_blocks_loop(&wf_modes[m]), wf_modes[m].brew == BREW_ON_LOOP);
     CU_ASSERT_TRUE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("mixed")]));
     CU_ASSERT_FALSE(wf_mode_blocks_loop(&wf_modes[wf_mode_lookup("async")]));
     brew_on_loop_free(bl);
+    brew_offload_free(bo);
     store_pgpool_free(sp);
     evloop_free(loop);
 }

@@ -106,7 +106,7 @@ static void test_expected(void)
     static const struct {
         const char *mode;
         double ms; /* at scale 1 */
-    } cases[] = {{"blocking", 6900}, {"async", 4000}, {"naive", 3000}, {"mixed", 4900}};
+    } cases[] = {{"blocking", 6900}, {"async", 4000}, {"naive", 3000}, {"mixed", 4900}, {"threads", 6900}, {"offload", 4000}};
     CU_ASSERT_EQUAL(wf_nmodes, (int)NELEMS(cases));
     for (size_t i = 0; i < NELEMS(cases); i++) {
         int m = wf_mode_lookup(cases[i].mode);
@@ -121,6 +121,10 @@ static void test_expected(void)
     CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("async")], 0.25), wf_critical_path_ms(&wf_coffee, 0.25), 1e-9);
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_BLOCKING), "blocking");
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_ASYNC), "async");
+    CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_THREADS), "threads");
+    /* threads runs blocking's steps, its own thread per order: the same sum. */
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("threads")], 0.25),
+                           wf_sequential_ms(&wf_coffee, 0.25), 1e-9);
     CU_ASSERT_STRING_EQUAL(wf_io_name(IO_HTTP), "http");
     CU_ASSERT_STRING_EQUAL(wf_io_name(IO_SQL), "sql");
 }
@@ -153,10 +157,11 @@ static void test_mode_lookup(void)
     CU_ASSERT_FATAL(a >= 0 && a < wf_nmodes);
     CU_ASSERT_EQUAL(wf_modes[b].exec, EXEC_BLOCKING);
     CU_ASSERT_EQUAL(wf_modes[a].exec, EXEC_ASYNC);
+    CU_ASSERT_EQUAL(wf_modes[wf_mode_lookup("threads")].exec, EXEC_THREADS);
     CU_ASSERT_EQUAL(wf_mode_lookup("turbo"), -1);
     CU_ASSERT_EQUAL(wf_mode_lookup(""), -1);
     CU_ASSERT_EQUAL(wf_mode_lookup("Async"), -1);
-    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async|naive|mixed");
+    CU_ASSERT_STRING_EQUAL(wf_mode_names(), "blocking|async|naive|mixed|threads|offload");
 }
 
 /* ---- kitchen URLs and answers ------------------------------------------- */
