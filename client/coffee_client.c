@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fetch.h"
+#include "hgrm.h"
 #include "openloop.h"
 #include "params.h"
 #include "proc.h"
@@ -15,9 +16,7 @@
 #include "tally.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,26 +300,6 @@ static json_t *hist_json(const struct hist *h)
                      hist_mean(h) / 1000.0, "rel_error", HIST_REL_ERROR);
 }
 
-/* Writes h (microseconds) as PREFIX-MODE[-RATE][-what].hgrm, in ms (rate
- * < 0 and what NULL leave them out), and says so on stderr. 0 or -1 after
- * saying why. */
-static int write_hgrm(const char *prefix, const char *mode, double rate, const char *what, const struct hist *h)
-{
-    char path[URL_MAX + 64], r[32] = "";
-    if (rate >= 0)
-        snprintf(r, sizeof r, "-%g", rate);
-    int n = snprintf(path, sizeof path, "%s-%s%s%s%s.hgrm", prefix, mode, r, what ? "-" : "", what ? what : "");
-    FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "w") : NULL;
-    int rc = f ? hist_write_hgrm(h, f, 1000.0, 5) : -1;
-    if (f && fclose(f) != 0)
-        rc = -1;
-    if (rc != 0)
-        fprintf(stderr, "coffee-client: --hgrm: cannot write %s: %s\n", path, f ? "write error" : strerror(errno));
-    else
-        fprintf(stderr, "coffee-client: wrote %s (%llu latencies)\n", path, (unsigned long long)h->n);
-    return rc;
-}
-
 static void print_openloop_row(const char *mode, double rate, const struct openloop_result *r)
 {
     const struct hist *l = &r->latency;
@@ -378,8 +357,8 @@ static int run_openloop(const struct settings *st)
                         (unsigned long long)res->failed, res->first_error);
             }
             double rate_tag = st->nrates > 1 ? st->rates[k] : -1;
-            if (st->hgrm && (write_hgrm(st->hgrm, modes[i], rate_tag, NULL, &res->latency) != 0 ||
-                             write_hgrm(st->hgrm, modes[i], rate_tag, "uncorrected", &res->uncorrected) != 0)) {
+            if (st->hgrm && (hgrm_write(st->hgrm, modes[i], rate_tag, NULL, &res->latency) != 0 ||
+                             hgrm_write(st->hgrm, modes[i], rate_tag, "uncorrected", &res->uncorrected) != 0)) {
                 rc = EXIT_FAILED;
                 goto out;
             }
@@ -505,22 +484,6 @@ static void hint_wrong_server(const struct settings *st, const struct tally *t)
     }
 }
 
-/* The ok orders' client latencies of t as PREFIX-MODE.hgrm. */
-static int write_tally_hgrm(const char *prefix, const struct tally *t)
-{
-    struct hist *h = malloc(sizeof *h);
-    if (!h) {
-        fprintf(stderr, "coffee-client: out of memory\n");
-        return -1;
-    }
-    hist_init(h);
-    for (size_t i = 0; i < t->ok; i++)
-        hist_record(h, t->lat[i] > 0 ? (uint64_t)llround(t->lat[i] * 1000) : 0);
-    int rc = write_hgrm(prefix, t->mode, -1, NULL, h);
-    free(h);
-    return rc;
-}
-
 static int run_load(const struct settings *st, const struct render_style *rs)
 {
     static const char *const both[] = {"blocking", "async"};
@@ -543,7 +506,7 @@ static int run_load(const struct settings *st, const struct render_style *rs)
         fflush(stdout);
     }
     for (int i = 0; i < nt; i++)
-        if (run_mode(st, &t[i]) != 0 || (st->hgrm && write_tally_hgrm(st->hgrm, &t[i]) != 0))
+        if (run_mode(st, &t[i]) != 0 || (st->hgrm && tally_write_hgrm(st->hgrm, &t[i]) != 0))
             goto free_tallies;
     if (st->json) {
         if (print_json(st, t, nt) != 0)
