@@ -37,7 +37,7 @@ enum {
 
 struct settings {
     const char *url;
-    const char *mode; /* blocking, async or both */
+    const char *mode;   /* blocking, async or both */
     const char *recipe; /* the server's recipe to order (GET /recipes) */
     int orders;
     int concurrency;
@@ -53,7 +53,7 @@ struct settings {
     const char *hgrm; /* prefix of the .hgrm files to write, or NULL */
     double rates[OPENLOOP_MAX_RATES];
     int nrates;
-    char base[URL_MAX]; /* url without its trailing slashes */
+    char base[URL_MAX];            /* url without its trailing slashes */
     char rq[RECIPE_NAME_MAX + 16]; /* "&recipe=NAME", or "" for coffee */
 };
 
@@ -75,7 +75,8 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"recipe", "COFFEE_RECIPE", OPT_STRING, &st->recipe, 0, 0,
          "the recipe to order: coffee, gather, create_tasks, hello, or one posted to /recipes"},
         {"orders", "COFFEE_ORDERS", OPT_INT, &st->orders, 1, 100000, "orders per mode"},
-        {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 100000, "requests kept in flight (raise ulimit -n for more than ~1000)"},
+        {"concurrency", "COFFEE_CONCURRENCY", OPT_INT, &st->concurrency, 1, 100000,
+         "requests kept in flight (raise ulimit -n for more than ~1000)"},
         {"scale", "COFFEE_SCALE", OPT_DOUBLE, &st->scale, 0, SCALE_MAX,
          "multiplies every step's duration (1 = 3 s of boiling)"},
         {"timeout-ms", "COFFEE_TIMEOUT_MS", OPT_INT, &st->timeout_ms, 1, 3600000, "per-request timeout"},
@@ -289,8 +290,10 @@ free_answer:
 
 /* ---- --rate: open loop ---------------------------------------------------------- */
 
-
-static double us_ms(uint64_t us) { return (double)us / 1000.0; }
+static double us_ms(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
 
 static json_t *hist_json(const struct hist *h)
 {
@@ -304,8 +307,8 @@ static void print_openloop_row(const char *mode, double rate, const struct openl
 {
     const struct hist *l = &r->latency;
     const struct hist *u = &r->uncorrected;
-    printf("  %8.1f  %-9s %6llu %6llu %5llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f\n", rate,
-           mode, (unsigned long long)r->sent, (unsigned long long)r->ok, (unsigned long long)r->failed,
+    printf("  %8.1f  %-9s %6llu %6llu %5llu %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f\n", rate, mode,
+           (unsigned long long)r->sent, (unsigned long long)r->ok, (unsigned long long)r->failed,
            us_ms(hist_percentile(l, 50)), us_ms(hist_percentile(l, 90)), us_ms(hist_percentile(l, 99)),
            us_ms(hist_percentile(l, 99.9)), us_ms(hist_percentile(l, 100)), us_ms(hist_percentile(u, 50)),
            us_ms(hist_percentile(u, 99)), us_ms(hist_percentile(&r->server, 50)),
@@ -342,9 +345,12 @@ static int run_openloop(const struct settings *st)
         for (int i = 0; i < nm; i++) {
             char url[URL_MAX + 128], err[200];
             snprintf(url, sizeof url, "%s/make-coffee?mode=%s&scale=%.15g%s", st->base, modes[i], st->scale, st->rq);
-            struct openloop_options o = {.url = url, .rate = st->rates[k], .duration_s = st->duration_s,
+            struct openloop_options o = {.url = url,
+                                         .rate = st->rates[k],
+                                         .duration_s = st->duration_s,
                                          .kind = strcmp(st->arrivals, "poisson") ? ARRIVE_UNIFORM : ARRIVE_POISSON,
-                                         .seed = (uint64_t)(k * 2 + i + 1), .timeout_ms = st->timeout_ms,
+                                         .seed = (uint64_t)(k * 2 + i + 1),
+                                         .timeout_ms = st->timeout_ms,
                                          .max_inflight = OPENLOOP_INFLIGHT};
             if (openloop_run(&o, res, err, sizeof err) != 0) {
                 fprintf(stderr, "coffee-client: %s at %g/s: %s\n", modes[i], st->rates[k], err);
@@ -366,8 +372,8 @@ static int run_openloop(const struct settings *st)
                 print_openloop_row(modes[i], st->rates[k], res);
             } else {
                 json_t *j = json_pack("{s:s, s:f, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o}", "mode", modes[i], "rate",
-                                      st->rates[k], "sent", (json_int_t)res->sent, "ok", (json_int_t)res->ok,
-                                      "failed", (json_int_t)res->failed, "wall_ms", res->wall_ms, "latency_ms",
+                                      st->rates[k], "sent", (json_int_t)res->sent, "ok", (json_int_t)res->ok, "failed",
+                                      (json_int_t)res->failed, "wall_ms", res->wall_ms, "latency_ms",
                                       hist_json(&res->latency), "uncorrected_latency_ms", hist_json(&res->uncorrected),
                                       "server_ms", hist_json(&res->server), "send_lag_ms", hist_json(&res->send_lag));
                 if (json_array_append_new(runs, j) != 0) {
@@ -551,8 +557,8 @@ int main(int argc, char **argv)
     int want = (st.rate ? OPENLOOP_INFLIGHT : st.concurrency) + 64;
     int nofile = proc_raise_nofile(want);
     if (nofile < want)
-        fprintf(stderr, "coffee-client: warning: the file descriptor limit is %d; --concurrency %d may fail\n",
-                nofile, st.concurrency);
+        fprintf(stderr, "coffee-client: warning: the file descriptor limit is %d; --concurrency %d may fail\n", nofile,
+                st.concurrency);
     struct render_style rs = {.out = stdout, .width = st.width, .ascii = st.ascii};
     rc = probe(&st);
     if (rc == EXIT_ALL_OK)

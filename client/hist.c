@@ -71,7 +71,10 @@ uint64_t hist_percentile(const struct hist *h, double p)
     return h->max;
 }
 
-double hist_mean(const struct hist *h) { return h->n ? h->sum / (double)h->n : 0; }
+double hist_mean(const struct hist *h)
+{
+    return h->n ? h->sum / (double)h->n : 0;
+}
 
 /* HdrHistogram's percentile iterator: the next level after level (in %),
  * ticks_per_half levels per halving of the distance to 100. */

@@ -13,8 +13,8 @@
 #include <stdio.h>
 
 #define HIST_SUB_BITS 7
-#define HIST_SUB (1u << HIST_SUB_BITS)           /* 128 */
-#define HIST_TOP_BIT 39                          /* values below 2^40 us (12 days) */
+#define HIST_SUB (1u << HIST_SUB_BITS) /* 128 */
+#define HIST_TOP_BIT 39                /* values below 2^40 us (12 days) */
 #define HIST_MAX ((UINT64_C(1) << (HIST_TOP_BIT + 1)) - 1)
 #define HIST_NBUCKETS ((HIST_TOP_BIT - HIST_SUB_BITS) * HIST_SUB + 2 * HIST_SUB)
 /* The bound on a percentile's relative error. */

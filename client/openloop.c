@@ -52,8 +52,7 @@ uint64_t openloop_latency_us(int64_t intended_ns, int64_t done_ns)
     return done_ns > intended_ns ? (uint64_t)((done_ns - intended_ns + 500) / 1000) : 0;
 }
 
-int openloop_parse_rates(const char *spec, double max_rate, double rates[OPENLOOP_MAX_RATES], char *err,
-                         size_t errlen)
+int openloop_parse_rates(const char *spec, double max_rate, double rates[OPENLOOP_MAX_RATES], char *err, size_t errlen)
 {
     char part[3][32];
     int n = 0;
@@ -143,8 +142,8 @@ static void finish(struct openloop_result *res, struct slot *s, CURLcode code, i
 
 /* Starts the request intended at intended_ns on a free slot, making one
  * if needed. Returns 0, 1 when every slot is busy, or -1. */
-static int send_one(CURLM *m, struct slot *slots, int *nslots, const struct openloop_options *opt,
-                    int64_t intended_ns, int64_t now, struct openloop_result *res)
+static int send_one(CURLM *m, struct slot *slots, int *nslots, const struct openloop_options *opt, int64_t intended_ns,
+                    int64_t now, struct openloop_result *res)
 {
     struct slot *s = NULL;
     for (int i = 0; i < *nslots && !s; i++)

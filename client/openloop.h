@@ -40,13 +40,13 @@ int64_t schedule_next(struct schedule *s);
 uint64_t openloop_latency_us(int64_t intended_ns, int64_t done_ns);
 
 struct openloop_options {
-    const char *url;     /* GET'd at every intended time */
-    double rate;         /* per second */
-    double duration_s;   /* requests intended in [0, duration) */
+    const char *url;   /* GET'd at every intended time */
+    double rate;       /* per second */
+    double duration_s; /* requests intended in [0, duration) */
     enum arrivals kind;
     uint64_t seed;
-    long timeout_ms;     /* per request */
-    int max_inflight;    /* a send past this waits (and is charged for it) */
+    long timeout_ms;  /* per request */
+    int max_inflight; /* a send past this waits (and is charged for it) */
 };
 
 struct openloop_result {
@@ -64,8 +64,7 @@ struct openloop_result {
 /* Parses a rate spec: "R" (one rate) or "a:b:step" (a, a+step, ... up to
  * b), each > 0 and at most max_rate, into rates[]. Returns how many
  * (1..OPENLOOP_MAX_RATES), or -1 with err. */
-int openloop_parse_rates(const char *spec, double max_rate, double rates[OPENLOOP_MAX_RATES], char *err,
-                         size_t errlen);
+int openloop_parse_rates(const char *spec, double max_rate, double rates[OPENLOOP_MAX_RATES], char *err, size_t errlen);
 
 /* Runs the load into *res (the caller's memory; ~110 KB). Returns 0, or -1
  * with err when it could not run (out of memory, curl failure). Failed

@@ -272,7 +272,8 @@ static void stacked_block(const struct render_style *st, const struct timeline *
     fprintf(st->out, "  %s %s order %lld %s server %.1f ms", t->title, g->dot, v->id, g->dot, v->elapsed_ms);
     if (v->latency_ms > 0)
         fprintf(st->out, " %s client waited %.1f ms%s", g->dot, v->latency_ms,
-                tally_gap_is_big(v->latency_ms, v->elapsed_ms) ? " (waited for the loop before the server saw it)" : "");
+                tally_gap_is_big(v->latency_ms, v->elapsed_ms) ? " (waited for the loop before the server saw it)"
+                                                               : "");
     if (v->queued_ms >= 0.05)
         fprintf(st->out, " %s queued %.1f ms", g->dot, v->queued_ms);
     axis_labels(line, w, axis_ms);

@@ -270,7 +270,10 @@ void tally_finish(struct tally *t, double wall_ms)
     stats_sort(t->lat, t->ok);
 }
 
-double tally_percentile(const struct tally *t, double p) { return stats_percentile(t->lat, t->ok, p, -1); }
+double tally_percentile(const struct tally *t, double p)
+{
+    return stats_percentile(t->lat, t->ok, p, -1);
+}
 
 const struct order_view *tally_median_order(const struct tally *t)
 {
@@ -315,14 +318,13 @@ json_t *tally_json(const struct tally *t)
         t->ok ? json_pack("{s:f, s:f, s:f, s:f}", "p50", tally_percentile(t, 50), "p90", tally_percentile(t, 90), "p99",
                           tally_percentile(t, 99), "max", tally_percentile(t, 100))
               : json_null();
-    json_t *gap = t->ok ? json_pack("{s:f, s:f, s:I}", "mean", t->gap_sum / n, "max", t->gap_max, "large",
-                                    (json_int_t)t->gap_big)
-                        : json_null();
+    json_t *gap =
+        t->ok ? json_pack("{s:f, s:f, s:I}", "mean", t->gap_sum / n, "max", t->gap_max, "large", (json_int_t)t->gap_big)
+              : json_null();
     return json_pack("{s:s, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "mode", t->mode, "ok",
                      (json_int_t)t->ok, "total", (json_int_t)t->total, "wall_ms", t->wall_ms, "orders_per_s",
                      num_or_null(t->wall_ms > 0 ? n / (t->wall_ms / 1e3) : -1), "latency_ms", latency, "errors", errors,
                      "step_mean_ms", steps, "mean_queued_ms", num_or_null(t->ok ? t->queued_sum / n : -1),
                      "mean_elapsed_ms", num_or_null(t->ok ? t->elapsed_sum / n : -1), "client_minus_server_ms", gap,
-                     "median_order",
-                     median ? order_view_json(median, t->names) : json_null());
+                     "median_order", median ? order_view_json(median, t->names) : json_null());
 }

@@ -75,7 +75,7 @@ struct tally {
     /* The client's wait minus the server's elapsed, over ok orders: time
      * before the server's clock started (a frozen loop) and the network. */
     double gap_sum, gap_max;
-    size_t gap_big; /* orders whose gap is large (tally_gap_is_big) */
+    size_t gap_big;           /* orders whose gap is large (tally_gap_is_big) */
     struct step_names *names; /* borrowed, shared with other modes */
 };
 

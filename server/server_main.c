@@ -8,15 +8,15 @@
 #include "curl_loop.h"
 #include "db.h"
 #include "evloop.h"
-#include "flight.h"
 #include "exec_async.h"
 #include "exec_blocking.h"
 #include "exec_threads.h"
 #include "executor.h"
+#include "flight.h"
 #include "http_front.h"
+#include "httpd.h"
 #include "kitchen_client.h"
 #include "list.h"
-#include "httpd.h"
 #include "log.h"
 #include "params.h"
 #include "pgpool.h"
@@ -124,8 +124,8 @@ static void on_signal(struct evloop *loop, int signo, void *arg)
         return;
     }
     s->stopping = 1;
-    log_info("signal %d: no new orders; waiting up to %ld ms for %d in flight (a second signal ends them now)",
-             signo, s->drain_timeout_ms, front_inflight(s->front));
+    log_info("signal %d: no new orders; waiting up to %ld ms for %d in flight (a second signal ends them now)", signo,
+             s->drain_timeout_ms, front_inflight(s->front));
     httpd_quiesce(s->httpd);
     front_drain(s->front, s->drain_timeout_ms, on_drained, s);
     if (evloop_timer_start(loop, &s->close_timer, (int64_t)s->drain_timeout_ms * NS_PER_MS) != 0)
@@ -198,18 +198,19 @@ static int parse_settings(struct settings *st, int argc, char **argv)
         {"no-trace", "NO_TRACE", OPT_FLAG, &st->no_trace, 0, 1, "turn the flight recorder (GET /trace) off"},
     };
     char err[300];
-    int rc = config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
-                          "usage: coffee-server [options]\n"
-                          "Makes coffee with blocking calls (on a pool of worker threads, or a thread per order\n"
-                          "with a 256 KiB stack: --threads-stack-kb) or with non-blocking I/O on one event loop.\n"
-                          "Endpoints: /make-coffee?mode=blocking|async|naive|mixed|threads|offload[&scale=S],\n"
-                          "           /compare[?modes=M1,M2,...][&scale=S], /rush?modes=M1[,M2...]&customers=N[&scale=S],\n"
-                          "           /orders/{id}, /stats, /metrics, /trace[?seconds=S], /livez, /readyz\n"
-                          "Every wait is bounded: a kitchen step by its planned time plus --step-timeout-ms, a\n"
-                          "database connection by --db-wait-ms, a row's statements by --db-timeout-ms, a brew\n"
-                          "like a step; SIGTERM drains for --drain-timeout-ms, then cancels, and ends in at most\n"
-                          "2 s more whatever the dependencies do; a second SIGTERM ends at once.",
-                          err, sizeof err);
+    int rc =
+        config_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
+                     "usage: coffee-server [options]\n"
+                     "Makes coffee with blocking calls (on a pool of worker threads, or a thread per order\n"
+                     "with a 256 KiB stack: --threads-stack-kb) or with non-blocking I/O on one event loop.\n"
+                     "Endpoints: /make-coffee?mode=blocking|async|naive|mixed|threads|offload[&scale=S],\n"
+                     "           /compare[?modes=M1,M2,...][&scale=S], /rush?modes=M1[,M2...]&customers=N[&scale=S],\n"
+                     "           /orders/{id}, /stats, /metrics, /trace[?seconds=S], /livez, /readyz\n"
+                     "Every wait is bounded: a kitchen step by its planned time plus --step-timeout-ms, a\n"
+                     "database connection by --db-wait-ms, a row's statements by --db-timeout-ms, a brew\n"
+                     "like a step; SIGTERM drains for --drain-timeout-ms, then cancels, and ends in at most\n"
+                     "2 s more whatever the dependencies do; a second SIGTERM ends at once.",
+                     err, sizeof err);
     if (rc == CONFIG_ERROR)
         fprintf(stderr, "coffee-server: %s\n", err);
     return rc;
@@ -277,8 +278,8 @@ int main(int argc, char **argv)
                    st.threads_db_pool + st.offload_threads + 64;
     int nofile = proc_raise_nofile(want_fds);
     if (nofile < want_fds)
-        log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it",
-                 nofile, want_fds);
+        log_warn("file descriptor limit is %d (wanted %d): lower --max-inflight/--max-connections or raise it", nofile,
+                 want_fds);
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
         log_error("curl_global_init failed");
         return 1;
@@ -302,8 +303,10 @@ int main(int argc, char **argv)
     /* How long an order's row may stay running beyond the steps' planned
      * time: each executor says so of its own (executor.h); every row gets
      * the largest. */
-    struct executor_limits limits = {.step_slack_ms = st.step_slack_ms, .db_wait_ms = st.db_wait_ms,
-                                     .db_timeout_ms = st.db_timeout_ms, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
+    struct executor_limits limits = {.step_slack_ms = st.step_slack_ms,
+                                     .db_wait_ms = st.db_wait_ms,
+                                     .db_timeout_ms = st.db_timeout_ms,
+                                     .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
     double row_budget_ms = executor_row_budget_ms(&limits);
     struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {
@@ -356,8 +359,8 @@ int main(int argc, char **argv)
     };
     pool = pgpool_new(srv.loop, db, &popt);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections, kc_setup);
-    struct exec_async_options aopt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
-                                      .row_budget_ms = row_budget_ms};
+    struct exec_async_options aopt = {
+        .step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms, .row_budget_ms = row_budget_ms};
     /* The async executor's services, the real ones: a brew service per
      * brew kind that an async mode names (wf_modes[].brew). */
     store = pool ? store_pgpool_new(srv.loop, pool) : NULL;
@@ -379,12 +382,14 @@ int main(int argc, char **argv)
         log_error("out of memory");
         goto out;
     }
-    struct exec_blocking_options bopt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
-                                         .row_budget_ms = row_budget_ms, .workers = st.workers};
+    struct exec_blocking_options bopt = {.step_slack_ms = st.step_slack_ms,
+                                         .db_timeout_ms = st.db_timeout_ms,
+                                         .row_budget_ms = row_budget_ms,
+                                         .workers = st.workers};
     /* The blocking executor's services, the real ones: per worker an easy
      * handle and a PGconn. */
-    struct worker_io_config wcfg = {.kitchen_url = kitchen, .db = db, .wd = wd,
-                                    .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
+    struct worker_io_config wcfg = {
+        .kitchen_url = kitchen, .db = db, .wd = wd, .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
     struct blocking_io wio = worker_io(&wcfg);
     blocking = exec_blocking_new(srv.loop, &wio, &bopt, err, sizeof err);
     if (!blocking) {
@@ -402,9 +407,12 @@ int main(int argc, char **argv)
     tcfg.pool = threads_pool;
     tcfg.pool_wait_ms = st.db_wait_ms;
     struct blocking_io tio = worker_io(&tcfg);
-    struct exec_threads_options topt = {.step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms,
-                                        .row_budget_ms = row_budget_ms, .max_threads = st.max_threads,
-                                        .stack_kb = st.threads_stack_kb, .join_wait_ms = 5000};
+    struct exec_threads_options topt = {.step_slack_ms = st.step_slack_ms,
+                                        .db_timeout_ms = st.db_timeout_ms,
+                                        .row_budget_ms = row_budget_ms,
+                                        .max_threads = st.max_threads,
+                                        .stack_kb = st.threads_stack_kb,
+                                        .join_wait_ms = 5000};
     threads = exec_threads_new(srv.loop, &tio, threads_pool, &topt, err, sizeof err);
     if (!threads) {
         log_error("%s", err);
@@ -418,9 +426,13 @@ int main(int argc, char **argv)
         log_error("out of memory");
         goto out;
     }
-    struct front_options fopt = {.kitchen_url = kitchen, .default_scale = st.scale,
-                                 .max_inflight = st.max_inflight, .max_mixed = st.max_mixed, .modes = modes,
-                                 .instance = st.instance, .recipes = recipes};
+    struct front_options fopt = {.kitchen_url = kitchen,
+                                 .default_scale = st.scale,
+                                 .max_inflight = st.max_inflight,
+                                 .max_mixed = st.max_mixed,
+                                 .modes = modes,
+                                 .instance = st.instance,
+                                 .recipes = recipes};
     struct executor execs[EXEC_KINDS] = {[EXEC_BLOCKING] = {exec_executors[EXEC_BLOCKING], blocking},
                                          [EXEC_ASYNC] = {exec_executors[EXEC_ASYNC], async},
                                          [EXEC_THREADS] = {exec_executors[EXEC_THREADS], threads}};
@@ -457,7 +469,7 @@ out:
     if (srv.loop)
         evloop_timer_stop(srv.loop, &srv.close_timer);
     httpd_free(srv.httpd);
-    exec_blocking_free(blocking); /* joins the workers */
+    exec_blocking_free(blocking);       /* joins the workers */
     if (exec_threads_free(threads) > 0) /* they still post to the loop: end now, freeing nothing */
         return rc;
     sync_pool_free(threads_pool);

@@ -139,7 +139,10 @@ int child_stop_within(struct child *c, int sig, int timeout_ms, double *ms)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int child_stop(struct child *c, int timeout_s) { return child_stop_within(c, SIGTERM, timeout_s * 1000, NULL); }
+int child_stop(struct child *c, int timeout_s)
+{
+    return child_stop_within(c, SIGTERM, timeout_s * 1000, NULL);
+}
 
 /* The number after "field:" in /proc/PID/status (e.g. "Threads"), or -1. */
 static long proc_status(const struct child *c, const char *field)
@@ -160,7 +163,10 @@ static long proc_status(const struct child *c, const char *field)
     return v;
 }
 
-int child_threads(const struct child *c) { return (int)proc_status(c, "Threads"); }
+int child_threads(const struct child *c)
+{
+    return (int)proc_status(c, "Threads");
+}
 
 const char *const *harness_kitchen_args;
 const char *harness_server_log;
@@ -178,7 +184,9 @@ int http_keepalive(const char *first, const char *second)
         return -1;
     long status[2] = {0, 0}, connects = -1;
     int rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard) == CURLE_OK &&
-                     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L) == CURLE_OK ? 0 : -1;
+                     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L) == CURLE_OK
+                 ? 0
+                 : -1;
     const char *urls[2] = {first, second};
     for (int i = 0; rc == 0 && i < 2; i++) {
         if (curl_easy_setopt(e, CURLOPT_URL, urls[i]) != CURLE_OK || curl_easy_perform(e) != CURLE_OK)
@@ -207,11 +215,20 @@ int http_batch_start(struct http_batch *b)
     return pthread_create(&b->thread, NULL, batch_main, b) == 0 ? 0 : -1;
 }
 
-void http_batch_wait(struct http_batch *b) { pthread_join(b->thread, NULL); }
+void http_batch_wait(struct http_batch *b)
+{
+    pthread_join(b->thread, NULL);
+}
 
-double harness_slack(double ms) { return ms * harness_slowdown(); }
+double harness_slack(double ms)
+{
+    return ms * harness_slowdown();
+}
 
-long child_rss_kb(const struct child *c) { return proc_status(c, "VmRSS"); }
+long child_rss_kb(const struct child *c)
+{
+    return proc_status(c, "VmRSS");
+}
 
 int child_fds(const struct child *c)
 {
@@ -248,8 +265,8 @@ int server_start(struct child *server, const struct child *kitchen, const char *
         long status;
         json_t *j = http_get_json(url, &status);
         json_t *pool = json_object_get(j, "db_pool");
-        int ok = status == 200 &&
-                 json_integer_value(json_object_get(pool, "connected")) == json_integer_value(json_object_get(pool, "size"));
+        int ok = status == 200 && json_integer_value(json_object_get(pool, "connected")) ==
+                                      json_integer_value(json_object_get(pool, "size"));
         json_decref(j);
         if (ok)
             return 0;
@@ -366,7 +383,10 @@ int http_request(const char *method, const char *url, struct http_result *r)
     return code == CURLE_OK ? 0 : -1;
 }
 
-int http_get(const char *url, struct http_result *r) { return http_request("GET", url, r); }
+int http_get(const char *url, struct http_result *r)
+{
+    return http_request("GET", url, r);
+}
 
 int http_post(const char *url, const char *body, size_t len, struct http_result *r)
 {
@@ -619,8 +639,7 @@ int db_cluster_signal(int postmaster, int sig)
     return 0;
 }
 
-int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
-                 const struct harness_test *tests)
+int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown, const struct harness_test *tests)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
@@ -679,7 +698,10 @@ double jnum(const json_t *obj, const char *key)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-const char *jstr(const json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
+const char *jstr(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
 
 json_t *jstep(const json_t *order, const char *name)
 {

@@ -143,8 +143,7 @@ struct harness_test {
 };
 /* Registers one suite with tests (ending in {NULL, NULL}), runs it and
  * returns the process exit code: 0 only if every test ran and passed. */
-int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown,
-                 const struct harness_test *tests);
+int harness_main(const char *suite, CU_InitializeFunc setup, CU_CleanupFunc teardown, const struct harness_test *tests);
 
 /* Runs fn(arg) in a forked child (stderr silenced): 1 if it aborted
  * (SIGABRT: a failed CHECK), 0 if it returned, -1 if fork failed. For the

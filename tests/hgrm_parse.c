@@ -10,8 +10,8 @@ int hgrm_parse(FILE *f, struct hgrm *g)
     char line[256], a[32], b[32], c[32], d[32];
     memset(g, 0, sizeof *g);
     rewind(f);
-    if (!fgets(line, sizeof line, f) || sscanf(line, "%31s %31s %31s %31s", a, b, c, d) != 4 ||
-        strcmp(a, "Value") || strcmp(b, "Percentile") || strcmp(c, "TotalCount") || strcmp(d, "1/(1-Percentile)"))
+    if (!fgets(line, sizeof line, f) || sscanf(line, "%31s %31s %31s %31s", a, b, c, d) != 4 || strcmp(a, "Value") ||
+        strcmp(b, "Percentile") || strcmp(c, "TotalCount") || strcmp(d, "1/(1-Percentile)"))
         return -1;
     if (!fgets(line, sizeof line, f) || strcmp(line, "\n") != 0)
         return -1;

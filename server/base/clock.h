@@ -13,6 +13,9 @@ int64_t clock_mono_ns(void);
 /* CLOCK_REALTIME in seconds since the epoch, with sub-second precision. */
 double clock_wall_s(void);
 
-static inline double ns_to_ms(int64_t ns) { return (double)ns / 1e6; }
+static inline double ns_to_ms(int64_t ns)
+{
+    return (double)ns / 1e6;
+}
 
 #endif

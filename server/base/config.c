@@ -145,8 +145,8 @@ void config_usage(FILE *out, const char *usage_head, const struct opt *opts, siz
         char def[128], flag[64];
         format_value(&opts[i], def, sizeof def);
         snprintf(flag, sizeof flag, "--%s%s", opts[i].name, opts[i].type == OPT_FLAG ? "" : " V");
-        fprintf(out, "  %-24s %s\n  %-24s [%s%sdefault: %s]\n", flag, opts[i].help, "",
-                opts[i].env ? opts[i].env : "", opts[i].env ? ", " : "", def);
+        fprintf(out, "  %-24s %s\n  %-24s [%s%sdefault: %s]\n", flag, opts[i].help, "", opts[i].env ? opts[i].env : "",
+                opts[i].env ? ", " : "", def);
     }
     fprintf(out, "  %-24s %s\n", "--help", "show this help and exit");
 }

@@ -25,16 +25,16 @@ struct opt {
 
 enum {
     CONFIG_OK = 0,
-    CONFIG_HELP = 1,   /* --help was given; usage already printed (not an
-                          error: the one positive value, named here) */
-    CONFIG_ERROR = -1  /* message in err */
+    CONFIG_HELP = 1,  /* --help was given; usage already printed (not an
+                         error: the one positive value, named here) */
+    CONFIG_ERROR = -1 /* message in err */
 };
 
 /* Applies the environment, then argv, to the destinations. Returns one of
  * CONFIG_*. Unknown flags, missing values, bad numbers and stray arguments
  * are errors. */
-int config_parse(const struct opt *opts, size_t nopts, int argc, char **argv, const char *usage_head,
-                 char *err, size_t errlen);
+int config_parse(const struct opt *opts, size_t nopts, int argc, char **argv, const char *usage_head, char *err,
+                 size_t errlen);
 /* Prints usage_head and one line per option, with its current value as the
  * default (call before parsing for the true defaults). */
 void config_usage(FILE *out, const char *usage_head, const struct opt *opts, size_t nopts);

@@ -7,15 +7,21 @@
 #include <stddef.h>
 
 /* The struct that holds member ptr (a pointer to its field `member`). */
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct list_node {
     struct list_node *prev, *next;
 };
 
 /* An empty list, or a node that is on no list, points at itself. */
-static inline void list_init(struct list_node *n) { n->prev = n->next = n; }
-static inline int list_empty(const struct list_node *head) { return head->next == head; }
+static inline void list_init(struct list_node *n)
+{
+    n->prev = n->next = n;
+}
+static inline int list_empty(const struct list_node *head)
+{
+    return head->next == head;
+}
 
 static inline void list_push_back(struct list_node *head, struct list_node *n)
 {

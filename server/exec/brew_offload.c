@@ -10,9 +10,9 @@
 
 #include "clock.h"
 #include "db.h"
-#include "flight.h"
 #include "evloop.h"
 #include "executor.h"
+#include "flight.h"
 #include "order.h"
 #include "procstat.h"
 

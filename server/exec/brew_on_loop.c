@@ -73,7 +73,8 @@ static void brew_start(void *ctx, struct io_req *r, const struct order *o, int s
         io_later_fail(&b->later, r, OERR_INTERNAL, "out of memory");
         return;
     }
-    *lb = (struct loop_brew){.b = b, .req = r, .task = {.fn = run_brew}, .timeout_ms = timeout_ms, .o = o, .step = step};
+    *lb =
+        (struct loop_brew){.b = b, .req = r, .task = {.fn = run_brew}, .timeout_ms = timeout_ms, .o = o, .step = step};
     if (db_stmt_brew(&lb->st, o, step) != 0) /* as the pool's brew: the database rejects it */
         lb->st = (struct db_stmt){.what = "brew", .sql = "SELECT brew_coffee(NULL, NULL, NULL)"};
     r->impl = lb;

@@ -159,8 +159,7 @@ struct db_config *db_config_new(const char *database_url, long statement_timeout
     if (!find_param(c, "application_name") && add_param(c, &n, &off, cap, "application_name", "coffee-server"))
         goto too_long;
     /* GSSAPI negotiation can stall a connect; this demo never uses it. */
-    if (!find_param(c, "gssencmode") && !getenv("PGGSSENCMODE") &&
-        add_param(c, &n, &off, cap, "gssencmode", "disable"))
+    if (!find_param(c, "gssencmode") && !getenv("PGGSSENCMODE") && add_param(c, &n, &off, cap, "gssencmode", "disable"))
         goto too_long;
     const char *host = find_param(c, "host");
     if (!host)
@@ -257,8 +256,8 @@ static int put(char *buf, size_t len, size_t *off, char c)
     return 0;
 }
 
-int db_ingredients_literal(const struct recipe *r, const struct step_def *step, const char *const results[],
-                           char *buf, size_t len)
+int db_ingredients_literal(const struct recipe *r, const struct step_def *step, const char *const results[], char *buf,
+                           size_t len)
 {
     size_t off = 0;
     int first = 1;
@@ -399,7 +398,10 @@ void db_stmt_stats(struct db_stmt *st, const char *since)
     st->values[0] = since;
 }
 
-void db_stmt_ping(struct db_stmt *st) { stmt_init(st, "ping", "SELECT 1", 0); }
+void db_stmt_ping(struct db_stmt *st)
+{
+    stmt_init(st, "ping", "SELECT 1", 0);
+}
 
 void db_stmt_sweep(struct db_stmt *st)
 {
@@ -447,7 +449,10 @@ int db_result_id(const PGresult *r, int64_t *id)
 
 /* ---- blocking connections ---------------------------------------------- */
 
-int db_sync_ok(const struct db_sync *d) { return d->conn && PQstatus(d->conn) == CONNECTION_OK; }
+int db_sync_ok(const struct db_sync *d)
+{
+    return d->conn && PQstatus(d->conn) == CONNECTION_OK;
+}
 
 void db_sync_close(struct db_sync *d)
 {
@@ -507,7 +512,9 @@ int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
     db_setup_done((void *)d->config, ok, NULL);
     if (!ok)
         snprintf(err, errlen, "cannot set up the database connection: %s",
-                 fired ? "no answer within the connect timeout" : r ? PQresultErrorMessage(r) : PQerrorMessage(d->conn));
+                 fired ? "no answer within the connect timeout"
+                 : r   ? PQresultErrorMessage(r)
+                       : PQerrorMessage(d->conn));
     err[strcspn(err, "\n")] = '\0';
     PQclear(r);
     if (!ok)
@@ -515,8 +522,7 @@ int db_sync_ensure(struct db_sync *d, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
-PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_ms, int *kind, char *err,
-                      size_t errlen)
+PGresult *db_sync_run(struct db_sync *d, const struct db_stmt *st, long timeout_ms, int *kind, char *err, size_t errlen)
 {
     if (!db_sync_ok(d)) {
         *kind = OERR_DB;

@@ -47,8 +47,8 @@ const char *db_schema_sql(void);
  * result or NULL when it has none. Returns 0 or -1 if it does not fit. */
 struct recipe;
 struct step_def;
-int db_ingredients_literal(const struct recipe *r, const struct step_def *step, const char *const results[],
-                           char *buf, size_t len);
+int db_ingredients_literal(const struct recipe *r, const struct step_def *step, const char *const results[], char *buf,
+                           size_t len);
 /* INSERT the order's row (status running); returns its id. The row's
  * deadline is budget_ms from now: past it, a row still running belongs to
  * a server that died, and db_stmt_sweep fails it. */

@@ -51,8 +51,8 @@ struct aorder {
     struct list_node link; /* on ex->orders while running */
     struct order *o;
     enum ao_state state;
-    struct io_req row; /* the row's insert or finish */
-    int finish_sent;   /* times the finish went out */
+    struct io_req row;    /* the row's insert or finish */
+    int finish_sent;      /* times the finish went out */
     struct astep steps[]; /* one per step of the order's recipe */
 };
 
@@ -61,8 +61,8 @@ struct exec_async {
     struct exec_async_services svc;
     struct exec_async_options opt;
     struct list_node orders; /* running aorders */
-    int aborting; /* exec_async_abort_all was called: nothing waits any more */
-    int db_peak;  /* the most store connections busy, as sampled by stats */
+    int aborting;            /* exec_async_abort_all was called: nothing waits any more */
+    int db_peak;             /* the most store connections busy, as sampled by stats */
 };
 
 /* The order's states in sequence; any may end at once (a failed insert,
@@ -70,8 +70,7 @@ struct exec_async {
 static void ao_set_state(struct aorder *ao, enum ao_state next)
 {
     CHECK(ao->state != AO_ENDED && (next == ao->state + 1 || next == AO_ENDED));
-    log_debug("order %lld (async): %s -> %s", (long long)ao->o->id, ao_state_names[ao->state],
-              ao_state_names[next]);
+    log_debug("order %lld (async): %s -> %s", (long long)ao->o->id, ao_state_names[ao->state], ao_state_names[next]);
     ao->state = next;
 }
 
@@ -210,8 +209,8 @@ static void start_step(struct aorder *ao, int i)
     order_step_start(ao->o, i, clock_mono_ns());
     s->inflight = 1;
     if (d->io == IO_HTTP) {
-        struct kitchen_args a = {.step = d, .scale = ao->o->scale, .timeout_ms = limit_ms,
-                                 .traceparent = ao->o->traceparent};
+        struct kitchen_args a = {
+            .step = d, .scale = ao->o->scale, .timeout_ms = limit_ms, .traceparent = ao->o->traceparent};
         s->io.done = on_kitchen_done;
         ex->svc.kitchen.start(ex->svc.kitchen.ctx, &s->io, &a);
         return;
@@ -324,8 +323,12 @@ void exec_async_stats(struct exec_async *ex, struct executor_stats *out)
      * front's work on the loop is counted here, for every mode). */
     struct thread_usage u = {0};
     (void)thread_usage_self(&u);
-    *out = (struct executor_stats){.db_connections = busy, .db_connections_peak = ex->db_peak, .threads = 1,
-                                   .threads_peak = 1, .context_switches = u.context_switches, .cpu_ns = u.cpu_ns};
+    *out = (struct executor_stats){.db_connections = busy,
+                                   .db_connections_peak = ex->db_peak,
+                                   .threads = 1,
+                                   .threads_peak = 1,
+                                   .context_switches = u.context_switches,
+                                   .cpu_ns = u.cpu_ns};
     /* And the threads its brew services keep (offload's pool). */
     for (int k = 0; k < BREW_KINDS; k++)
         if (ex->svc.brew[k].stats)
@@ -357,12 +360,27 @@ struct exec_async *exec_async_new(struct evloop *loop, const struct exec_async_s
     return ex;
 }
 
-void exec_async_free(struct exec_async *ex) { free(ex); }
+void exec_async_free(struct exec_async *ex)
+{
+    free(ex);
+}
 
-static void ops_submit(void *ex, struct order *o) { exec_async_submit(ex, o); }
-static void ops_cancel_all(void *ex) { exec_async_cancel_all(ex); }
-static void ops_abort_all(void *ex) { exec_async_abort_all(ex); }
-static void ops_stats(void *ex, struct executor_stats *out) { exec_async_stats(ex, out); }
+static void ops_submit(void *ex, struct order *o)
+{
+    exec_async_submit(ex, o);
+}
+static void ops_cancel_all(void *ex)
+{
+    exec_async_cancel_all(ex);
+}
+static void ops_abort_all(void *ex)
+{
+    exec_async_abort_all(ex);
+}
+static void ops_stats(void *ex, struct executor_stats *out)
+{
+    exec_async_stats(ex, out);
+}
 
 const struct executor_ops exec_async_ops = {
     .name = "async",

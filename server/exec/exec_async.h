@@ -36,8 +36,8 @@ struct exec_async_services {
 };
 
 struct exec_async_options {
-    long step_slack_ms; /* a step fails with a timeout this long after its planned duration */
-    long db_timeout_ms; /* bound on the row's INSERT and UPDATE once sent */
+    long step_slack_ms;   /* a step fails with a timeout this long after its planned duration */
+    long db_timeout_ms;   /* bound on the row's INSERT and UPDATE once sent */
     double row_budget_ms; /* the row's deadline, beyond the steps' planned time and slack */
 };
 

@@ -26,7 +26,7 @@ struct worker {
     int index;
     pthread_t thread;
     int started;
-    void *io; /* its services' context */
+    void *io;                  /* its services' context */
     struct thread_usage usage; /* its thread's, after its last order (guarded by the lock) */
 };
 
@@ -52,8 +52,11 @@ static void run_order(struct worker *w, struct order *o)
 {
     struct exec_blocking *ex = w->ex;
     o->queued_ns += clock_mono_ns() - o->arrived_ns; /* waited for a worker */
-    struct order_runner r = {.io = &ex->io, .w = w->io, .cancelling = &ex->cancelling,
-                             .step_slack_ms = ex->opt.step_slack_ms, .db_timeout_ms = ex->opt.db_timeout_ms,
+    struct order_runner r = {.io = &ex->io,
+                             .w = w->io,
+                             .cancelling = &ex->cancelling,
+                             .step_slack_ms = ex->opt.step_slack_ms,
+                             .db_timeout_ms = ex->opt.db_timeout_ms,
                              .row_budget_ms = ex->opt.row_budget_ms};
     order_run_blocking(&r, o);
 }
@@ -230,10 +233,22 @@ void exec_blocking_free(struct exec_blocking *ex)
     free(ex);
 }
 
-static void ops_submit(void *ex, struct order *o) { exec_blocking_submit(ex, o); }
-static void ops_cancel_all(void *ex) { exec_blocking_cancel_all(ex); }
-static void ops_abort_all(void *ex) { exec_blocking_abort_all(ex); }
-static void ops_stats(void *ex, struct executor_stats *out) { exec_blocking_stats(ex, out); }
+static void ops_submit(void *ex, struct order *o)
+{
+    exec_blocking_submit(ex, o);
+}
+static void ops_cancel_all(void *ex)
+{
+    exec_blocking_cancel_all(ex);
+}
+static void ops_abort_all(void *ex)
+{
+    exec_blocking_abort_all(ex);
+}
+static void ops_stats(void *ex, struct executor_stats *out)
+{
+    exec_blocking_stats(ex, out);
+}
 
 const struct executor_ops exec_blocking_ops = {
     .name = "blocking",

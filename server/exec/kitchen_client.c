@@ -191,7 +191,10 @@ void kc_call_start(struct curl_loop *cl, struct kc_call *c, const struct kc_call
     curl_loop_start(cl, &c->http, prepare_call, &cs);
 }
 
-void kc_call_abandon(struct curl_loop *cl, struct kc_call *c) { curl_loop_abandon(cl, &c->http); }
+void kc_call_abandon(struct curl_loop *cl, struct kc_call *c)
+{
+    curl_loop_abandon(cl, &c->http);
+}
 
 /* ---- the kitchen service ---------------------------------------------------- */
 
@@ -229,8 +232,11 @@ static void service_start(void *ctx, struct io_req *r, const struct kitchen_args
     k->req = r;
     k->call.cb = on_service_call_done;
     r->impl = k;
-    struct kc_call_args ca = {.kitchen_url = ks->kitchen_url, .step = a->step, .scale = a->scale,
-                              .timeout_ms = a->timeout_ms, .traceparent = a->traceparent};
+    struct kc_call_args ca = {.kitchen_url = ks->kitchen_url,
+                              .step = a->step,
+                              .scale = a->scale,
+                              .timeout_ms = a->timeout_ms,
+                              .traceparent = a->traceparent};
     kc_call_start(ks->cl, &k->call, &ca);
 }
 
@@ -258,7 +264,10 @@ struct kc_service *kc_service_new(struct evloop *loop, struct curl_loop *cl, con
     return ks;
 }
 
-void kc_service_free(struct kc_service *ks) { free(ks); }
+void kc_service_free(struct kc_service *ks)
+{
+    free(ks);
+}
 
 struct kitchen_service kc_service(struct kc_service *ks)
 {

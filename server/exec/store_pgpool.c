@@ -145,12 +145,18 @@ struct store_pgpool *store_pgpool_new(struct evloop *loop, struct pgpool *pool)
     return sp;
 }
 
-void store_pgpool_free(struct store_pgpool *sp) { free(sp); }
+void store_pgpool_free(struct store_pgpool *sp)
+{
+    free(sp);
+}
 
 struct order_store store_pgpool_store(struct store_pgpool *sp)
 {
-    return (struct order_store){.insert = store_insert, .finish = store_finish, .abandon = call_abandon,
-                                .connections_busy = connections_busy, .ctx = sp};
+    return (struct order_store){.insert = store_insert,
+                                .finish = store_finish,
+                                .abandon = call_abandon,
+                                .connections_busy = connections_busy,
+                                .ctx = sp};
 }
 
 struct brew_service store_pgpool_brew(struct store_pgpool *sp)

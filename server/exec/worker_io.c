@@ -184,7 +184,13 @@ static void abort_all(void *ctx)
 
 struct blocking_io worker_io(const struct worker_io_config *cfg)
 {
-    return (struct blocking_io){.worker_new = worker_new, .worker_free = worker_free,
-                                .kitchen = kitchen_call, .insert = insert, .brew = brew, .finish = finish,
-                                .abort = abort_all, .ctx = (void *)cfg, .connect = cfg->pool ? NULL : worker_connect};
+    return (struct blocking_io){.worker_new = worker_new,
+                                .worker_free = worker_free,
+                                .kitchen = kitchen_call,
+                                .insert = insert,
+                                .brew = brew,
+                                .finish = finish,
+                                .abort = abort_all,
+                                .ctx = (void *)cfg,
+                                .connect = cfg->pool ? NULL : worker_connect};
 }

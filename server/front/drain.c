@@ -9,7 +9,10 @@
 
 static const char *const drain_state_names[] = {"serving", "waiting", "cancelled", "aborted", "closed"};
 
-const char *drain_state_name(enum drain_state s) { return drain_state_names[s]; }
+const char *drain_state_name(enum drain_state s)
+{
+    return drain_state_names[s];
+}
 
 /* serving -> waiting -> cancelled -> aborted, each but serving -> closed;
  * waiting -> aborted too (a second signal). Closed is final. */
@@ -62,11 +65,14 @@ static void on_timeout(struct evloop *loop, struct ev_timer *t)
 
 void drain_init(struct drain *d, struct evloop *loop, long grace_ms, const struct drain_hooks *hooks)
 {
-    *d = (struct drain){.state = DRAIN_SERVING, .loop = loop, .grace_ms = grace_ms, .hooks = *hooks,
-                        .timer = {.cb = on_timeout}};
+    *d = (struct drain){
+        .state = DRAIN_SERVING, .loop = loop, .grace_ms = grace_ms, .hooks = *hooks, .timer = {.cb = on_timeout}};
 }
 
-void drain_release(struct drain *d) { evloop_timer_stop(d->loop, &d->timer); }
+void drain_release(struct drain *d)
+{
+    evloop_timer_stop(d->loop, &d->timer);
+}
 
 void drain_start(struct drain *d, long timeout_ms, void (*done)(void *), void *arg)
 {

@@ -45,7 +45,13 @@ void drain_idle(struct drain *d);
 /* Waits for nothing any more (hooks.abort), unless closed already. */
 void drain_abort(struct drain *d);
 const char *drain_state_name(enum drain_state s);
-static inline int drain_taking_orders(const struct drain *d) { return d->state == DRAIN_SERVING; }
-static inline int drain_closed(const struct drain *d) { return d->state == DRAIN_CLOSED; }
+static inline int drain_taking_orders(const struct drain *d)
+{
+    return d->state == DRAIN_SERVING;
+}
+static inline int drain_closed(const struct drain *d)
+{
+    return d->state == DRAIN_CLOSED;
+}
 
 #endif

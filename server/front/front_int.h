@@ -28,8 +28,8 @@ struct req {
     int pending;                        /* work still running */
     int norders;                        /* REQ_ORDER: 1; REQ_COMPARE: 2 or more */
     struct order *orders[WF_MAX_MODES]; /* one per mode, in the asked order */
-    struct probe probe; /* REQ_LOOKUP, REQ_STATS, REQ_READY */
-    unsigned status; /* the answer, once pending is 0 */
+    struct probe probe;                 /* REQ_LOOKUP, REQ_STATS, REQ_READY */
+    unsigned status;                    /* the answer, once pending is 0 */
     char *body;
 };
 
@@ -41,9 +41,9 @@ struct front {
     struct executor execs[EXEC_KINDS];
     struct metrics *metrics;
     struct front_options opt;
-    int inflight; /* orders */
-    int mixed;    /* of which mixed (each freezes the loop once) */
-    int nreqs;    /* struct req alive */
+    int inflight;       /* orders */
+    int mixed;          /* of which mixed (each freezes the loop once) */
+    int nreqs;          /* struct req alive */
     struct drain drain; /* serving, draining, ..., closed */
 };
 

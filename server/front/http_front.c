@@ -19,7 +19,6 @@
 #include "list.h"
 #include "log.h"
 #include "metrics.h"
-#include "trace_route.h"
 #include "order.h"
 #include "order_log.h"
 #include "params.h"
@@ -30,6 +29,7 @@
 #include "report.h"
 #include "rush.h"
 #include "trace.h"
+#include "trace_route.h"
 #include "web.h"
 #include "workflow_json.h"
 
@@ -68,7 +68,10 @@ void req_answer(struct req *r, unsigned status, char *body)
     httpd_resume(r->f->httpd, r->conn);
 }
 
-char *error_body(const char *msg) { return httpd_error_json(msg); }
+char *error_body(const char *msg)
+{
+    return httpd_error_json(msg);
+}
 
 static void check_drained(struct front *f)
 {
@@ -136,14 +139,20 @@ void front_submit(struct front *f, struct order *o)
     x->ops->submit(x->ex, o);
 }
 
-const struct executor *front_executor(const struct front *f, int mode) { return &f->execs[wf_modes[mode].exec]; }
+const struct executor *front_executor(const struct front *f, int mode)
+{
+    return &f->execs[wf_modes[mode].exec];
+}
 
 void front_gauges(struct front *f, struct metrics_gauges *g)
 {
     struct pgpool_stats ps;
     pgpool_stats(f->pool, &ps);
-    *g = (struct metrics_gauges){.pool_size = ps.size, .pool_connected = ps.connected, .pool_busy = ps.busy,
-                                 .pool_waiting = ps.waiting, .threads = procstat_threads()};
+    *g = (struct metrics_gauges){.pool_size = ps.size,
+                                 .pool_connected = ps.connected,
+                                 .pool_busy = ps.busy,
+                                 .pool_waiting = ps.waiting,
+                                 .threads = procstat_threads()};
     for (int k = 0; k < EXEC_KINDS; k++) {
         struct executor_stats es;
         f->execs[k].ops->stats(f->execs[k].ex, &g->exec[k]);
@@ -247,8 +256,10 @@ int front_admit(struct front *f, const int *modes, int nmodes, int each, char *w
             snprintf(why, whylen, "a mixed order is already freezing the event loop (--max-mixed %d); retry later",
                      f->opt.max_mixed);
         else /* a rush of them */
-            snprintf(why, whylen, "%d mixed orders at once would freeze the event loop %d times over "
-                     "(--max-mixed %d); ask for fewer", nmixed, nmixed, f->opt.max_mixed);
+            snprintf(why, whylen,
+                     "%d mixed orders at once would freeze the event loop %d times over "
+                     "(--max-mixed %d); ask for fewer",
+                     nmixed, nmixed, f->opt.max_mixed);
         return FRONT_LOOP_TAKEN;
     }
     return FRONT_ADMITTED;
@@ -304,8 +315,7 @@ static enum MHD_Result route_make_coffee(struct front *f, struct MHD_Connection 
     return start_orders(f, c, con_cls, &p.mode, 1, p.scale, p.recipe);
 }
 
-static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, void **con_cls,
-                                     const struct args *args)
+static enum MHD_Result route_compare(struct front *f, struct MHD_Connection *c, void **con_cls, const struct args *args)
 {
     struct compare_params p;
     char err[200];
@@ -375,9 +385,10 @@ enum MHD_Result front_handler(void *arg, struct MHD_Connection *c, const char *u
         return recipes_route(f, c, url, args.a, args.n);
     if (!strncmp(url, "/orders/", 8))
         return route_lookup(f, c, con_cls, url + 8);
-    return httpd_respond_error(c, MHD_HTTP_NOT_FOUND,
-                               "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
-                               "/stats, /workflow, /recipes, /metrics, /trace, /livez, /readyz");
+    return httpd_respond_error(
+        c, MHD_HTTP_NOT_FOUND,
+        "no such path: try / (the page), /make-coffee?mode=async, /compare, /rush, /orders/{id}, "
+        "/stats, /workflow, /recipes, /metrics, /trace, /livez, /readyz");
 }
 
 void front_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -419,7 +430,10 @@ static void abort_orders(void *arg)
         f->execs[k].ops->abort_all(f->execs[k].ex);
 }
 
-void front_abort(struct front *f) { drain_abort(&f->drain); }
+void front_abort(struct front *f)
+{
+    drain_abort(&f->drain);
+}
 
 void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *arg)
 {
@@ -427,9 +441,15 @@ void front_drain(struct front *f, long timeout_ms, void (*done)(void *), void *a
     check_drained(f);
 }
 
-int front_inflight(const struct front *f) { return f->inflight; }
+int front_inflight(const struct front *f)
+{
+    return f->inflight;
+}
 
-void front_hold(struct front *f) { f->nreqs++; }
+void front_hold(struct front *f)
+{
+    f->nreqs++;
+}
 
 void front_release(struct front *f)
 {
@@ -437,15 +457,33 @@ void front_release(struct front *f)
     check_drained(f);
 }
 
-struct evloop *front_loop(const struct front *f) { return f->loop; }
-struct httpd *front_httpd(const struct front *f) { return f->httpd; }
-double front_default_scale(const struct front *f) { return f->opt.default_scale; }
-unsigned front_modes(const struct front *f) { return f->opt.modes; }
-struct recipes *front_recipes(const struct front *f) { return f->opt.recipes; }
-int front_closing(const struct front *f) { return !drain_taking_orders(&f->drain); }
+struct evloop *front_loop(const struct front *f)
+{
+    return f->loop;
+}
+struct httpd *front_httpd(const struct front *f)
+{
+    return f->httpd;
+}
+double front_default_scale(const struct front *f)
+{
+    return f->opt.default_scale;
+}
+unsigned front_modes(const struct front *f)
+{
+    return f->opt.modes;
+}
+struct recipes *front_recipes(const struct front *f)
+{
+    return f->opt.recipes;
+}
+int front_closing(const struct front *f)
+{
+    return !drain_taking_orders(&f->drain);
+}
 
-struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
-                        const struct executor *execs, const struct front_options *opt)
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, const struct executor *execs,
+                        const struct front_options *opt)
 {
     struct front *f = calloc(1, sizeof *f);
     if (!f)
@@ -475,4 +513,7 @@ void front_free(struct front *f)
     free(f);
 }
 
-void front_attach(struct front *f, struct httpd *h) { f->httpd = h; }
+void front_attach(struct front *f, struct httpd *h)
+{
+    f->httpd = h;
+}

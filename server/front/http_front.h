@@ -21,10 +21,10 @@ struct recipes;
 struct front_options {
     const char *kitchen_url;
     double default_scale;
-    int max_inflight; /* orders in flight before a 503 */
-    int max_mixed;    /* mixed orders in flight before a 503: each freezes the loop */
-    unsigned modes;   /* bit mask of the wf_modes offered; others get 400 */
-    const char *instance; /* this replica's name, stored with each order (borrowed, outlives the front) */
+    int max_inflight;        /* orders in flight before a 503 */
+    int max_mixed;           /* mixed orders in flight before a 503: each freezes the loop */
+    unsigned modes;          /* bit mask of the wf_modes offered; others get 400 */
+    const char *instance;    /* this replica's name, stored with each order (borrowed, outlives the front) */
     struct recipes *recipes; /* the stored recipes and their routes (recipes_route.h; borrowed, outlives the front) */
 };
 
@@ -34,8 +34,8 @@ struct front_options {
 
 /* Returns new, or NULL. Everything passed is borrowed; execs[k] is the
  * executor of enum exec_kind k (executor.h), copied. */
-struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http,
-                        const struct executor *execs, const struct front_options *opt);
+struct front *front_new(struct evloop *loop, struct pgpool *pool, struct curl_loop *http, const struct executor *execs,
+                        const struct front_options *opt);
 void front_free(struct front *f);
 void front_attach(struct front *f, struct httpd *h);
 /* MHD callbacks; arg is the front. */

@@ -18,8 +18,7 @@
 #include <string.h>
 
 /* Upper bounds of the duration buckets, in seconds (+Inf is implied). */
-static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                         1, 2.5, 5, 10, 30, 60};
+static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NDUR (sizeof duration_bounds / sizeof duration_bounds[0])
 static const double lag_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 #define NLAG (sizeof lag_bounds / sizeof lag_bounds[0])
@@ -74,7 +73,10 @@ static void observe(struct histogram *h, const double *bounds, size_t nb, double
     h->sum += v;
 }
 
-struct metrics *metrics_new(void) { return calloc(1, sizeof(struct metrics)); }
+struct metrics *metrics_new(void)
+{
+    return calloc(1, sizeof(struct metrics));
+}
 
 void metrics_free(struct metrics *m)
 {
@@ -159,7 +161,10 @@ int metrics_watch_loop(struct metrics *m, struct evloop *loop)
     return 0;
 }
 
-void metrics_order_started(struct metrics *m, int mode) { m->modes[mode].inflight++; }
+void metrics_order_started(struct metrics *m, int mode)
+{
+    m->modes[mode].inflight++;
+}
 
 void metrics_order_ended(struct metrics *m, const struct order *o)
 {
@@ -181,7 +186,10 @@ void metrics_order_ended(struct metrics *m, const struct order *o)
     }
 }
 
-void metrics_order_rejected(struct metrics *m, enum metrics_reject why) { m->rejected[why]++; }
+void metrics_order_rejected(struct metrics *m, enum metrics_reject why)
+{
+    m->rejected[why]++;
+}
 
 /* ---- rendering ------------------------------------------------------------ */
 
@@ -199,7 +207,7 @@ static void histogram(struct text_buf *b, const char *name, const char *labels, 
     text_buf_put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
     text_buf_put(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", h->sum);
     text_buf_put(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
-        (unsigned long long)h->n);
+                 (unsigned long long)h->n);
 }
 
 static void render_orders(struct text_buf *b, const struct metrics *m)
@@ -208,19 +216,19 @@ static void render_orders(struct text_buf *b, const struct metrics *m)
     promtext_header(b, "coffee_orders_total", "counter", "Orders ended, by mode and status.");
     for (int i = 0; i < wf_nmodes; i++) {
         text_buf_put(b, "coffee_orders_total{mode=\"%s\",status=\"done\"} %llu\n", wf_modes[i].name,
-            (unsigned long long)m->modes[i].done);
+                     (unsigned long long)m->modes[i].done);
         text_buf_put(b, "coffee_orders_total{mode=\"%s\",status=\"failed\"} %llu\n", wf_modes[i].name,
-            (unsigned long long)m->modes[i].failed);
+                     (unsigned long long)m->modes[i].failed);
     }
     promtext_header(b, "coffee_order_errors_total", "counter", "Failed orders, by mode and what failed.");
     for (int i = 0; i < wf_nmodes; i++)
         for (size_t e = 1; e < NERRORS; e++)
-            text_buf_put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name, error_names[e],
-                (unsigned long long)m->modes[i].errors[e]);
+            text_buf_put(b, "coffee_order_errors_total{mode=\"%s\",error=\"%s\"} %llu\n", wf_modes[i].name,
+                         error_names[e], (unsigned long long)m->modes[i].errors[e]);
     promtext_header(b, "coffee_orders_rejected_total", "counter", "Orders refused with 503 before they started.");
     for (int r = 0; r < REJECT_NREASONS; r++)
         text_buf_put(b, "coffee_orders_rejected_total{reason=\"%s\"} %llu\n", reject_names[r],
-            (unsigned long long)m->rejected[r]);
+                     (unsigned long long)m->rejected[r]);
     promtext_header(b, "coffee_orders_in_flight", "gauge", "Orders running now, by mode.");
     for (int i = 0; i < wf_nmodes; i++)
         text_buf_put(b, "coffee_orders_in_flight{mode=\"%s\"} %d\n", wf_modes[i].name, m->modes[i].inflight);
@@ -231,12 +239,13 @@ static void render_orders(struct text_buf *b, const struct metrics *m)
         histogram(b, "coffee_order_duration_seconds", labels, &m->modes[i].elapsed, duration_bounds, NDUR);
     }
     promtext_header(b, "coffee_order_queued_seconds", "histogram",
-           "Time an order waited for a blocking worker or a free database connection, by mode.");
+                    "Time an order waited for a blocking worker or a free database connection, by mode.");
     for (int i = 0; i < wf_nmodes; i++) {
         snprintf(labels, sizeof labels, "mode=\"%s\"", wf_modes[i].name);
         histogram(b, "coffee_order_queued_seconds", labels, &m->modes[i].queued, duration_bounds, NDUR);
     }
-    promtext_header(b, "coffee_step_duration_seconds", "histogram", "Duration of completed steps of coffee orders (end - start), by mode and step.");
+    promtext_header(b, "coffee_step_duration_seconds", "histogram",
+                    "Duration of completed steps of coffee orders (end - start), by mode and step.");
     for (int i = 0; i < wf_nmodes; i++) {
         for (int s = 0; s < wf_coffee.nsteps; s++) {
             snprintf(labels, sizeof labels, "mode=\"%s\",step=\"%s\"", wf_modes[i].name, wf_coffee.steps[s].name);
@@ -247,7 +256,8 @@ static void render_orders(struct text_buf *b, const struct metrics *m)
 
 static void render_gauges(struct text_buf *b, const struct metrics *m, const struct metrics_gauges *g)
 {
-    promtext_header(b, "coffee_db_pool_connections", "gauge", "The async database pool: configured, open, and running a query.");
+    promtext_header(b, "coffee_db_pool_connections", "gauge",
+                    "The async database pool: configured, open, and running a query.");
     text_buf_put(b, "coffee_db_pool_connections{state=\"size\"} %d\n", g->pool_size);
     text_buf_put(b, "coffee_db_pool_connections{state=\"connected\"} %d\n", g->pool_connected);
     text_buf_put(b, "coffee_db_pool_connections{state=\"busy\"} %d\n", g->pool_busy);
@@ -270,7 +280,7 @@ static void render_gauges(struct text_buf *b, const struct metrics *m, const str
     }
 
     promtext_header(b, "coffee_loop_lag_seconds", "histogram",
-           "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
+                    "How late the event loop ran a 100 ms probe timer: time it was kept from its work.");
     histogram(b, "coffee_loop_lag_seconds", "", &m->lag, lag_bounds, NLAG);
     promtext_header(b, "coffee_loop_lag_max_seconds", "gauge", "The worst loop lag in the last 5 to 10 seconds.");
     int64_t max = m->lag_max_ns[0] > m->lag_max_ns[1] ? m->lag_max_ns[0] : m->lag_max_ns[1];

@@ -27,7 +27,7 @@ enum metrics_reject {
 struct metrics_gauges {
     int pool_size, pool_connected, pool_busy, pool_waiting;
     int workers, workers_busy, workers_queued;
-    int threads; /* of the process, or -1 */
+    int threads;                            /* of the process, or -1 */
     struct executor_stats exec[EXEC_KINDS]; /* each executor's, cost included (cost.h) */
 };
 

@@ -76,8 +76,8 @@ static int parse_recipe(const struct query_arg *args, size_t n, const char **rec
     if (found < 0)
         return -1;
     if (found && !recipe_name_ok(v)) {
-        snprintf(err, errlen, "recipe must be a name of 1 to %d letters, digits, _ or -, got '%.40s'",
-                 RECIPE_NAME_MAX, v ? v : "");
+        snprintf(err, errlen, "recipe must be a name of 1 to %d letters, digits, _ or -, got '%.40s'", RECIPE_NAME_MAX,
+                 v ? v : "");
         return -1;
     }
     *recipe = found ? v : "coffee";
@@ -111,8 +111,8 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
 
 /* Parses "m1,m2,..." (at least min of them) into modes[]/nmodes. Returns 0
  * or -1 with err; what names the need for min. */
-static int parse_mode_list(const char *list, int modes[WF_MAX_MODES], int *nmodes, int min, const char *what,
-                           char *err, size_t errlen)
+static int parse_mode_list(const char *list, int modes[WF_MAX_MODES], int *nmodes, int min, const char *what, char *err,
+                           size_t errlen)
 {
     *nmodes = 0;
     for (const char *p = list;; p++) {

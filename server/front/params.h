@@ -19,8 +19,8 @@ struct query_arg {
 
 /* One parsed /make-coffee request. */
 struct order_params {
-    int mode;     /* index into the mode table (workflow.h) */
-    double scale; /* 0..10 */
+    int mode;           /* index into the mode table (workflow.h) */
+    double scale;       /* 0..10 */
     const char *recipe; /* its name (borrowed from args): "coffee" when not given */
 };
 
@@ -35,7 +35,7 @@ int params_make_coffee(const struct query_arg *args, size_t nargs, double defaul
 /* One parsed /compare request. */
 struct compare_params {
     int modes[WF_MAX_MODES]; /* indexes into the mode table, distinct, in the asked order */
-    int nmodes;   /* 2..wf_nmodes */
+    int nmodes;              /* 2..wf_nmodes */
     double scale;
     const char *recipe; /* as for /make-coffee */
 };
@@ -55,7 +55,7 @@ struct rush_params {
     int nmodes;              /* 1..wf_nmodes */
     int customers;           /* orders per mode, 1..RUSH_MAX_CUSTOMERS */
     double scale;
-    const char *recipe;      /* as for /make-coffee */
+    const char *recipe; /* as for /make-coffee */
 };
 /* Validates /rush's arguments: modes (required, once, one or more distinct
  * known modes), customers (required, once, 1..RUSH_MAX_CUSTOMERS), scale

@@ -44,10 +44,9 @@ static void on_ready(struct probe *p)
     /* brews: how many brews may hold a connection at once (the rest are
      * kept for rows and probes): async capacity is that many over the
      * brew's time. */
-    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "status",
-                          p->ready ? "ready" : "not ready", "database", p->db_state, "kitchen", p->kitchen_state,
-                          "db_pool", "size", ps.size, "brews", ps.long_max, "connected", ps.connected, "busy",
-                          ps.busy, "waiting", ps.waiting);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}}", "status", p->ready ? "ready" : "not ready",
+                          "database", p->db_state, "kitchen", p->kitchen_state, "db_pool", "size", ps.size, "brews",
+                          ps.long_max, "connected", ps.connected, "busy", ps.busy, "waiting", ps.waiting);
     char *body = report_dumps(j);
     json_decref(j);
     req_answer(r, p->ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
@@ -55,8 +54,7 @@ static void on_ready(struct probe *p)
 
 /* A request that one probe answers: r, suspended, its probe's callback
  * set; the caller starts the probe. NULL when out of memory. */
-static struct req *probe_req(struct front *f, struct MHD_Connection *c, void **con_cls, enum req_kind kind,
-                             probe_cb cb)
+static struct req *probe_req(struct front *f, struct MHD_Connection *c, void **con_cls, enum req_kind kind, probe_cb cb)
 {
     struct req *r = req_new(f, c, kind);
     if (!r)

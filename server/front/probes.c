@@ -39,8 +39,8 @@ static void start_lookup(struct probe *p, struct pgpool *pool)
     p->pool = pool;
     p->text = NULL;
     p->pending = 1;
-    p->q = (struct pgq){.stmt = &p->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .wait_ms = PROBE_QUERY_MS,
-                        .timeout_ms = PROBE_QUERY_MS};
+    p->q = (struct pgq){
+        .stmt = &p->stmt, .cls = PGQ_SHORT, .cb = on_lookup, .wait_ms = PROBE_QUERY_MS, .timeout_ms = PROBE_QUERY_MS};
     pgpool_submit(pool, &p->q);
 }
 
@@ -108,8 +108,8 @@ void probe_ready(struct probe *p, struct pgpool *pool, struct curl_loop *curl, c
     p->text = NULL;
     p->pending = 2;
     db_stmt_ping(&p->stmt);
-    p->q = (struct pgq){.stmt = &p->stmt, .cls = PGQ_SHORT, .cb = on_ready_db, .wait_ms = PROBE_READY_MS,
-                        .timeout_ms = PROBE_READY_MS};
+    p->q = (struct pgq){
+        .stmt = &p->stmt, .cls = PGQ_SHORT, .cb = on_ready_db, .wait_ms = PROBE_READY_MS, .timeout_ms = PROBE_READY_MS};
     p->http.cb = on_ready_kitchen;
     pgpool_submit(pool, &p->q);
     curl_loop_start(curl, &p->http, prepare_livez, p);

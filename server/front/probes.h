@@ -33,10 +33,10 @@ struct probe {
     probe_cb cb;
     /* out, once cb runs */
     enum probe_outcome outcome;
-    char *text;          /* PROBE_FOUND: owned (probe_release frees it) */
-    char msg[300];       /* the look-ups' failure */
-    int ready;           /* readiness: both answered */
-    char db_state[200];  /* readiness: "ok" or what went wrong */
+    char *text;         /* PROBE_FOUND: owned (probe_release frees it) */
+    char msg[300];      /* the look-ups' failure */
+    int ready;          /* readiness: both answered */
+    char db_state[200]; /* readiness: "ok" or what went wrong */
     char kitchen_state[200];
     /* private */
     int pending;

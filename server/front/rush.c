@@ -86,7 +86,7 @@ struct rush {
     int threads_before, threads_max;
     int ticks_quiet;
     struct ev_timer tick;
-    struct rush_slot *slots;          /* [total] */
+    struct rush_slot *slots; /* [total] */
     struct rush_mode modes[WF_MAX_MODES];
     struct text_buf out; /* bytes not yet handed to MHD: out.p[off..out.len); out.oom ends the stream */
     size_t off;
@@ -117,7 +117,10 @@ static void rush_set_state(struct rush *r, enum rush_state next)
 }
 
 /* Whether MHD holds the stream (a client may read it). */
-static int stream_open(const struct rush *r) { return r->state < RUSH_CLOSED; }
+static int stream_open(const struct rush *r)
+{
+    return r->state < RUSH_CLOSED;
+}
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -173,7 +176,10 @@ static void sample(struct rush *r)
         r->threads_max = t;
 }
 
-static double round3(double v) { return round(v * 1000) / 1000; }
+static double round3(double v)
+{
+    return round(v * 1000) / 1000;
+}
 
 /* Returns new: the summary of the k-th mode. */
 static json_t *summary_json(struct rush *r, int k)
@@ -195,8 +201,10 @@ static json_t *summary_json(struct rush *r, int k)
     bad |= json_object_set_new(j, "scale", json_real(r->p.scale));
     bad |= json_object_set_new(j, "wall_ms", json_real(wall_ms));
     bad |= json_object_set_new(j, "orders_per_s", json_real(wall_ms > 0 ? round3(m->ok / (wall_ms / 1000)) : 0));
-    bad |= json_object_set_new(j, "p50_ms", json_real(round3(stats_percentile(m->elapsed_ms, (size_t)m->ended, 50, 0))));
-    bad |= json_object_set_new(j, "p99_ms", json_real(round3(stats_percentile(m->elapsed_ms, (size_t)m->ended, 99, 0))));
+    bad |=
+        json_object_set_new(j, "p50_ms", json_real(round3(stats_percentile(m->elapsed_ms, (size_t)m->ended, 50, 0))));
+    bad |=
+        json_object_set_new(j, "p99_ms", json_real(round3(stats_percentile(m->elapsed_ms, (size_t)m->ended, 99, 0))));
     bad |= json_object_set_new(j, "max_ms", json_real(round3(m->ended ? m->elapsed_ms[m->ended - 1] : 0)));
     bad |= json_object_set_new(j, "queued_mean_ms", json_real(round3(m->ended ? m->queued_sum_ms / m->ended : 0)));
     bad |= json_object_set_new(j, "queued_max_ms", json_real(round3(m->queued_max_ms)));
@@ -380,8 +388,9 @@ static json_t *start_json(struct rush *r)
             modes = NULL;
         }
     }
-    return json_pack("{s:o, s:s, s:i, s:f, s:i, s:i, s:i}", "modes", modes, "recipe", r->recipe,
-                     "customers", r->p.customers, "scale", r->p.scale, "workers", g.workers, "db_pool", g.pool_size, "threads_before", r->threads_before);
+    return json_pack("{s:o, s:s, s:i, s:f, s:i, s:i, s:i}", "modes", modes, "recipe", r->recipe, "customers",
+                     r->p.customers, "scale", r->p.scale, "workers", g.workers, "db_pool", g.pool_size,
+                     "threads_before", r->threads_before);
 }
 
 enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const struct query_arg *args, size_t nargs)
@@ -403,8 +412,8 @@ enum MHD_Result rush_route(struct front *f, struct MHD_Connection *c, const stru
     out_event(r, "start", -1, start_json(r));
     /* From here on the response owns r's stream half: destroying it (on a
      * failure below too) calls on_stream_freed. */
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE, on_read, r,
-                                                                  on_stream_freed);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE, on_read, r, on_stream_freed);
     if (!resp) {
         rush_free(r);
         return httpd_respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");

@@ -48,7 +48,7 @@ struct kreq {
     const struct appliance *app;
     int ms;
     char result[KITCHEN_RESULT_MAX + 1]; /* a task's; "" for an appliance */
-    enum kitchen_fault fault; /* as set when the request arrived */
+    enum kitchen_fault fault;            /* as set when the request arrived */
     int suspended;
     unsigned status; /* set when the answer is ready */
     struct ev_timer timer;
@@ -59,7 +59,7 @@ struct kitchen {
     struct evloop *loop;
     struct httpd *httpd;
     struct list_node waiting; /* suspended requests, timer running */
-    unsigned nrequests; /* contexts alive */
+    unsigned nrequests;       /* contexts alive */
     int shutting_down;
     int allow_fault_api;
     enum kitchen_fault faults[NAPPLIANCES];
@@ -126,9 +126,15 @@ int kitchen_set_faults(struct kitchen *k, const char *spec, char *err, size_t er
     return 0;
 }
 
-void kitchen_free(struct kitchen *k) { free(k); }
+void kitchen_free(struct kitchen *k)
+{
+    free(k);
+}
 
-void kitchen_attach(struct kitchen *k, struct httpd *h) { k->httpd = h; }
+void kitchen_attach(struct kitchen *k, struct httpd *h)
+{
+    k->httpd = h;
+}
 
 static void unlink_waiting(struct kreq *r)
 {
@@ -235,8 +241,9 @@ static enum MHD_Result add_fault(void *cls, enum MHD_ValueKind kind, const char 
     int app = appliance_index(key, strlen(key));
     int f = value ? lookup(fault_names, NFAULTS, value, strlen(value)) : -1;
     if (app < 0 || f < 0) {
-        snprintf(fa->err, sizeof fa->err, "bad fault '%.40s=%.40s': want kettle|grinder|toaster|task=none|500|garbage|close|hang",
-                 key, value ? value : "");
+        snprintf(fa->err, sizeof fa->err,
+                 "bad fault '%.40s=%.40s': want kettle|grinder|toaster|task=none|500|garbage|close|hang", key,
+                 value ? value : "");
         return MHD_NO;
     }
     fa->faults[app] = (enum kitchen_fault)f;
@@ -272,7 +279,8 @@ static enum MHD_Result answer_metrics(const struct kitchen *k, struct MHD_Connec
         text_buf_put(&b, "coffee_kitchen_requests_total{appliance=\"%s\"} %llu\n", appliances[i].name, k->requests[i]);
     promtext_header(&b, "coffee_kitchen_requests_in_flight", "gauge", "Appliance requests waiting now, by appliance.");
     for (size_t i = 0; i < NAPPLIANCES; i++)
-        text_buf_put(&b, "coffee_kitchen_requests_in_flight{appliance=\"%s\"} %u\n", appliances[i].name, k->inflight[i]);
+        text_buf_put(&b, "coffee_kitchen_requests_in_flight{appliance=\"%s\"} %u\n", appliances[i].name,
+                     k->inflight[i]);
     promtext_header(&b, "coffee_kitchen_faults_injected_total", "counter",
                     "Requests that met an injected fault, by appliance and fault.");
     for (size_t i = 0; i < NAPPLIANCES; i++)
@@ -288,8 +296,7 @@ static enum MHD_Result answer_metrics(const struct kitchen *k, struct MHD_Connec
 }
 
 enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
-                                const char *version, const char *upload_data, size_t *upload_data_size,
-                                void **con_cls)
+                                const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void)version, (void)upload_data;
     struct kitchen *k = arg;

@@ -46,8 +46,7 @@ void kitchen_free(struct kitchen *k);
 void kitchen_attach(struct kitchen *k, struct httpd *h);
 /* The MHD access handler and completion callback; arg is the kitchen. */
 enum MHD_Result kitchen_handler(void *arg, struct MHD_Connection *c, const char *url, const char *method,
-                                const char *version, const char *upload_data, size_t *upload_data_size,
-                                void **con_cls);
+                                const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls);
 void kitchen_completed(void *arg, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe);
 /* Answers every waiting request with 503 now; once the last one is gone,
  * stops the loop. */

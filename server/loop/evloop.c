@@ -72,7 +72,7 @@ struct evloop {
     int64_t timed_min_ns; /* callbacks this long go to the flight recorder */
     int64_t busy_ns;      /* time spent in callbacks, all told */
     uint64_t callbacks;   /* callbacks run, all told */
-    pthread_t owner; /* the loop thread: the one that made the loop */
+    pthread_t owner;      /* the loop thread: the one that made the loop */
 };
 
 static int count_waiting(void *arg);
@@ -89,7 +89,7 @@ static inline void timed_end(struct evloop *loop, const char *kind, int fd, int6
     else
         flight_cur_label.what = NULL;
 }
-#define TIMED(loop, kind, fd, call)                                                                                   \
+#define TIMED(loop, kind, fd, call)                                                                                    \
     do {                                                                                                               \
         int64_t t0_ = clock_mono_ns();                                                                                 \
         call;                                                                                                          \
@@ -525,8 +525,7 @@ int evloop_run(struct evloop *loop)
         for (int i = 0; i < loop->nhooks; i++)
             TIMED(loop, "before-sleep", -1, loop->hooks[i].fn(loop, loop->hooks[i].arg));
         arm_timerfd(loop);
-        int due_now = loop->defer_head != NULL ||
-                      (loop->heap_len && loop->heap[0]->deadline_ns <= clock_mono_ns());
+        int due_now = loop->defer_head != NULL || (loop->heap_len && loop->heap[0]->deadline_ns <= clock_mono_ns());
         int n = epoll_wait(loop->epfd, events, MAX_EVENTS, due_now ? 0 : -1);
         if (n < 0) {
             if (errno == EINTR)

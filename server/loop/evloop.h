@@ -72,7 +72,10 @@ void evloop_io_del(struct evloop *loop, int fd);
 int evloop_timer_start(struct evloop *loop, struct ev_timer *t, int64_t delay_ns);
 /* Stops t if active; a no-op otherwise. */
 void evloop_timer_stop(struct evloop *loop, struct ev_timer *t);
-static inline int evloop_timer_active(const struct ev_timer *t) { return t->heap_index != 0; }
+static inline int evloop_timer_active(const struct ev_timer *t)
+{
+    return t->heap_index != 0;
+}
 
 /* Runs task->fn once the current callback has returned, before the loop
  * sleeps again; never inside this call. A task deferred by a deferred task

@@ -28,9 +28,9 @@
 struct hconn {
     struct list_node link; /* httpd.conns */
     struct MHD_Connection *c;
-    int64_t since_ns;    /* waiting for a request's headers since then */
-    int waiting;         /* no request of it reached the handler since since_ns */
-    int closing;         /* its socket was shut down: MHD closes it */
+    int64_t since_ns; /* waiting for a request's headers since then */
+    int waiting;      /* no request of it reached the handler since since_ns */
+    int closing;      /* its socket was shut down: MHD closes it */
 };
 
 struct httpd {
@@ -41,9 +41,9 @@ struct httpd {
     int run_pending; /* a connection was resumed: run before sleeping */
     struct ev_timer timer;
     struct ev_timer trim_timer;
-    unsigned nconns;    /* connections open now */
-    unsigned conn_peak; /* connections at their highest since the last trim */
-    struct list_node conns; /* struct hconn, oldest first */
+    unsigned nconns;           /* connections open now */
+    unsigned conn_peak;        /* connections at their highest since the last trim */
+    struct list_node conns;    /* struct hconn, oldest first */
     int64_t header_timeout_ns; /* 0: no header deadline */
     struct ev_timer header_timer;
     MHD_AccessHandlerCallback handler;
@@ -260,17 +260,13 @@ struct httpd *httpd_start(struct evloop *loop, const struct httpd_options *opt, 
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, h,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                 MHD_OPTION_CONNECTION_LIMIT, opt->conn_limit,
+    h->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, opt->conn_limit,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, opt->conn_memory ? opt->conn_memory : 32768,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout_s,
-                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip_limit,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-                                 MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, opt->conn_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                                 4096u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip_limit,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                                 on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use, or not permitted)", opt->bind, opt->port);
         goto free_h;
@@ -325,7 +321,10 @@ void httpd_free(struct httpd *h)
     free(h);
 }
 
-int httpd_port(const struct httpd *h) { return h->port; }
+int httpd_port(const struct httpd *h)
+{
+    return h->port;
+}
 
 int httpd_close_unsuspended(struct httpd *h)
 {
@@ -361,9 +360,15 @@ int httpd_request_read(void **con_cls, size_t *upload_data_size)
     return 1;
 }
 
-int httpd_request_unread(const void *con_cls) { return con_cls == &reading_mark; }
+int httpd_request_unread(const void *con_cls)
+{
+    return con_cls == &reading_mark;
+}
 
-void httpd_request_reread(void **con_cls) { *con_cls = (void *)&reading_mark; }
+void httpd_request_reread(void **con_cls)
+{
+    *con_cls = (void *)&reading_mark;
+}
 
 void httpd_resume(struct httpd *h, struct MHD_Connection *c)
 {
@@ -434,8 +439,8 @@ char *httpd_error_json(const char *msg)
     return text;
 }
 
-enum MHD_Result httpd_respond_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
-                                         const char *header, const char *value)
+enum MHD_Result httpd_respond_error_with(struct MHD_Connection *c, unsigned status, const char *msg, const char *header,
+                                         const char *value)
 {
     char *text = httpd_error_json(msg);
     if (!text)

@@ -86,7 +86,7 @@ char *httpd_error_json(const char *msg);
 enum MHD_Result httpd_respond_error(struct MHD_Connection *c, unsigned status, const char *msg);
 /* The same with one extra header (e.g. Allow for 405), instead of the
  * default Retry-After. */
-enum MHD_Result httpd_respond_error_with(struct MHD_Connection *c, unsigned status, const char *msg,
-                                         const char *header, const char *value);
+enum MHD_Result httpd_respond_error_with(struct MHD_Connection *c, unsigned status, const char *msg, const char *header,
+                                         const char *value);
 
 #endif

@@ -99,8 +99,7 @@ static void on_query_timer(struct evloop *loop, struct ev_timer *t)
     char msg[160];
     if (q->where == PGQ_WAITING) {
         unqueue(p, q);
-        snprintf(msg, sizeof msg, "no database connection free within %lld ms",
-                 (long long)(q->waited_ns / NS_PER_MS));
+        snprintf(msg, sizeof msg, "no database connection free within %lld ms", (long long)(q->waited_ns / NS_PER_MS));
         pool_complete(p, q, PGQ_BUSY, NULL, msg);
     } else if (q->where == PGQ_RUNNING) {
         /* Its connection is in an unknown state: replace it (PQcancel
@@ -113,7 +112,10 @@ static void on_query_timer(struct evloop *loop, struct ev_timer *t)
 
 /* ---- the slots, as the pool sees them ------------------------------------ */
 
-void pool_idle_push(struct pgpool *p, struct pgslot *s) { p->idle[p->nidle++] = s->index; }
+void pool_idle_push(struct pgpool *p, struct pgslot *s)
+{
+    p->idle[p->nidle++] = s->index;
+}
 
 void pool_idle_pop(struct pgpool *p, struct pgslot *s)
 {

@@ -46,8 +46,7 @@ static void step_set(struct order *o, int step, enum step_state next)
  * cannot be recorded (or it is aborted while recording). Failed is final. */
 static void status_set(struct order *o, enum order_status next)
 {
-    CHECK((o->status == ORDER_RUNNING && next != ORDER_RUNNING) ||
-          (o->status == ORDER_DONE && next == ORDER_FAILED));
+    CHECK((o->status == ORDER_RUNNING && next != ORDER_RUNNING) || (o->status == ORDER_DONE && next == ORDER_FAILED));
     o->status = next;
 }
 

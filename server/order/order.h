@@ -21,11 +21,11 @@
 
 /* pending -> running [-> waiting] -> done | failed | abandoned (final). */
 enum step_state {
-    STEP_PENDING, /* dependencies not done yet */
-    STEP_WAITING, /* started, waiting for a database connection */
-    STEP_RUNNING, /* its I/O is in flight */
-    STEP_DONE,    /* result recorded */
-    STEP_FAILED,  /* the I/O failed or timed out */
+    STEP_PENDING,  /* dependencies not done yet */
+    STEP_WAITING,  /* started, waiting for a database connection */
+    STEP_RUNNING,  /* its I/O is in flight */
+    STEP_DONE,     /* result recorded */
+    STEP_FAILED,   /* the I/O failed or timed out */
     STEP_ABANDONED /* stopped because another step failed */
 };
 
@@ -39,11 +39,7 @@ struct step_run {
 
 /* running -> done | failed; done -> failed (its outcome could not be
  * recorded); failed is final (the first failure stands). */
-enum order_status {
-    ORDER_RUNNING,
-    ORDER_DONE,
-    ORDER_FAILED
-};
+enum order_status { ORDER_RUNNING, ORDER_DONE, ORDER_FAILED };
 
 /* Why an order failed, recorded in it (error, with errmsg for the detail);
  * the HTTP front alone maps these to statuses (front_status_for). The
@@ -53,12 +49,12 @@ enum order_status {
  * kc_call_cb's err, db_brew_result, order_step_end's err. */
 enum order_error {
     OERR_NONE,
-    OERR_KITCHEN,     /* a kitchen step failed: 502 */
-    OERR_TIMEOUT,     /* a step timed out: 504 */
-    OERR_DB,          /* the database failed or is unavailable: 503 */
-    OERR_INTERNAL,    /* out of memory and the like: 500 */
-    OERR_SHUTDOWN,    /* cancelled: the server stopped waiting for it: 503 */
-    OERR_OVERLOAD,    /* no room for it (a thread refused, --max-threads): 503, before its row */
+    OERR_KITCHEN,  /* a kitchen step failed: 502 */
+    OERR_TIMEOUT,  /* a step timed out: 504 */
+    OERR_DB,       /* the database failed or is unavailable: 503 */
+    OERR_INTERNAL, /* out of memory and the like: 500 */
+    OERR_SHUTDOWN, /* cancelled: the server stopped waiting for it: 503 */
+    OERR_OVERLOAD, /* no room for it (a thread refused, --max-threads): 503, before its row */
     OERR_COUNT
 };
 
@@ -66,16 +62,16 @@ struct order;
 typedef void (*order_done_fn)(struct order *o, void *arg);
 
 struct order {
-    int64_t id; /* from the database; 0 until the row exists */
-    int mode;   /* index into wf_modes */
+    int64_t id;                  /* from the database; 0 until the row exists */
+    int mode;                    /* index into wf_modes */
     const struct recipe *recipe; /* borrowed, outlives the order: its steps (order_new: &wf_coffee) */
     double scale;
-    double started_wall; /* seconds since the epoch, for started_at */
-    const char *instance; /* borrowed, outlives the order: the replica running it (NULL = none) */
+    double started_wall;                /* seconds since the epoch, for started_at */
+    const char *instance;               /* borrowed, outlives the order: the replica running it (NULL = none) */
     char traceparent[TRACEPARENT_SIZE]; /* W3C trace context of the order ("" = none) */
     int64_t arrived_ns;
-    int64_t queued_ns; /* waiting for a worker or a connection, all told */
-    int64_t steps_end_ns; /* when the last step ended: elapsed_ms */
+    int64_t queued_ns;      /* waiting for a worker or a connection, all told */
+    int64_t steps_end_ns;   /* when the last step ended: elapsed_ms */
     unsigned started, done; /* step bit masks */
     struct step_run steps[WF_MAX_STEPS];
     enum order_status status;
@@ -90,8 +86,8 @@ struct order {
     void *done_arg;
     struct ev_task done_task; /* used to get on_done onto the loop thread */
 
-    void *exec;          /* the executor's private state */
-    struct order *next;  /* the executor's queue link */
+    void *exec;         /* the executor's private state */
+    struct order *next; /* the executor's queue link */
 };
 
 /* Returns a new order of the coffee recipe that arrived now, or NULL (set

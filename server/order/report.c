@@ -8,7 +8,10 @@
 #include <math.h>
 #include <stdio.h>
 
-double report_ms(long long ns) { return round((double)ns / 1e3) / 1e3; }
+double report_ms(long long ns)
+{
+    return round((double)ns / 1e3) / 1e3;
+}
 
 static json_t *ms_since(const struct order *o, int64_t t)
 {
@@ -65,17 +68,12 @@ json_t *report_order(const struct order *o)
     for (int i = 0; results && i < o->recipe->nsteps; i++)
         if (o->steps[i].state == STEP_DONE)
             json_array_append_new(results, json_string(o->steps[i].result));
-    json_t *j = json_pack("{s:I, s:s, s:f, s:s, s:f, s:f, s:f, s:f, s:o, s:o}",
-                          "order_id", (json_int_t)o->id,
-                          "mode", wf_modes[o->mode].name,
-                          "scale", o->scale,
-                          "status", order_status_name(o->status),
-                          "elapsed_ms", report_ms(o->steps_end_ns - o->arrived_ns),
-                          "queued_ms", report_ms(o->queued_ns),
-                          "critical_path_ms", wf_critical_path_ms(o->recipe, o->scale),
-                          "sequential_ms", wf_sequential_ms(o->recipe, o->scale),
-                          "steps", report_steps(o),
-                          "result", results);
+    json_t *j =
+        json_pack("{s:I, s:s, s:f, s:s, s:f, s:f, s:f, s:f, s:o, s:o}", "order_id", (json_int_t)o->id, "mode",
+                  wf_modes[o->mode].name, "scale", o->scale, "status", order_status_name(o->status), "elapsed_ms",
+                  report_ms(o->steps_end_ns - o->arrived_ns), "queued_ms", report_ms(o->queued_ns), "critical_path_ms",
+                  wf_critical_path_ms(o->recipe, o->scale), "sequential_ms", wf_sequential_ms(o->recipe, o->scale),
+                  "steps", report_steps(o), "result", results);
     /* An order of another recipe than coffee names it and the order its
      * steps ended in (coffee's answer stays as it was). */
     if (j && o->recipe != &wf_coffee) {
@@ -125,7 +123,8 @@ json_t *report_compare(const struct order *const orders[], int n, const struct o
     if (!j)
         return NULL;
     const struct order *first = orders[0], *last = orders[n - 1];
-    double fe = report_ms(first->steps_end_ns - first->arrived_ns), le = report_ms(last->steps_end_ns - last->arrived_ns);
+    double fe = report_ms(first->steps_end_ns - first->arrived_ns),
+           le = report_ms(last->steps_end_ns - last->arrived_ns);
     json_t *speedup = !*bad && le > 0 ? json_real(round(fe / le * 1000) / 1000) : json_null();
     if (json_object_set_new(j, "speedup", speedup) != 0) {
         json_decref(j);

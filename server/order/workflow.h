@@ -1,9 +1,9 @@
 /* workflow: the recipes (workflows as data) and the modes that run them.
  *
  * A recipe's step table is the one definition of its workflow: both
- * executors walk the table of the order's recipe (o->recipe). It knows nothing of HTTP, JSON or SQL: what a step says to the kitchen
- * is kitchen_client's, to the database db's, and how the I/O is performed
- * (blocking or on the loop) is the executor's business only. */
+ * executors walk the table of the order's recipe (o->recipe). It knows nothing of HTTP, JSON or SQL: what a step says
+ * to the kitchen is kitchen_client's, to the database db's, and how the I/O is performed (blocking or on the loop) is
+ * the executor's business only. */
 #ifndef COFFEE_WORKFLOW_H
 #define COFFEE_WORKFLOW_H
 
@@ -21,8 +21,8 @@ enum step_io {
 struct step_def {
     const char *name;
     enum step_io io;
-    unsigned after;    /* bit mask of the steps this one depends on */
-    double planned_ms; /* at scale 1 */
+    unsigned after;     /* bit mask of the steps this one depends on */
+    double planned_ms;  /* at scale 1 */
     const char *target; /* IO_HTTP: the appliance's path at the kitchen */
     const char *result; /* IO_HTTP to "/task": what the kitchen's task answers
                            (NULL: the appliance says its own) */

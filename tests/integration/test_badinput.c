@@ -450,7 +450,9 @@ static int check_case(const struct bad_case *c, const struct sbuf *req, const ch
          * them); the others GET and HEAD. */
         if (c->status == 405)
             ok = ok && !strcmp(a.allow, strncmp(c->target, "/make-coffee", 12) && strncmp(c->target, "/compare", 8) &&
-                                                strncmp(c->target, "/rush", 5) ? "GET, HEAD" : "GET");
+                                                strncmp(c->target, "/rush", 5)
+                                            ? "GET, HEAD"
+                                            : "GET");
         break;
     case E_OK:
         ok = ok && !strcmp(a.content_type, ct) && json_is_object(j) && !json_object_get(j, "error");
@@ -521,7 +523,10 @@ static void test_too_many_arguments(void)
 }
 
 /* After the table, an order still works end to end. */
-static void test_still_serves(void) { CU_ASSERT(order_done(&st.server, "async", 0)); }
+static void test_still_serves(void)
+{
+    CU_ASSERT(order_done(&st.server, "async", 0));
+}
 
 int main(void)
 {

@@ -8,9 +8,9 @@
  * connection and its replacement, a URL that cannot start. Real
  * PostgreSQL and the real kitchen; run under AddressSanitizer, a callback
  * that frees its request also proves the caller never touches it after. */
-#include "harness.h"
 #include "brew_offload.h"
 #include "brew_on_loop.h"
+#include "harness.h"
 
 #include "clock.h"
 #include "curl_loop.h"
@@ -57,7 +57,10 @@ static struct {
     int want; /* the loop stops once this many calls were counted */
 } g;
 
-static int total_calls(void) { return g.calls[0] + g.calls[1] + g.calls[2] + g.calls[3]; }
+static int total_calls(void)
+{
+    return g.calls[0] + g.calls[1] + g.calls[2] + g.calls[3];
+}
 
 static void on_guard(struct evloop *loop, struct ev_timer *t)
 {
@@ -115,8 +118,8 @@ static struct db_config *config_for(const char *conninfo)
 
 static struct pgpool *pool_of(struct evloop *loop, struct db_config *c, int size)
 {
-    struct pgpool_options opt = {.size = size, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000,
-                                 .query_timeout_ms = 5000};
+    struct pgpool_options opt = {
+        .size = size, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000, .query_timeout_ms = 5000};
     struct pgpool *p = pgpool_new(loop, c, &opt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     return p;
@@ -306,8 +309,8 @@ static void test_exec_async_entry_points(void)
     the_loop = evloop_new(1024);
     struct db_config *c = config_for(getenv("DATABASE_URL"));
     struct pgpool_setup setup = {.step = db_setup_step, .done = db_setup_done, .arg = c};
-    struct pgpool_options popt = {.size = 2, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000,
-                                  .query_timeout_ms = 5000, .setup = setup};
+    struct pgpool_options popt = {
+        .size = 2, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000, .query_timeout_ms = 5000, .setup = setup};
     struct pgpool *p = pgpool_new(the_loop, c, &popt);
     struct curl_loop *cl = curl_loop_new(the_loop, 4, 0, kc_setup);
     struct watchdog *wd = watchdog_new();

@@ -71,7 +71,7 @@ static struct {
     const char *faults, *table;
     char log[128];       /* the main server's stderr (CHAOS_LOG) */
     char log_other[140]; /* the other servers' (CHAOS_LOG.other) */
-    char extra[512]; /* CHAOS_SERVER_ARGS, split in place */
+    char extra[512];     /* CHAOS_SERVER_ARGS, split in place */
     const char *server_args[32];
     char pool_s[16], workers_s[16], drain_s[16];
 } cfg;
@@ -79,7 +79,7 @@ static struct {
 /* One fault in one mode. */
 struct row {
     size_t orders, ok, fast, timeout, other, conn, hung, failed_after, missing_rows;
-    size_t disagree_rows; /* answered other than 200, yet their row is done */
+    size_t disagree_rows;                 /* answered other than 200, yet their row is done */
     double longest_ms, first_ms, full_ms; /* -1: none */
     long long running;                    /* after the sweep; -1 not checked */
     char first_failure[160];
@@ -846,9 +846,11 @@ static void test_server(void)
 
 static void write_table(FILE *f)
 {
-    fprintf(f, "| fault | mode | load (orders/s) | orders | 200 | 502/503 | 504 | other | transport errors | hung |"
-               " longest answer in the fault (ms) | first success (ms) | full recovery (ms) | failed once back |"
-               " 200 without done row | non-200 with done row | left running after the sweep | SIGTERM under the fault |\n");
+    fprintf(
+        f,
+        "| fault | mode | load (orders/s) | orders | 200 | 502/503 | 504 | other | transport errors | hung |"
+        " longest answer in the fault (ms) | first success (ms) | full recovery (ms) | failed once back |"
+        " 200 without done row | non-200 with done row | left running after the sweep | SIGTERM under the fault |\n");
     fprintf(f, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
     for (int i = 0; i < F_N; i++) {
         const struct phase *p = &phases[i];

@@ -90,8 +90,8 @@ static void test_closed_loop_hgrm(void)
     char prefix[256], out[256], file[320];
     snprintf(prefix, sizeof prefix, "%s/closed", dir);
     snprintf(out, sizeof out, "%s/closed.out", dir);
-    const char *args[] = {"--mode", "both", "--orders", "6", "--concurrency", "3", "--scale", "0.02", "--hgrm", prefix,
-                          NULL};
+    const char *args[] = {"--mode", "both",   "--orders", "6", "--concurrency", "3", "--scale",
+                          "0.02",   "--hgrm", prefix,     NULL};
     CU_ASSERT_EQUAL_FATAL(run_client(args, out), 0);
     static struct hgrm g;
     static const char *const modes[] = {"blocking", "async"};
@@ -109,8 +109,8 @@ static void test_open_loop_hgrm_and_uncorrected(void)
     char prefix[256], out[256], file[320];
     snprintf(prefix, sizeof prefix, "%s/open", dir);
     snprintf(out, sizeof out, "%s/open.out", dir);
-    const char *args[] = {"--mode", "async", "--rate", "20", "--duration", "1", "--scale", "0", "--hgrm", prefix,
-                          "--json", NULL};
+    const char *args[] = {"--mode",  "async", "--rate", "20",   "--duration", "1",
+                          "--scale", "0",     "--hgrm", prefix, "--json",     NULL};
     CU_ASSERT_EQUAL_FATAL(run_client(args, out), 0);
     static struct hgrm corrected, uncorrected;
     snprintf(file, sizeof file, "%s-async.hgrm", prefix);

@@ -26,7 +26,10 @@ static int setup(void)
     return stack_setup(&st, args, &db);
 }
 
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* Samples the server's thread count while a batch runs. */
 struct sampler {
@@ -95,8 +98,8 @@ static void test_200_async(void)
     }
     printf("\n  %d/%d ok, %d rows done, batch %.0f ms (bound %.0f ms), threads idle %d, max %d\n", ok, N, rows,
            batch_ms, bound_ms, idle_threads, s.max_threads);
-    printf("  slowest: elapsed %.1f ms, first step start %.1f ms, brew wait %.1f ms, client %.1f ms\n",
-           max_elapsed, max_first, max_brew_wait, max_client);
+    printf("  slowest: elapsed %.1f ms, first step start %.1f ms, brew wait %.1f ms, client %.1f ms\n", max_elapsed,
+           max_first, max_brew_wait, max_client);
     CU_ASSERT_EQUAL(ok, N);
     CU_ASSERT_EQUAL(rows, N);
     CU_ASSERT_EQUAL(s.max_threads, idle_threads);
@@ -148,8 +151,7 @@ static void test_front_never_waits(void)
     CU_ASSERT_EQUAL(http_get_many(urls, N, res), 0);
     for (int i = 0; i < N; i++)
         CU_ASSERT_EQUAL(res[i].status, 200);
-    printf("\n  blocking %.0f ms, async %.0f ms, livez %.1f ms\n", res[0].total_ms, res[4].total_ms,
-           res[5].total_ms);
+    printf("\n  blocking %.0f ms, async %.0f ms, livez %.1f ms\n", res[0].total_ms, res[4].total_ms, res[5].total_ms);
     CU_ASSERT(res[4].total_ms < 400 + harness_slack(250));
     CU_ASSERT(res[5].total_ms < harness_slack(100));
     CU_ASSERT(res[0].total_ms >= 3450);

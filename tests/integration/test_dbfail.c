@@ -17,9 +17,14 @@
 static struct stack st;
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
-
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 static json_t *get_json(const struct child *c, const char *path, long *status, double *ms)
 {

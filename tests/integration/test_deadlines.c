@@ -81,7 +81,10 @@ static long server_backends(void)
 struct backends_at_most {
     long n;
 };
-static int backends_within(void *arg) { return server_backends() <= ((struct backends_at_most *)arg)->n; }
+static int backends_within(void *arg)
+{
+    return server_backends() <= ((struct backends_at_most *)arg)->n;
+}
 
 /* ---- a frozen database ---------------------------------------------------- */
 
@@ -90,8 +93,9 @@ static int backends_within(void *arg) { return server_backends() <= ((struct bac
  * backends than the pool and the workers. */
 static void test_frozen_database(void)
 {
-    static const char *const args[] = {"--db-pool", "4", "--workers", "2", "--db-timeout-ms", "1000",
-                                       "--db-wait-ms", "1000", "--step-timeout-ms", "1000", NULL};
+    static const char *const args[] = {
+        "--db-pool",         "4",    "--workers", "2", "--db-timeout-ms", "1000", "--db-wait-ms", "1000",
+        "--step-timeout-ms", "1000", NULL};
     struct child s;
     CU_ASSERT_FATAL(postmaster > 0);
     CU_ASSERT_EQUAL_FATAL(server_start(&s, &kitchen, args), 0);
@@ -121,7 +125,9 @@ static void test_frozen_database(void)
     for (int i = 0; i < b.n; i++) {
         json_t *o = json_loads(b.res[i].body ? b.res[i].body : "", 0, NULL);
         printf("\n  frozen: %s answered %ld in %.0f ms: %s", what[i], b.res[i].status, b.res[i].total_ms,
-               jstr(o, "error") ? jstr(o, "error") : jstr(o, "database") ? jstr(o, "database") : "?");
+               jstr(o, "error")      ? jstr(o, "error")
+               : jstr(o, "database") ? jstr(o, "database")
+                                     : "?");
         CU_ASSERT(b.res[i].status == 503 || b.res[i].status == 504);
         CU_ASSERT(json_is_object(o) && (jstr(o, "error") || jstr(o, "database")));
         CU_ASSERT(b.res[i].total_ms >= at_least_ms[i] * 0.9);
@@ -145,8 +151,9 @@ static void test_frozen_database(void)
  * are answered 503. A second SIGTERM ends it at once. */
 static void shutdown_frozen(int twice)
 {
-    static const char *const args[] = {"--db-pool", "2", "--workers", "2", "--db-timeout-ms", "60000",
-                                       "--db-wait-ms", "60000", "--drain-timeout-ms", "500", NULL};
+    static const char *const args[] = {
+        "--db-pool",          "2",   "--workers", "2", "--db-timeout-ms", "60000", "--db-wait-ms", "60000",
+        "--drain-timeout-ms", "500", NULL};
     struct child s;
     CU_ASSERT_FATAL(postmaster > 0);
     CU_ASSERT_EQUAL_FATAL(server_start(&s, &kitchen, args), 0);
@@ -163,7 +170,8 @@ static void shutdown_frozen(int twice)
     int64_t t0 = clock_mono_ns();
     while (ns_to_ms(clock_mono_ns() - t0) < 5000 &&
            http_metric(&s, "coffee_orders_in_flight{mode=\"async\"}") +
-                   http_metric(&s, "coffee_orders_in_flight{mode=\"blocking\"}") < 4)
+                   http_metric(&s, "coffee_orders_in_flight{mode=\"blocking\"}") <
+               4)
         pause_ms(20);
     double ms = 0;
     int status;
@@ -199,8 +207,14 @@ static void shutdown_frozen(int twice)
     printf("\n");
 }
 
-static void test_shutdown_frozen(void) { shutdown_frozen(0); }
-static void test_shutdown_frozen_twice(void) { shutdown_frozen(1); }
+static void test_shutdown_frozen(void)
+{
+    shutdown_frozen(0);
+}
+static void test_shutdown_frozen_twice(void)
+{
+    shutdown_frozen(1);
+}
 
 /* ---- nobody starves everybody -------------------------------------------- */
 

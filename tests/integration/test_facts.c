@@ -77,12 +77,9 @@ static void test_scale_1(void)
         const char *name, *executor;
         int deps, blocks, offered;
         double expected_ms;
-    } modes[] = {{"blocking", "blocking", 1, 0, 1, 6900},
-                 {"async", "async", 1, 0, 1, 4000},
-                 {"naive", "async", 0, 0, 1, 3000},
-                 {"mixed", "async", 1, 1, 0, 4900},
-                 {"threads", "threads", 1, 0, 0, 6900},
-                 {"offload", "async", 1, 0, 0, 4000}};
+    } modes[] = {{"blocking", "blocking", 1, 0, 1, 6900}, {"async", "async", 1, 0, 1, 4000},
+                 {"naive", "async", 0, 0, 1, 3000},       {"mixed", "async", 1, 1, 0, 4900},
+                 {"threads", "threads", 1, 0, 0, 6900},   {"offload", "async", 1, 0, 0, 4000}};
     json_t *ms = json_object_get(w, "modes");
     CU_ASSERT_EQUAL_FATAL((int)json_array_size(ms), wf_nmodes);
     CU_ASSERT_EQUAL_FATAL(wf_nmodes, (int)(sizeof modes / sizeof modes[0]));

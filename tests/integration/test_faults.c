@@ -25,8 +25,10 @@ static int setup(void)
     harness_kitchen_args = kitchen_args;
     return stack_setup(&st, server_args, &db);
 }
-static int teardown(void) { return stack_teardown(&st, db); }
-
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* POST /faults?spec on the kitchen ("" clears every fault). */
 static void set_faults(const char *spec)
@@ -45,8 +47,8 @@ static void check_failed_row(const json_t *o, const char *step)
     char id[32];
     snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(o, "order_id")));
     const char *params[] = {id};
-    PGresult *r = PQexecParams(db, "SELECT status, failed_step, error FROM orders WHERE id = $1", 1, NULL, params,
-                               NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(db, "SELECT status, failed_step, error FROM orders WHERE id = $1", 1, NULL, params, NULL, NULL, 0);
     CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
     CU_ASSERT_EQUAL_FATAL(PQntuples(r), 1);
     CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "failed");
@@ -144,8 +146,14 @@ static void run_all(const char *mode)
     recovers(mode);
 }
 
-static void test_async(void) { run_all("async"); }
-static void test_blocking(void) { run_all("blocking"); }
+static void test_async(void)
+{
+    run_all("async");
+}
+static void test_blocking(void)
+{
+    run_all("blocking");
+}
 
 /* Kitchen API: bad fault specs are refused. */
 static void test_fault_api(void)

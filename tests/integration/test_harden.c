@@ -27,8 +27,14 @@
 static struct stack st; /* its kitchen serves the servers started here */
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 static void pause_ms(long ms) /* a client's own pace (trickling), not synchronisation */
 {
@@ -251,8 +257,8 @@ static void test_slowloris(void)
     while (!answered && ns_to_ms(clock_mono_ns() - t0) < harness_slack(1500 + 3000))
         answered = livez_once(server.port, 500);
     double ms = ns_to_ms(clock_mono_ns() - t0);
-    fprintf(stderr, "\n    %d trickling clients, 20 slots, 1.5 s header deadline: /livez %s after %.0f ms\n",
-            TRICKLERS, answered ? "answered" : "unanswered", ms);
+    fprintf(stderr, "\n    %d trickling clients, 20 slots, 1.5 s header deadline: /livez %s after %.0f ms\n", TRICKLERS,
+            answered ? "answered" : "unanswered", ms);
     CU_ASSERT(answered);
     t.stop = 1;
     pthread_join(t.thread, NULL);
@@ -430,15 +436,16 @@ static void test_frozen_pipeline(void)
     snprintf(log_path, sizeof log_path, "/tmp/test_harden_%d.log", (int)getpid());
     snprintf(instance, sizeof instance, "harden-pipe-%d", (int)getpid());
     remove(log_path);
-    const char *args[] = {"--kitchen-url", st.kitchen.base_url, "--db-pool", "4", "--db-pipelines", "1",
-                          "--db-timeout-ms", "1000", "--instance", instance, NULL};
+    const char *args[] = {
+        "--kitchen-url", st.kitchen.base_url, "--db-pool", "4", "--db-pipelines", "1", "--db-timeout-ms",
+        "1000",          "--instance",        instance,    NULL};
     CU_ASSERT_EQUAL_FATAL(child_start_log(&server, "coffee-server", args, log_path), 0);
     CU_ASSERT_EQUAL_FATAL(child_wait_ready(&server, 15), 0);
     int pid = -1;
     int64_t t0 = clock_mono_ns();
     while (ns_to_ms(clock_mono_ns() - t0) < harness_slack(15000) && (pid = pipelined_pid(log_path)) <= 0)
         pause_ms(20); /* polling period: the pipelined connection may open after /readyz answers */
-    if (pid <= 0) { /* stop the server before giving up on the test */
+    if (pid <= 0) {   /* stop the server before giving up on the test */
         child_stop(&server, 10);
         CU_FAIL_FATAL("no pipelined backend pid in the server's log");
     }
@@ -486,8 +493,10 @@ static void test_frozen_pipeline(void)
         json_decref(j);
         http_result_free(&b.res[i]);
     }
-    fprintf(stderr, "\n    pipelined backend frozen 2.5 s (--db-timeout-ms 1000): %d answered 200, %d refused with a row, "
-            "%d rows disagree\n", ok, refused, disagree);
+    fprintf(stderr,
+            "\n    pipelined backend frozen 2.5 s (--db-timeout-ms 1000): %d answered 200, %d refused with a row, "
+            "%d rows disagree\n",
+            ok, refused, disagree);
     CU_ASSERT(refused > 0); /* the fault bit */
     CU_ASSERT_EQUAL(disagree, 0);
     CU_ASSERT_EQUAL(child_stop(&server, 10), 0);
@@ -504,7 +513,8 @@ int main(void)
         {"--max-connections-per-ip: one address holds at most that many", test_per_ip_limit},
         {"a /rush client that stopped reading: SIGTERM ends within drain + 2 s", test_stalled_reader_drain},
         {"a /rush client that stopped reading: a second SIGTERM ends at once", test_stalled_reader_second_signal},
-        {"the pipelined backend frozen past --db-timeout-ms: no order answered non-200 ends done", test_frozen_pipeline},
+        {"the pipelined backend frozen past --db-timeout-ms: no order answered non-200 ends done",
+         test_frozen_pipeline},
         {NULL, NULL}};
     return harness_main("harden", setup, teardown, tests);
 }

@@ -10,8 +10,14 @@
 
 static struct child kitchen;
 
-static int setup(void) { return child_start(&kitchen, "coffee-kitchen", NULL); }
-static int teardown(void) { return child_stop(&kitchen, 10) == 0 ? 0 : -1; }
+static int setup(void)
+{
+    return child_start(&kitchen, "coffee-kitchen", NULL);
+}
+static int teardown(void)
+{
+    return child_stop(&kitchen, 10) == 0 ? 0 : -1;
+}
 
 static void check_appliance(const char *path, const char *appliance, const char *result)
 {
@@ -62,19 +68,29 @@ static void test_bad_input(void)
         const char *method, *path;
         long status;
     } cases[] = {
-        {"GET", "/kettle", 400},           {"GET", "/kettle?ms=", 400},
-        {"GET", "/kettle?ms=-1", 400},     {"GET", "/kettle?ms=60001", 400},
-        {"GET", "/kettle?ms=abc", 400},    {"GET", "/kettle?ms=1&ms=2", 400},
-        {"GET", "/kettle?ms=1.5", 400},    {"GET", "/kettle?ms=99999999999999999999", 400},
-        {"GET", "/kettle?ms=%2031", 400},  {"GET", "/fridge?ms=1", 404},
-        {"POST", "/kettle?ms=1", 405},     {"DELETE", "/toaster?ms=1", 405},
+        {"GET", "/kettle", 400},
+        {"GET", "/kettle?ms=", 400},
+        {"GET", "/kettle?ms=-1", 400},
+        {"GET", "/kettle?ms=60001", 400},
+        {"GET", "/kettle?ms=abc", 400},
+        {"GET", "/kettle?ms=1&ms=2", 400},
+        {"GET", "/kettle?ms=1.5", 400},
+        {"GET", "/kettle?ms=99999999999999999999", 400},
+        {"GET", "/kettle?ms=%2031", 400},
+        {"GET", "/fridge?ms=1", 404},
+        {"POST", "/kettle?ms=1", 405},
+        {"DELETE", "/toaster?ms=1", 405},
         /* a task: its result once, 1 to 48 printable characters but " and \ */
-        {"GET", "/task?ms=1", 400},        {"GET", "/task?ms=1&result=", 400},
+        {"GET", "/task?ms=1", 400},
+        {"GET", "/task?ms=1&result=", 400},
         {"GET", "/task?ms=1&result=a&result=b", 400},
         {"GET", "/task?ms=1&result=1234567890123456789012345678901234567890123456789", 400},
-        {"GET", "/task?ms=1&result=%22", 400}, {"GET", "/task?ms=1&result=a%5Cb", 400},
-        {"GET", "/task?ms=1&result=a%0Ab", 400}, {"GET", "/task?ms=1&result=%C3%A9", 400},
-        {"GET", "/task?ms=60001&result=A1", 400}, {"GET", "/task?result=A1", 400},
+        {"GET", "/task?ms=1&result=%22", 400},
+        {"GET", "/task?ms=1&result=a%5Cb", 400},
+        {"GET", "/task?ms=1&result=a%0Ab", 400},
+        {"GET", "/task?ms=1&result=%C3%A9", 400},
+        {"GET", "/task?ms=60001&result=A1", 400},
+        {"GET", "/task?result=A1", 400},
         {"GET", "/kettle?ms=1&result=A1", 400}, /* an appliance says its own */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -83,8 +99,7 @@ static void test_bad_input(void)
         struct http_result r;
         CU_ASSERT_EQUAL_FATAL(http_request(cases[i].method, url, &r), 0);
         if (r.status != cases[i].status)
-            fprintf(stderr, "  %s %s: got %ld, want %ld\n", cases[i].method, cases[i].path, r.status,
-                    cases[i].status);
+            fprintf(stderr, "  %s %s: got %ld, want %ld\n", cases[i].method, cases[i].path, r.status, cases[i].status);
         CU_ASSERT_EQUAL(r.status, cases[i].status);
         json_t *j = json_loads(r.body, 0, NULL);
         CU_ASSERT(json_is_string(json_object_get(j, "error")));

@@ -16,11 +16,23 @@
 static struct stack st;
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
-static double step_start(const json_t *o, const char *step) { return jnum(jstep(o, step), "start_ms"); }
-static double step_end(const json_t *o, const char *step) { return jnum(jstep(o, step), "end_ms"); }
+static double step_start(const json_t *o, const char *step)
+{
+    return jnum(jstep(o, step), "start_ms");
+}
+static double step_end(const json_t *o, const char *step)
+{
+    return jnum(jstep(o, step), "end_ms");
+}
 
 static void test_naive(void)
 {

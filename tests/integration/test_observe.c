@@ -10,10 +10,10 @@
 #include <jansson.h>
 #include <math.h>
 #include <microhttpd.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct stack st;
@@ -26,7 +26,10 @@ static int setup(void)
     harness_kitchen_args = kargs;
     return stack_setup(&st, args, &db);
 }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* GETs path into r; asserts a transport success. */
 static void get(const char *path, struct http_result *r)
@@ -37,7 +40,10 @@ static void get(const char *path, struct http_result *r)
 }
 
 /* One sample of the server's /metrics (NaN if absent or not answered). */
-static double metric(const char *series) { return http_metric(&st.server, series); }
+static double metric(const char *series)
+{
+    return http_metric(&st.server, series);
+}
 
 static void order(const char *mode, double scale)
 {
@@ -255,8 +261,8 @@ static void test_stats(void)
     json_decref(j);
     http_result_free(&r);
 
-    static const char *const bad[] = {"/stats?since=yesterday", "/stats?since=2026-13-45", "/stats?since=",
-                                      "/stats?since=1&since=2", "/stats?until=1"};
+    static const char *const bad[] = {"/stats?since=yesterday", "/stats?since=2026-13-45",
+                                      "/stats?since=", "/stats?since=1&since=2", "/stats?until=1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         get(bad[i], &r);
         CU_ASSERT_EQUAL(r.status, 400);

@@ -18,9 +18,14 @@
 static struct stack st;
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
-
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* The contract of one order's JSON, shared by both modes. */
 static void check_contract(const json_t *o, const char *mode, double scale)
@@ -100,7 +105,8 @@ static void check_row(const json_t *o)
     snprintf(url, sizeof url, "%s/orders/%s", st.server.base_url, id);
     json_t *stored = http_get_json(url, &status);
     CU_ASSERT_EQUAL(status, 200);
-    CU_ASSERT_EQUAL(json_integer_value(json_object_get(stored, "order_id")), json_integer_value(json_object_get(o, "order_id")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(stored, "order_id")),
+                    json_integer_value(json_object_get(o, "order_id")));
     CU_ASSERT_STRING_EQUAL(jstr(stored, "status"), "done");
     CU_ASSERT_EQUAL(json_array_size(json_object_get(stored, "steps")), 4);
     json_decref(stored);
@@ -137,8 +143,14 @@ static void run_mode(const char *mode)
     json_decref(o);
 }
 
-static void test_async(void) { run_mode("async"); }
-static void test_blocking(void) { run_mode("blocking"); }
+static void test_async(void)
+{
+    run_mode("async");
+}
+static void test_blocking(void)
+{
+    run_mode("blocking");
+}
 
 static void test_scale_zero(void)
 {

@@ -28,7 +28,9 @@ static int setup(void)
     db = db_open();
     if (!db)
         return -1;
-    PGresult *r = PQexec(db, "SET client_min_messages = warning; DROP TABLE IF EXISTS pipeline_rows; CREATE TABLE pipeline_rows (v int)");
+    PGresult *r = PQexec(
+        db,
+        "SET client_min_messages = warning; DROP TABLE IF EXISTS pipeline_rows; CREATE TABLE pipeline_rows (v int)");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok ? 0 : -1;
@@ -115,8 +117,8 @@ static struct pgpool *pool_new(void)
     char err[300];
     config = db_config_new(getenv("DATABASE_URL"), 10000, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(config);
-    struct pgpool_options opt = {.size = 2, .pipelined = 1, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000,
-                                 .query_timeout_ms = 5000};
+    struct pgpool_options opt = {
+        .size = 2, .pipelined = 1, .connect_timeout_ms = 5000, .wait_timeout_ms = 5000, .query_timeout_ms = 5000};
     struct pgpool *p = pgpool_new(g.loop, config, &opt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     struct pgpool_stats ps = {0};
@@ -336,8 +338,8 @@ static void test_timeout_replaces(void)
     pgpool_submit(p, &behind.q);
     run_until(before + 2);
     double slow_ms = ns_to_ms(slow.ended_ns - t0), behind_ms = ns_to_ms(behind.ended_ns - t0);
-    printf("\n  timed out after %.0f ms (%s); the one behind: %d after %.0f ms (%s)", slow_ms, slow.err,
-           behind.status, behind_ms, behind.err);
+    printf("\n  timed out after %.0f ms (%s); the one behind: %d after %.0f ms (%s)", slow_ms, slow.err, behind.status,
+           behind_ms, behind.err);
     CU_ASSERT_EQUAL(slow.status, PGQ_TIMEOUT);
     CU_ASSERT(slow_ms >= 190 && slow_ms < 900);
     CU_ASSERT_EQUAL(behind.status, PGQ_UNAVAILABLE);

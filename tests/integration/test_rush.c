@@ -11,11 +11,11 @@
 
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +34,10 @@ static int setup(void)
     static const char *const args[] = {"--max-inflight", "120", "--workers", "8", NULL};
     return stack_setup(&st, args, &db);
 }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* ---- a streaming GET ------------------------------------------------------- */
 
@@ -182,8 +185,10 @@ static int parse_events(char *text, struct event *ev, int max, int *comments)
 static long long count_rows(const char *where_ids)
 {
     char q[65536];
-    snprintf(q, sizeof q, "SELECT count(*) FROM orders WHERE id IN (%s) AND status = 'done'"
-             " AND instance IS NOT NULL AND traceparent IS NOT NULL", where_ids);
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM orders WHERE id IN (%s) AND status = 'done'"
+             " AND instance IS NOT NULL AND traceparent IS NOT NULL",
+             where_ids);
     PGresult *r = PQexec(db, q);
     long long n = PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
     PQclear(r);
@@ -285,11 +290,16 @@ static void test_stream(void)
 static void test_bad_input(void)
 {
     static const char *const bad[] = {
-        "customers=3",                      "modes=async",
-        "modes=async&customers=0",          "modes=async&customers=1001",
-        "modes=async&customers=abc",        "modes=async&customers=3&customers=4",
-        "modes=tea&customers=3",            "modes=async,async&customers=3",
-        "modes=&customers=3",               "modes=async&customers=3&scale=11",
+        "customers=3",
+        "modes=async",
+        "modes=async&customers=0",
+        "modes=async&customers=1001",
+        "modes=async&customers=abc",
+        "modes=async&customers=3&customers=4",
+        "modes=tea&customers=3",
+        "modes=async,async&customers=3",
+        "modes=&customers=3",
+        "modes=async&customers=3&scale=11",
         "modes=async&customers=3&extra=1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -404,8 +414,8 @@ static void test_hangup(void)
     PGresult *r = PQexec(db, q);
     long rows = PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
     PQclear(r);
-    printf("\n  %.0f in flight at the hang-up; %.0f ended, %ld rows done; the stream's socket %s\n",
-           inflight_at_hangup, now_ended - ended0, rows, held == 0 ? "closed by the server" : "still open");
+    printf("\n  %.0f in flight at the hang-up; %.0f ended, %ld rows done; the stream's socket %s\n", inflight_at_hangup,
+           now_ended - ended0, rows, held == 0 ? "closed by the server" : "still open");
     CU_ASSERT_EQUAL(inflight_at_hangup, n);
     CU_ASSERT_EQUAL(now_ended - ended0, n);
     CU_ASSERT_EQUAL(rows, n);

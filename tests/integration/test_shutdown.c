@@ -16,8 +16,14 @@
 static struct stack st; /* its kitchen serves the servers started here */
 static PGconn *db;
 
-static int setup(void) { return stack_setup(&st, NULL, &db); }
-static int teardown(void) { return stack_teardown(&st, db); }
+static int setup(void)
+{
+    return stack_setup(&st, NULL, &db);
+}
+static int teardown(void)
+{
+    return stack_teardown(&st, db);
+}
 
 /* Orders in flight on server, every mode, from its /metrics; -1 without
  * an answer. */

@@ -1,6 +1,6 @@
 /* Unit tests for config: flags, environment variables and defaults from one option table. */
-#include "harness.h"
 #include "config.h"
+#include "harness.h"
 
 #include <CUnit/Basic.h>
 #include <stdio.h>

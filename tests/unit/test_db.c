@@ -1,9 +1,9 @@
 /* Unit tests for what needs no database: db_config_new's connection
  * parameters (every host resolved up front, the session's bounds in
  * options) and text_copy_utf8 (what any echoed bytes become in JSON). */
-#include "harness.h"
 #include "clock.h"
 #include "db.h"
+#include "harness.h"
 #include "order.h"
 #include "text.h"
 
@@ -125,7 +125,9 @@ static void test_utf8_copy(void)
     char out[32];
     CU_ASSERT_EQUAL(text_copy_utf8(out, sizeof out, "caf\xc3\xa9"), 5);
     CU_ASSERT_STRING_EQUAL(out, "caf\xc3\xa9");
-    text_copy_utf8(out, sizeof out, "a\xff" "b\xfe");
+    text_copy_utf8(out, sizeof out,
+                   "a\xff"
+                   "b\xfe");
     CU_ASSERT_STRING_EQUAL(out, "a?b?");
     /* overlong, surrogate, beyond U+10FFFF, a lone continuation, cut */
     text_copy_utf8(out, sizeof out, "\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\x80|\xe2\x82");

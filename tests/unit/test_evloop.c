@@ -1,8 +1,8 @@
 /* Unit tests for evloop: timers, deferred and posted tasks, fd watchers, timer precision. */
 #define _GNU_SOURCE
-#include "harness.h"
 #include "clock.h"
 #include "evloop.h"
+#include "harness.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -27,9 +27,19 @@ static struct {
     int rfd[2], wfd[2];
 } g;
 
-static void count_pass(struct evloop *loop, void *arg) { (void)loop; (void)arg; g.passes++; }
+static void count_pass(struct evloop *loop, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    g.passes++;
+}
 
-static void on_guard(struct evloop *loop, struct ev_timer *t) { (void)t; g.guard_fired = 1; evloop_stop(loop); }
+static void on_guard(struct evloop *loop, struct ev_timer *t)
+{
+    (void)t;
+    g.guard_fired = 1;
+    evloop_stop(loop);
+}
 
 static struct evloop *new_loop(void)
 {
@@ -92,7 +102,11 @@ static void on_stopper(struct evloop *loop, struct ev_timer *t)
     evloop_timer_stop(loop, &timers[1]);
 }
 
-static void on_counted(struct evloop *loop, struct ev_timer *t) { (void)loop; g.fires[t - timers]++; }
+static void on_counted(struct evloop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    g.fires[t - timers]++;
+}
 
 static void on_stop_loop(struct evloop *loop, struct ev_timer *t)
 {
@@ -303,7 +317,8 @@ static void on_readable(struct evloop *loop, int fd, int events, void *arg)
 
 static void on_write_byte(struct evloop *loop, struct ev_timer *t)
 {
-    (void)loop; (void)t;
+    (void)loop;
+    (void)t;
     g.order[g.norder++] = 0;
     CU_ASSERT_EQUAL(write(g.wfd[0], "x", 1), 1);
 }
@@ -334,7 +349,8 @@ static void test_pipe_read(void)
 /* Whichever pipe is seen first removes and closes both read ends. */
 static void on_either(struct evloop *loop, int fd, int events, void *arg)
 {
-    (void)fd; (void)arg;
+    (void)fd;
+    (void)arg;
     g.events |= events;
     g.norder++;
     for (int i = 0; i < 2; i++) {
@@ -398,8 +414,16 @@ static void call_from_thread(void *(*fn)(void *))
     pthread_join(th, NULL);
 }
 
-static void defer_from_thread(void *arg) { (void)arg; call_from_thread(defer_off_thread); }
-static void post_from_thread(void *arg) { (void)arg; call_from_thread(post_off_thread); }
+static void defer_from_thread(void *arg)
+{
+    (void)arg;
+    call_from_thread(defer_off_thread);
+}
+static void post_from_thread(void *arg)
+{
+    (void)arg;
+    call_from_thread(post_off_thread);
+}
 
 static void test_off_thread_aborts(void)
 {

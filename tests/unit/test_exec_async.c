@@ -6,12 +6,12 @@
  * start/abandon, and never after abandon. As in libuv's tests, callbacks
  * only count; the tests assert the counts after the loop ran, then free
  * everything so that ASan sees leaks and late callbacks. */
-#include "harness.h"
 #include "brew_offload.h"
 #include "brew_on_loop.h"
 #include "clock.h"
 #include "evloop.h"
 #include "exec_async.h"
+#include "harness.h"
 #include "io.h"
 #include "order.h"
 #include "store_pgpool.h"
@@ -48,12 +48,15 @@ struct kitchen_outcome {
 static struct {
     struct db_outcome db[Q_KINDS];
     struct kitchen_outcome kitchen[WF_MAX_STEPS];
-    int finish_lost; /* the first this many finishes end lost with their connection */
+    int finish_lost;             /* the first this many finishes end lost with their connection */
     const struct recipe *recipe; /* the orders' recipe (NULL: coffee) */
 } script;
 
 /* The recipe the fakes check the executor's calls against. */
-static const struct recipe *recipe(void) { return script.recipe ? script.recipe : &wf_coffee; }
+static const struct recipe *recipe(void)
+{
+    return script.recipe ? script.recipe : &wf_coffee;
+}
 
 /* A request a fake holds until it answers or is abandoned. */
 struct pending {
@@ -67,15 +70,15 @@ struct pending {
 /* What the fakes and the order's callback saw; reset by setup(). */
 static struct {
     struct evloop *loop;
-    int in_call;     /* inside an exec_async_* call, or a fake's start/abandon */
+    int in_call; /* inside an exec_async_* call, or a fake's start/abandon */
     struct pending pending[MAX_PENDING];
     int submits[Q_KINDS], db_answers[Q_KINDS], db_abandons[Q_KINDS];
     int starts[WF_MAX_STEPS], kitchen_answers[WF_MAX_STEPS], kitchen_abandons[WF_MAX_STEPS];
     long kitchen_timeout_ms[WF_MAX_STEPS];
     char kitchen_trace[WF_MAX_STEPS][TRACEPARENT_SIZE];
-    int brew_after_insert;  /* the brew was submitted once the row existed */
-    int toast_during_brew;  /* toast started while a brew was pending */
-    int misuse;             /* a request submitted twice, a call inside a call, ... */
+    int brew_after_insert; /* the brew was submitted once the row existed */
+    int toast_during_brew; /* toast started while a brew was pending */
+    int misuse;            /* a request submitted twice, a call inside a call, ... */
     int done_calls, done_inside_call, done_with_io_pending;
     int want_done;
     int guard_fired;
@@ -213,8 +216,8 @@ static void kitchen_answer(struct evloop *loop, struct ev_timer *t)
     const struct kitchen_outcome *out = &script.kitchen[p->kind];
     p->active = 0;
     g.kitchen_answers[p->kind]++;
-    struct io_result res = {.error = out->err, .text = out->err ? NULL : out->result_or_msg,
-                            .msg = out->err ? out->result_or_msg : NULL};
+    struct io_result res = {
+        .error = out->err, .text = out->err ? NULL : out->result_or_msg, .msg = out->err ? out->result_or_msg : NULL};
     p->r->done(p->r, &res);
 }
 
@@ -323,7 +326,11 @@ static void run_until_done(int want_done)
 }
 
 /* Runs the loop for ms, whatever ends meanwhile. */
-static void on_pause(struct evloop *loop, struct ev_timer *t) { (void)t; evloop_stop(loop); }
+static void on_pause(struct evloop *loop, struct ev_timer *t)
+{
+    (void)t;
+    evloop_stop(loop);
+}
 static void run_for(int ms)
 {
     struct ev_timer t = {.cb = on_pause};
@@ -350,7 +357,10 @@ static void teardown(struct exec_async *ex, struct order *o)
     evloop_free(g.loop);
 }
 
-static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 /* ---- the tests ---------------------------------------------------------------- */
 
@@ -450,11 +460,26 @@ static void insert_fails(int error, int lost, int rows, const char *msg_part)
  * and a wait for a connection past its bound are OERR_DB, a run past its
  * bound OERR_TIMEOUT, a lost connection OERR_DB and lost; every one fails
  * the order with OERR_DB (its row could not be written). */
-static void test_insert_fails(void) { insert_fails(OERR_DB, 0, 1, "the fake database says no"); }
-static void test_insert_busy(void) { insert_fails(OERR_DB, 0, 0, "the fake database says no"); }
-static void test_insert_timeout(void) { insert_fails(OERR_TIMEOUT, 0, 1, "the fake database says no"); }
-static void test_insert_unavailable(void) { insert_fails(OERR_DB, 1, 1, "the fake database says no"); }
-static void test_insert_no_id(void) { insert_fails(0, 0, 0, "no id returned"); }
+static void test_insert_fails(void)
+{
+    insert_fails(OERR_DB, 0, 1, "the fake database says no");
+}
+static void test_insert_busy(void)
+{
+    insert_fails(OERR_DB, 0, 0, "the fake database says no");
+}
+static void test_insert_timeout(void)
+{
+    insert_fails(OERR_TIMEOUT, 0, 1, "the fake database says no");
+}
+static void test_insert_unavailable(void)
+{
+    insert_fails(OERR_DB, 1, 1, "the fake database says no");
+}
+static void test_insert_no_id(void)
+{
+    insert_fails(0, 0, 0, "no id returned");
+}
 
 /* A kitchen step fails (or times out) after the row exists: the order
  * fails with the step's error, the other call in flight is abandoned, the
@@ -485,8 +510,14 @@ static void kitchen_fails(int err, const char *msg)
     teardown(ex, o);
 }
 
-static void test_kitchen_fails(void) { kitchen_fails(OERR_KITCHEN, "kitchen answered HTTP 500"); }
-static void test_kitchen_times_out(void) { kitchen_fails(OERR_TIMEOUT, "kitchen did not answer in time"); }
+static void test_kitchen_fails(void)
+{
+    kitchen_fails(OERR_KITCHEN, "kitchen answered HTTP 500");
+}
+static void test_kitchen_times_out(void)
+{
+    kitchen_fails(OERR_TIMEOUT, "kitchen did not answer in time");
+}
 
 /* Every kitchen step fails while the row is still being inserted: the
  * insert's answer, not the failure, finishes the order. */
@@ -530,12 +561,18 @@ static void brew_fails(int error, int rows, int want_error, const char *want_msg
     teardown(ex, o);
 }
 
-static void test_brew_no_row(void) { brew_fails(0, 0, OERR_DB, "brew_coffee: brew returned no row"); }
+static void test_brew_no_row(void)
+{
+    brew_fails(0, 0, OERR_DB, "brew_coffee: brew returned no row");
+}
 static void test_brew_timeout(void)
 {
     brew_fails(OERR_TIMEOUT, 0, OERR_TIMEOUT, "brew_coffee: the fake database says no");
 }
-static void test_brew_busy(void) { brew_fails(OERR_DB, 0, OERR_DB, "brew_coffee: the fake database says no"); }
+static void test_brew_busy(void)
+{
+    brew_fails(OERR_DB, 0, OERR_DB, "brew_coffee: the fake database says no");
+}
 
 /* Every step done, but the outcome cannot be written: never a success.
  * Lost with its connection, the UPDATE goes out once more (it sets the
@@ -624,8 +661,14 @@ static void brew_holding_loop(const char *mode, int want_toast_during_brew)
     }
     teardown(ex, o);
 }
-static void test_mixed_toast_after_brew(void) { brew_holding_loop("mixed", 0); }
-static void test_async_toast_during_brew(void) { brew_holding_loop("async", 1); }
+static void test_mixed_toast_after_brew(void)
+{
+    brew_holding_loop("mixed", 0);
+}
+static void test_async_toast_during_brew(void)
+{
+    brew_holding_loop("async", 1);
+}
 
 /* A mode whose brew kind has no service: the executor is not made. */
 static void test_missing_brew_service(void)
@@ -768,8 +811,14 @@ static void abort_at(int insert_ms, int finish_ms, int run_ms, enum q_kind aband
     teardown(ex, o);
 }
 
-static void test_abort_while_starting(void) { abort_at(HANG, 2, 10, Q_INSERT); }
-static void test_abort_while_finishing(void) { abort_at(2, HANG, 40, Q_FINISH); }
+static void test_abort_while_starting(void)
+{
+    abort_at(HANG, 2, 10, Q_INSERT);
+}
+static void test_abort_while_finishing(void)
+{
+    abort_at(2, HANG, 40, Q_FINISH);
+}
 
 /* Two orders, one failing, one not: outcomes do not leak across orders. */
 static void test_two_orders_apart(void)

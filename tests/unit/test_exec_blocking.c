@@ -7,12 +7,12 @@
  * progress callback cuts short) the executor cancels. Counts are taken
  * under a lock and asserted after the loop ran; orders come back through
  * the loop (on_done), as in the server. */
-#include "harness.h"
 #include "clock.h"
 #include "evloop.h"
 #include "exec_blocking.h"
 #include "executor.h"
 #include "finish_retry.h"
+#include "harness.h"
 #include "io.h"
 #include "order.h"
 #include "workflow.h"
@@ -20,8 +20,8 @@
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,15 +39,18 @@ static struct {
     int kitchen_error[WF_MAX_STEPS];
     int hang_kitchen[WF_MAX_STEPS]; /* until released or cancelled */
     int brew_error;
-    int hang_brew;      /* until released (a query runs to its end whatever the cancel) */
-    int finish_lost;    /* the first this many finishes fail with their connection lost */
-    int finish_error;   /* the finishes after those fail so (0: succeed) */
-    int finish_lost_too; /* and say their connection was lost */
+    int hang_brew;               /* until released (a query runs to its end whatever the cancel) */
+    int finish_lost;             /* the first this many finishes fail with their connection lost */
+    int finish_error;            /* the finishes after those fail so (0: succeed) */
+    int finish_lost_too;         /* and say their connection was lost */
     const struct recipe *recipe; /* the orders' recipe (NULL: coffee) */
 } script;
 
 /* The recipe the fakes check the executor's calls against. */
-static const struct recipe *recipe(void) { return script.recipe ? script.recipe : &wf_coffee; }
+static const struct recipe *recipe(void)
+{
+    return script.recipe ? script.recipe : &wf_coffee;
+}
 
 static struct {
     pthread_mutex_t lock;
@@ -204,7 +207,8 @@ static int fake_brew(void *arg, const struct order *o, int step, long timeout_ms
 {
     struct fake_worker *w = arg;
     pthread_mutex_lock(&g.lock);
-    g.bad_args += !(recipe()->steps[step].io == IO_SQL && o->id > 0 && timeout_ms == order_step_limit_ms(o, step, SLACK_MS));
+    g.bad_args +=
+        !(recipe()->steps[step].io == IO_SQL && o->id > 0 && timeout_ms == order_step_limit_ms(o, step, SLACK_MS));
     g.calls[C_BREW]++;
     seq_add(step);
     if (script.hang_brew)
@@ -246,9 +250,15 @@ static void fake_abort(void *ctx)
     pthread_mutex_unlock(&g.lock);
 }
 
-static const struct blocking_io fake_io = {
-    .worker_new = fake_worker_new, .worker_free = fake_worker_free, .connect = NULL, .kitchen = fake_kitchen,
-    .insert = fake_insert, .brew = fake_brew, .finish = fake_finish, .abort = fake_abort, .ctx = &g};
+static const struct blocking_io fake_io = {.worker_new = fake_worker_new,
+                                           .worker_free = fake_worker_free,
+                                           .connect = NULL,
+                                           .kitchen = fake_kitchen,
+                                           .insert = fake_insert,
+                                           .brew = fake_brew,
+                                           .finish = fake_finish,
+                                           .abort = fake_abort,
+                                           .ctx = &g};
 
 /* ---- running orders ------------------------------------------------------- */
 
@@ -279,8 +289,8 @@ static struct exec_blocking *setup(int workers)
     g.hang_task = (struct ev_task){.fn = on_hang};
     pthread_mutex_unlock(&g.lock);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g.loop);
-    struct exec_blocking_options opt = {.step_slack_ms = SLACK_MS, .db_timeout_ms = 1000, .row_budget_ms = 1000,
-                                        .workers = workers};
+    struct exec_blocking_options opt = {
+        .step_slack_ms = SLACK_MS, .db_timeout_ms = 1000, .row_budget_ms = 1000, .workers = workers};
     char err[200];
     struct exec_blocking *ex = exec_blocking_new(g.loop, &fake_io, &opt, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
@@ -329,7 +339,10 @@ static void teardown(struct exec_blocking *ex, struct order **o, int n)
     evloop_free(g.loop);
 }
 
-static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 /* ---- the tests ------------------------------------------------------------ */
 
@@ -404,9 +417,18 @@ static void insert_fails(int error, int64_t id, const char *msg_part)
     CU_ASSERT_EQUAL(g.calls[C_FINISH], 0);
     teardown(ex, &o, 1);
 }
-static void test_insert_fails(void) { insert_fails(OERR_DB, 42, "the fake database says no"); }
-static void test_insert_times_out(void) { insert_fails(OERR_TIMEOUT, 42, "the fake database says no"); }
-static void test_insert_no_id(void) { insert_fails(0, 0, "no id returned"); }
+static void test_insert_fails(void)
+{
+    insert_fails(OERR_DB, 42, "the fake database says no");
+}
+static void test_insert_times_out(void)
+{
+    insert_fails(OERR_TIMEOUT, 42, "the fake database says no");
+}
+static void test_insert_no_id(void)
+{
+    insert_fails(0, 0, "no id returned");
+}
 
 /* A step fails: the steps after it never run, the failure is written. */
 static void test_kitchen_fails(void)
@@ -460,11 +482,26 @@ static void finish_case(int lost_first, int error, int error_lost, int want_sent
         CU_ASSERT_TRUE(starts_with(o->errmsg, "could not record the order: "));
     teardown(ex, &o, 1);
 }
-static void test_finish_lost_once(void) { finish_case(1, 0, 0, 2, ORDER_DONE, OERR_NONE); }
-static void test_finish_lost_twice(void) { finish_case(2, 0, 0, FINISH_SENDS_MAX, ORDER_FAILED, OERR_DB); }
-static void test_finish_fails(void) { finish_case(0, OERR_DB, 0, 1, ORDER_FAILED, OERR_DB); }
-static void test_finish_times_out_lost(void) { finish_case(0, OERR_TIMEOUT, 1, 2, ORDER_FAILED, OERR_DB); }
-static void test_finish_out_of_memory(void) { finish_case(0, OERR_INTERNAL, 0, 1, ORDER_FAILED, OERR_INTERNAL); }
+static void test_finish_lost_once(void)
+{
+    finish_case(1, 0, 0, 2, ORDER_DONE, OERR_NONE);
+}
+static void test_finish_lost_twice(void)
+{
+    finish_case(2, 0, 0, FINISH_SENDS_MAX, ORDER_FAILED, OERR_DB);
+}
+static void test_finish_fails(void)
+{
+    finish_case(0, OERR_DB, 0, 1, ORDER_FAILED, OERR_DB);
+}
+static void test_finish_times_out_lost(void)
+{
+    finish_case(0, OERR_TIMEOUT, 1, 2, ORDER_FAILED, OERR_DB);
+}
+static void test_finish_out_of_memory(void)
+{
+    finish_case(0, OERR_INTERNAL, 0, 1, ORDER_FAILED, OERR_INTERNAL);
+}
 
 /* Cancelled during a kitchen transfer: it is cut short, the steps after
  * it never run, the row is written as failed. */

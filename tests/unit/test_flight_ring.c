@@ -9,8 +9,8 @@
 
 #include <CUnit/Basic.h>
 #include <jansson.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static json_t *trace(int seconds)
@@ -58,9 +58,12 @@ static void test_order_lanes(void)
     /* Two overlapping steps, then one after both: the second goes to lane 1. */
     struct flight_order o = {
         .id = 7, .mode = "async", .status = "done", .arrived_ns = t0, .end_ns = t0 + 9 * NS_PER_MS, .nsteps = 3};
-    snprintf(o.steps[0].name, sizeof o.steps[0].name, "a"), o.steps[0].start_ns = t0, o.steps[0].end_ns = t0 + 3 * NS_PER_MS;
-    snprintf(o.steps[1].name, sizeof o.steps[1].name, "b"), o.steps[1].start_ns = t0, o.steps[1].end_ns = t0 + 2 * NS_PER_MS;
-    snprintf(o.steps[2].name, sizeof o.steps[2].name, "c"), o.steps[2].start_ns = t0 + 3 * NS_PER_MS, o.steps[2].end_ns = t0 + 9 * NS_PER_MS;
+    snprintf(o.steps[0].name, sizeof o.steps[0].name, "a"), o.steps[0].start_ns = t0,
+                                                            o.steps[0].end_ns = t0 + 3 * NS_PER_MS;
+    snprintf(o.steps[1].name, sizeof o.steps[1].name, "b"), o.steps[1].start_ns = t0,
+                                                            o.steps[1].end_ns = t0 + 2 * NS_PER_MS;
+    snprintf(o.steps[2].name, sizeof o.steps[2].name, "c"), o.steps[2].start_ns = t0 + 3 * NS_PER_MS,
+                                                            o.steps[2].end_ns = t0 + 9 * NS_PER_MS;
     o.steps[2].queued_ns = NS_PER_MS;
     flight_order(&o);
     json_t *t = trace(10);

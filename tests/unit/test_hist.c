@@ -173,8 +173,8 @@ static void test_rate_specs(void)
     CU_ASSERT_EQUAL(r[4], 50);
     CU_ASSERT_EQUAL(openloop_parse_rates("0.5:1.5:0.5", 1000, r, err, sizeof err), 3);
     CU_ASSERT_DOUBLE_EQUAL(r[2], 1.5, 1e-12);
-    static const char *const bad[] = {"", "0", "-3", "x", "10:", "10:20", "20:10:1", "1:2:3:4", "1:1000:1",
-                                      "2000", "10::2"};
+    static const char *const bad[] = {"",        "0",       "-3",       "x",    "10:",  "10:20",
+                                      "20:10:1", "1:2:3:4", "1:1000:1", "2000", "10::2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         CU_ASSERT_EQUAL(openloop_parse_rates(bad[i], 1000, r, err, sizeof err), -1);
@@ -190,11 +190,11 @@ static void test_exact_percentiles(void)
     stats_sort(v, n);
     for (size_t i = 1; i < n; i++)
         CU_ASSERT(v[i - 1] <= v[i]);
-    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 50, -1), 2.5, 1e-12);  /* rank 5 */
-    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 51, -1), 3.0, 1e-12);  /* rank 6 */
-    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 99, -1), 5.0, 1e-12);  /* rank 10 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 50, -1), 2.5, 1e-12); /* rank 5 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 51, -1), 3.0, 1e-12); /* rank 6 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 99, -1), 5.0, 1e-12); /* rank 10 */
     CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 100, -1), 5.0, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 10, -1), 0.5, 1e-12);  /* rank 1 */
+    CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 10, -1), 0.5, 1e-12);   /* rank 1 */
     CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, n, 0.01, -1), 0.5, 1e-12); /* rank 1, not 0 */
     CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, 1, 99, -1), 0.5, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(stats_percentile(v, 0, 50, -1), -1, 1e-12);

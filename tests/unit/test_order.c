@@ -8,7 +8,10 @@
 #include <CUnit/Basic.h>
 #include <string.h>
 
-static void noop_done(struct order *o, void *arg) { (void)o, (void)arg; }
+static void noop_done(struct order *o, void *arg)
+{
+    (void)o, (void)arg;
+}
 
 static struct order *new_order(void)
 {

@@ -37,8 +37,8 @@ static void test_parse_double_accepts(void)
 
 static void test_parse_double_rejects(void)
 {
-    static const char *const bad[] = {"",    " 1",    "1 ",   "abc",  "nan", "inf", "-inf", "1e309",
-                                      "0x10", "1.5x", "++1", "1e",   ".",   "-",   "1..2", "\t1"};
+    static const char *const bad[] = {"",     " 1",   "1 ",  "abc", "nan", "inf", "-inf", "1e309",
+                                      "0x10", "1.5x", "++1", "1e",  ".",   "-",   "1..2", "\t1"};
     for (size_t i = 0; i < NELEMS(bad); i++) {
         double v = 0;
         CHECK_CASE(parse_double(bad[i], &v) == -1, bad[i]);
@@ -178,7 +178,11 @@ static void test_compare(void)
         {"scale 3", {{"scale", "3"}}, 1, 1, 3.0, "blocking,async"},
         {"scale 0", {{"scale", "0"}}, 1, 1, 0.0, "blocking,async"},
         {"modes in the asked order", {{"modes", "async,naive,mixed"}}, 1, 1, DEFAULT_SCALE, "async,naive,mixed"},
-        {"every mode", {{"modes", "blocking,async,naive,mixed"}, {"scale", "0.5"}}, 2, 1, 0.5,
+        {"every mode",
+         {{"modes", "blocking,async,naive,mixed"}, {"scale", "0.5"}},
+         2,
+         1,
+         0.5,
          "blocking,async,naive,mixed"},
         {"mode is not a compare parameter", {{"mode", "async"}}, 1, 0, 0, NULL},
         {"one mode only", {{"modes", "async"}}, 1, 0, 0, NULL},

@@ -1,6 +1,6 @@
 /* Unit tests for report (and the order timeline it reads): the JSON of done and failed orders. */
-#include "harness.h"
 #include "clock.h"
+#include "harness.h"
 #include "order.h"
 #include "report.h"
 #include "workflow.h"

@@ -1,6 +1,7 @@
-/* Unit tests for workflow (the step table, dependency logic, durations) and for the step I/O that kitchen_client (URLs, answers) and db (ingredients) own. */
-#include "harness.h"
+/* Unit tests for workflow (the step table, dependency logic, durations) and for the step I/O that kitchen_client (URLs,
+ * answers) and db (ingredients) own. */
 #include "db.h"
+#include "harness.h"
 #include "kitchen_client.h"
 #include "workflow.h"
 
@@ -106,7 +107,8 @@ static void test_expected(void)
     static const struct {
         const char *mode;
         double ms; /* at scale 1 */
-    } cases[] = {{"blocking", 6900}, {"async", 4000}, {"naive", 3000}, {"mixed", 4900}, {"threads", 6900}, {"offload", 4000}};
+    } cases[] = {{"blocking", 6900}, {"async", 4000},   {"naive", 3000},
+                 {"mixed", 4900},    {"threads", 6900}, {"offload", 4000}};
     CU_ASSERT_EQUAL(wf_nmodes, (int)NELEMS(cases));
     for (size_t i = 0; i < NELEMS(cases); i++) {
         int m = wf_mode_lookup(cases[i].mode);
@@ -117,8 +119,10 @@ static void test_expected(void)
         CU_ASSERT_PTR_NOT_NULL(wf_modes[m].lesson);
     }
     /* The two executors' figures are the two path lengths. */
-    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("blocking")], 0.25), wf_sequential_ms(&wf_coffee, 0.25), 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("async")], 0.25), wf_critical_path_ms(&wf_coffee, 0.25), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("blocking")], 0.25),
+                           wf_sequential_ms(&wf_coffee, 0.25), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(&wf_coffee, &wf_modes[wf_mode_lookup("async")], 0.25),
+                           wf_critical_path_ms(&wf_coffee, 0.25), 1e-9);
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_BLOCKING), "blocking");
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_ASYNC), "async");
     CU_ASSERT_STRING_EQUAL(wf_exec_name(EXEC_THREADS), "threads");
@@ -136,10 +140,10 @@ static void test_step_ms_rounding(void)
         double planned, scale;
         int want;
     } cases[] = {
-        {3000, 1.0, 3000}, {900, 0.125, 113}, /* 112.5 rounds away from zero */
-        {1000, 0.0625, 63},                   /* 62.5 */
-        {900, 0.0625, 56},                    /* 56.25 */
-        {2000, 0.0, 0},    {900, 0.00048828125, 0}, /* 0.439... */
+        {3000, 1.0, 3000},   {900, 0.125, 113},       /* 112.5 rounds away from zero */
+        {1000, 0.0625, 63},                           /* 62.5 */
+        {900, 0.0625, 56},                            /* 56.25 */
+        {2000, 0.0, 0},      {900, 0.00048828125, 0}, /* 0.439... */
         {1000, 10.0, 10000},
     };
     for (size_t i = 0; i < NELEMS(cases); i++) {
@@ -194,8 +198,8 @@ static void test_task_url(void)
     CU_ASSERT_EQUAL(kc_url(&t, "http://k/", 0.5, buf, sizeof buf), 0);
     CU_ASSERT_STRING_EQUAL(buf, "http://k/task?ms=1000&result=Do%20other%20work%3A%201%2B1%20~%20%222%22");
     const char *want = "http://k/task?ms=1000&result=Do%20other%20work%3A%201%2B1%20~%20%222%22";
-    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want) + 1), 0); /* exact fit */
-    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want)), -1);    /* one short */
+    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want) + 1), 0);  /* exact fit */
+    CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want)), -1);     /* one short */
     CU_ASSERT_EQUAL(kc_url(&t, "http://k", 0.5, buf, strlen(want) - 1), -1); /* inside a %XX */
     struct step_def a = {"A", IO_HTTP, 0, 2000, "/task", "A1"};
     CU_ASSERT_EQUAL(kc_url(&a, "http://k", 0.001, buf, sizeof buf), 0);
@@ -224,8 +228,8 @@ static void test_builtin_recipes(void)
         CU_ASSERT_EQUAL(r->nsteps, cases[i].nsteps);
         CU_ASSERT_DOUBLE_EQUAL(wf_critical_path_ms(r, 1.0), cases[i].critical, 1e-9);
         CU_ASSERT_DOUBLE_EQUAL(wf_sequential_ms(r, 1.0), cases[i].sequential, 1e-9);
-        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(r, &wf_modes[wf_mode_lookup("blocking")], 0.1),
-                               cases[i].sequential / 10, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(r, &wf_modes[wf_mode_lookup("blocking")], 0.1), cases[i].sequential / 10,
+                               1e-9);
         CU_ASSERT_DOUBLE_EQUAL(wf_expected_ms(r, &wf_modes[wf_mode_lookup("async")], 0.1), cases[i].critical / 10,
                                1e-9);
         CU_ASSERT_EQUAL(wf_all_steps(r), (1u << cases[i].nsteps) - 1u);
