@@ -301,13 +301,12 @@ int main(int argc, char **argv)
                 longest_ms = wf_step_ms(s, SCALE_MAX) + st.step_slack_ms;
         }
     /* How long an order's row may stay running beyond the steps' planned
-     * time: each executor says so of its own (executor.h); every row gets
-     * the largest. */
+     * time: each executor says so of its own (executor.h), and each row
+     * gets its executor's (the sweep reads the row's own deadline_at). */
     struct executor_limits limits = {.step_slack_ms = st.step_slack_ms,
                                      .db_wait_ms = st.db_wait_ms,
                                      .db_timeout_ms = st.db_timeout_ms,
                                      .connect_timeout_ms = DB_CONNECT_TIMEOUT_MS};
-    double row_budget_ms = executor_row_budget_ms(&limits);
     struct db_config *db = db_config_new(st.database_url, longest_ms, err, sizeof err);
     if (!db) {
         log_error("%s", err);
@@ -359,8 +358,9 @@ int main(int argc, char **argv)
     };
     pool = pgpool_new(srv.loop, db, &popt);
     http = curl_loop_new(srv.loop, st.kitchen_keepalive, st.kitchen_connections, kc_setup);
-    struct exec_async_options aopt = {
-        .step_slack_ms = st.step_slack_ms, .db_timeout_ms = st.db_timeout_ms, .row_budget_ms = row_budget_ms};
+    struct exec_async_options aopt = {.step_slack_ms = st.step_slack_ms,
+                                      .db_timeout_ms = st.db_timeout_ms,
+                                      .row_budget_ms = exec_executors[EXEC_ASYNC]->row_budget_ms(&limits)};
     /* The async executor's services, the real ones: a brew service per
      * brew kind that an async mode names (wf_modes[].brew). */
     store = pool ? store_pgpool_new(srv.loop, pool) : NULL;
@@ -384,7 +384,7 @@ int main(int argc, char **argv)
     }
     struct exec_blocking_options bopt = {.step_slack_ms = st.step_slack_ms,
                                          .db_timeout_ms = st.db_timeout_ms,
-                                         .row_budget_ms = row_budget_ms,
+                                         .row_budget_ms = exec_executors[EXEC_BLOCKING]->row_budget_ms(&limits),
                                          .workers = st.workers};
     /* The blocking executor's services, the real ones: per worker an easy
      * handle and a PGconn. */
@@ -409,7 +409,7 @@ int main(int argc, char **argv)
     struct blocking_io tio = worker_io(&tcfg);
     struct exec_threads_options topt = {.step_slack_ms = st.step_slack_ms,
                                         .db_timeout_ms = st.db_timeout_ms,
-                                        .row_budget_ms = row_budget_ms,
+                                        .row_budget_ms = exec_executors[EXEC_THREADS]->row_budget_ms(&limits),
                                         .max_threads = st.max_threads,
                                         .stack_kb = st.threads_stack_kb,
                                         .join_wait_ms = 5000};

@@ -72,8 +72,4 @@ extern const struct executor_ops exec_blocking_ops, exec_async_ops, exec_threads
 /* Every executor's ops, indexed by enum exec_kind (wf_modes[].exec). */
 extern const struct executor_ops *const exec_executors[EXEC_KINDS];
 
-/* The largest row budget of every executor: the one deadline every row
- * gets, so that the sweep treats all rows alike. */
-double executor_row_budget_ms(const struct executor_limits *lim);
-
 #endif

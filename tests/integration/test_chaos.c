@@ -253,6 +253,10 @@ static void server_args_init(void)
     cfg.server_args[n++] = cfg.pool_s;
     cfg.server_args[n++] = "--workers";
     cfg.server_args[n++] = cfg.workers_s;
+    /* The pipeline fault freezes the pipelined connection's backend: the
+     * server needs one (--db-pipelines is 0 by default, docs/bench.md). */
+    cfg.server_args[n++] = "--db-pipelines";
+    cfg.server_args[n++] = "1";
     for (char *p = cfg.extra; *p && n < 24;) { /* split on spaces, in place */
         while (*p == ' ')
             *p++ = '\0';
