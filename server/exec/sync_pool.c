@@ -85,7 +85,7 @@ struct db_sync *sync_pool_get(struct sync_pool *p, long wait_ms, char *msg, size
     struct db_sync *d = NULL;
     int timed_out = 0;
     pthread_mutex_lock(&p->lock);
-    int i;
+    int i = -1;
     while (!p->cancelled && (i = free_slot(p)) < 0) {
         p->waiting++;
         /* The wait's bound: past it the statement is not sent, and the
